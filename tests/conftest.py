@@ -1,0 +1,101 @@
+"""Shared fixtures: one real sandbox server per test session, reset before each test.
+
+Every test reaches the sandbox over real HTTP on 127.0.0.1; nothing here mocks `requests`.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+SCRIPTS = ROOT / "scripts"
+
+# A value that must never appear in any output or file; tests plant it as a secret.
+CANARY = "canary-SECRET-7f3a9c"
+
+
+@pytest.fixture(scope="session")
+def sandbox_server():
+    from nexla_sandbox import start_sandbox
+
+    with start_sandbox(seed="demo", discovery_delay=0.3) as sb:
+        yield sb
+
+
+@pytest.fixture
+def sandbox(sandbox_server):
+    """The session's sandbox, reseeded with the demo data, no faults, empty request log."""
+    sandbox_server.control.reset("demo")
+    return sandbox_server
+
+
+@pytest.fixture
+def sdk_client(sandbox):
+    """The unmodified SDK with its defaults, pointed at the sandbox."""
+    from nexla_sdk import NexlaClient
+
+    return NexlaClient(service_key=sandbox.service_key, base_url=sandbox.url)
+
+
+@dataclass
+class ScriptResult:
+    code: int
+    out: str
+    err: str
+
+    def json(self):
+        return json.loads(self.out)
+
+    def jsonl(self):
+        return [json.loads(line) for line in self.out.splitlines() if line.strip()]
+
+
+def _script_env(sandbox, overrides):
+    env = {k: v for k, v in os.environ.items() if not k.startswith("NEXLA_")}
+    env["PYTHONDONTWRITEBYTECODE"] = "1"
+    if sandbox is not None:
+        env["NEXLA_API_URL"] = sandbox.url
+        env["NEXLA_SERVICE_KEY"] = sandbox.service_key
+    for key, value in (overrides or {}).items():
+        if value is None:
+            env.pop(key, None)
+        else:
+            env[key] = value
+    return env
+
+
+@pytest.fixture
+def script_cwd(tmp_path):
+    """The working directory scripts run in (audit logs, state files land here)."""
+    return tmp_path
+
+
+@pytest.fixture
+def run_script(request, script_cwd):
+    """Run `python scripts/<name>.py *args` as a real subprocess against the sandbox.
+
+    The sandbox is only started when the test asks for it (directly or through this fixture),
+    so tests of pure argument handling stay fast.
+    """
+
+    def run(name, *args, env=None, cwd=None, timeout=60, input=None, sandbox=True):
+        sb = request.getfixturevalue("sandbox") if sandbox else None
+        proc = subprocess.run(
+            [sys.executable, str(SCRIPTS / f"{name}.py"), *map(str, args)],
+            cwd=str(cwd or script_cwd),
+            env=_script_env(sb, env),
+            input=input,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+        )
+        return ScriptResult(proc.returncode, proc.stdout, proc.stderr)
+
+    return run
