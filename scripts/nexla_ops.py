@@ -798,9 +798,10 @@ class RetryPolicy:
             "backoff": f"exponential with full jitter: uniform(0, min({self.max_wait}, "
                        f"{self.backoff} * 2**(attempt-1))) seconds",
             "retry_after": f"honoured on 429/503, capped at {self.max_wait}s",
-            "retried": ["429", "502", "503", "504", "500 (idempotent calls only)",
-                        "connection refused / connect timeout", "read timeout / dropped "
-                        "connection (idempotent calls only)"],
+            "retried": ["429 (any call)", "connection refused / connect timeout (any call: "
+                        "the server never saw it)", "502, 503, 504 (idempotent calls)",
+                        "500 (idempotent calls)", "read timeout / dropped connection "
+                        "(idempotent calls)"],
             "never_retried": ["400", "401", "403", "404", "409", "422", "other 4xx",
                               "500/502/503/504/timeout/drop on POST (outcome unknown: looked "
                               "up by create_once instead)"],
