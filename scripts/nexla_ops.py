@@ -175,9 +175,15 @@ _SECRET_NAME = (r"(?:[a-z0-9_.-]*?(?:password|passwd|passphrase|secret|token|api
                 r"apikey|service[_-]?key|access[_-]?key|private[_-]?key|client[_-]?secret)"
                 r"[a-z0-9_.-]*)")
 _TEXT_PATTERNS = [
-    # "password": "x", 'api_key': 'x', token=x, ?api_key=x&...
-    (re.compile(r"(?i)(?P<pre>[\"']?\b" + _SECRET_NAME + r"[\"']?\s*[:=]\s*)"
+    # JSON / Python-repr pairs: "password": "x", 'api_key': 'x' (keys must be quoted, so prose
+    # such as "POST /token: the API ..." is left alone)
+    (re.compile(r"(?i)(?P<pre>([\"'])" + _SECRET_NAME + r"\2\s*:\s*)"
+                r"(?P<val>\"(?:[^\"\\]|\\.)*\"|'(?:[^'\\]|\\.)*'|[^\s,;}\])]+)"), "kv"),
+    # key=value pairs: query strings (?api_key=x&...), env lines, log fields
+    (re.compile(r"(?i)(?P<pre>\b" + _SECRET_NAME + r"\s*=\s*)"
                 r"(?P<val>\"(?:[^\"\\]|\\.)*\"|'(?:[^'\\]|\\.)*'|[^\s&,;}\])\"']+)"), "kv"),
+    # HTTP header lines: X-Api-Key: x, Api-Key: x
+    (re.compile(r"(?im)(?P<pre>\b(?:x-)?api-?key\s*:\s*)(?P<val>\S+)"), "plain"),
     (re.compile(r"(?i)(?P<pre>\bauthorization\s*[:=]\s*[\"']?(?:bearer\s+|basic\s+)?)"
                 r"(?P<val>[^\s\"',}]+)"), "plain"),
     (re.compile(r"(?P<pre>\b(?:Bearer|Basic|bearer|basic)\s+)"
@@ -770,8 +776,9 @@ def classify(exc: BaseException) -> Failure:
     transport = _transport_failure(exc)
     if transport:
         return transport
-    if _is_shape_error(exc):
-        return Failure("shape", f"{type(exc).__name__}: {one_line(str(exc), 200)}")
+    if _is_shape_error(exc):  # first line only: pydantic's text quotes the response body
+        first = (str(exc).strip().splitlines() or [""])[0]
+        return Failure("shape", f"{type(exc).__name__}: {one_line(first, 120)}")
     return Failure("other", f"{type(exc).__name__}: {one_line(str(exc), 200)}")
 
 
