@@ -37,8 +37,10 @@ EXAMPLES = """examples:
   python scripts/retry_helpers.py --describe
   python scripts/retry_helpers.py --describe --json
   python scripts/retry_helpers.py --attempts 4 --max-wait 20 -- \\
-      python scripts/health_check.py --all --format json
-  python scripts/retry_helpers.py -- python scripts/list_resources.py --type flows --json
+      python scripts/list_resources.py --type flows --json
+  python scripts/retry_helpers.py -- python scripts/deploy_flow.py --config deploy.yaml
+
+(health_check.py uses Nagios exit codes, never 6: do not wrap it.)
 
 The command is re-run only while it exits 6 (transient, safe to re-run); any other exit code
 is returned at once. Settings also come from NEXLA_MAX_ATTEMPTS, NEXLA_MAX_WAIT and
