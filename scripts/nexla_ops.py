@@ -1000,6 +1000,8 @@ def setup_logging(prog: str, *, quiet: bool = False, verbose: bool = False,
     # already report ourselves; keep it quiet unless debugging. urllib3 likewise.
     logging.getLogger("nexla_sdk").setLevel(logging.INFO if debug else logging.CRITICAL)
     logging.getLogger("urllib3").setLevel(logging.DEBUG if debug else logging.WARNING)
+    # The in-process sandbox (--sandbox) must not mix its access log into a script's stderr.
+    logging.getLogger("werkzeug").setLevel(logging.WARNING)
 
 
 class Context:
