@@ -912,8 +912,8 @@ def translate(exc: BaseException, what: str = "API call", *, auth_mode: str = "s
                         detail=detail, status=failure.status)
     if _sdk_class(exc):
         return ApiError(f"{what} failed: {failure.reason}", detail=detail)
-    return ApiError(f"internal error in {what}: {failure.reason} (re-run with --debug for "
-                    "a traceback)", detail=detail)
+    return ApiError(f"internal error: {failure.reason} (re-run with --debug for a traceback)",
+                    detail=detail)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -1060,7 +1060,9 @@ class Context:
             register_secret(key)
         logger.info("using the local sandbox at %s (state in %s/state.db%s)", self._sandbox.url,
                     SANDBOX_DIR, ", reseeded" if reset else "")
-        return {"api_url": self._sandbox.url, "service_key": self._sandbox.service_key}
+        # The sandbox's own admin key replaces any configured key or token.
+        return {"api_url": self._sandbox.url, "service_key": self._sandbox.service_key,
+                "access_token": None}
 
     @property
     def client(self):
