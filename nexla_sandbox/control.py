@@ -1,0 +1,169 @@
+"""The `/_sandbox/*` control API (not Nexla's; off with --no-control) and its Python client."""
+
+from __future__ import annotations
+
+import json
+
+import requests
+from werkzeug.wrappers import Request, Response
+
+from . import seed as seeds
+from .faults import RuleError
+from .models import ApiError
+
+STATE_KINDS = ("data_sources", "data_sets", "data_sinks", "data_credentials", "flows", "teams",
+               "users", "orgs", "projects", "transforms", "attribute_transforms", "data_maps",
+               "async_tasks", "runs", "webhook_records", "notifications",
+               "gen_ai_integration_configs", "gen_ai_org_settings")
+
+
+def _reply(body, status=200) -> Response:
+    return Response(json.dumps(body, separators=(",", ":")), status=status,
+                    content_type="application/json")
+
+
+class ControlAPI:
+    def __init__(self, app):
+        self.app = app
+
+    def handle(self, request: Request) -> Response:
+        try:
+            return self._route(request)
+        except ApiError as err:
+            return _reply(err.body(), err.status)
+        except RuleError as err:
+            return _reply({"message": str(err), "code": 400}, 400)
+
+    def _body(self, request: Request) -> dict:
+        data = request.get_data()
+        if not data.strip():
+            return {}
+        try:
+            body = json.loads(data)
+        except ValueError:
+            raise ApiError(400, "Malformed JSON body") from None
+        if not isinstance(body, dict):
+            raise ApiError(400, "body: expected a JSON object")
+        return body
+
+    def _route(self, request: Request) -> Response:
+        app, dom, store = self.app, self.app.dom, self.app.store
+        parts = [p for p in request.path.split("/") if p][1:]
+        method = request.method
+        head = parts[0] if parts else ""
+        if head == "reset" and method == "POST":
+            name = self._body(request).get("seed", "demo")
+            app.faults.reset()
+            for key, value in vars(app.initial_settings).items():
+                setattr(app.settings, key, value)
+            app.seed(name)
+            return _reply({"seed": name, "now": dom.now_iso()})
+        if head == "tick" and method == "POST":
+            seconds = self._body(request).get("seconds", 0)
+            if isinstance(seconds, bool) or not isinstance(seconds, (int, float)) or seconds < 0:
+                raise ApiError(400, "seconds: expected a non-negative number")
+            with store.lock, store.tx():
+                return _reply(dom.tick(float(seconds)))
+        if head == "requests":
+            if method == "DELETE":
+                app.faults.log.clear()
+                return _reply({"requests": []})
+            return _reply({"requests": list(app.faults.log)})
+        if head == "faults":
+            if method == "POST":
+                return _reply(app.faults.add(self._body(request)))
+            if method == "DELETE" and len(parts) == 2:
+                try:
+                    removed = app.faults.remove(int(parts[1]))
+                except ValueError:
+                    raise ApiError(400, "fault id: expected an integer") from None
+                if not removed:
+                    raise ApiError(404, f"no fault {parts[1]}")
+                return _reply({"deleted": int(parts[1])})
+            if method == "DELETE":
+                app.faults.clear()
+                return _reply({"faults": []})
+            return _reply({"faults": app.faults.list()})
+        if head == "populate" and method == "POST":
+            body = self._body(request)
+            kind, count = body.pop("kind", None), body.pop("count", 0)
+            with store.lock:
+                return _reply(seeds.populate(dom, kind, count, body))
+        if head == "config":
+            if method == "POST":
+                body = self._body(request)
+                for key in ("latency_ms", "discovery_delay"):
+                    if key in body:
+                        value = body[key]
+                        if isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0:
+                            raise ApiError(400, f"{key}: expected a non-negative number")
+                        setattr(app.settings, key, float(value))
+            return _reply({"latency_ms": app.settings.latency_ms,
+                           "discovery_delay": app.settings.discovery_delay})
+        if head == "state" and len(parts) == 2:
+            with store.lock:
+                return _reply({"items": list(store.all(parts[1]))})
+        if head == "info":
+            return _reply({"url": app.base_url, "service_keys": seeds.service_keys(dom),
+                           "seed": store.meta("seeded"), "now": dom.now_iso(),
+                           "kinds": STATE_KINDS})
+        if head == "downloads" and len(parts) == 2:
+            task_id = parts[1].split(".")[0]
+            task = store.get("async_tasks", int(task_id)) if task_id.isdigit() else None
+            if task is None:
+                raise ApiError(404, "no such download")
+            return _reply(dom.task_view(task).get("result") or {})
+        raise ApiError(404, f"unknown control endpoint {method} {request.path}")
+
+
+class ControlClient:
+    """Thin HTTP client for the control API (what tests and benchmarks use)."""
+
+    def __init__(self, root_url: str, timeout: float = 30.0):
+        self.root_url = root_url.rstrip("/")
+        self.timeout = timeout
+        self.session = requests.Session()
+
+    def _call(self, method: str, path: str, body=None):
+        resp = self.session.request(method, f"{self.root_url}/_sandbox{path}", json=body,
+                                    timeout=self.timeout)
+        if resp.status_code >= 400:
+            raise RuntimeError(f"sandbox control {method} {path}: {resp.status_code} {resp.text}")
+        return resp.json()
+
+    def reset(self, seed: str = "demo") -> dict:
+        return self._call("POST", "/reset", {"seed": seed})
+
+    def tick(self, seconds: float) -> dict:
+        return self._call("POST", "/tick", {"seconds": seconds})
+
+    def requests(self) -> list[dict]:
+        return self._call("GET", "/requests")["requests"]
+
+    def clear_requests(self):
+        self._call("DELETE", "/requests")
+
+    def add_fault(self, **rule) -> dict:
+        return self._call("POST", "/faults", rule)
+
+    def faults(self) -> list[dict]:
+        return self._call("GET", "/faults")["faults"]
+
+    def clear_faults(self):
+        self._call("DELETE", "/faults")
+
+    def remove_fault(self, fault_id: int):
+        self._call("DELETE", f"/faults/{fault_id}")
+
+    def populate(self, kind: str, count: int, **opts) -> dict:
+        return self._call("POST", "/populate", {"kind": kind, "count": count, **opts})
+
+    def configure(self, **settings) -> dict:
+        return self._call("POST", "/config", settings)
+
+    def state(self, kind: str) -> list[dict]:
+        return self._call("GET", f"/state/{kind}")["items"]
+
+    def info(self) -> dict:
+        return self._call("GET", "/info")
+

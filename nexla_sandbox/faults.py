@@ -1,0 +1,135 @@
+"""Fault rules (status / delay / drop / commit_then_fail) and the request log.
+
+Both are in memory on purpose: they describe the current test, not the emulated org, so a
+restart or reset clears them.
+"""
+
+from __future__ import annotations
+
+import random
+import re
+import threading
+import time
+from collections import deque
+
+ACTIONS = ("status", "delay", "drop", "commit_then_fail")
+METHODS = ("*", "GET", "POST", "PUT", "DELETE", "PATCH")
+
+
+class RuleError(ValueError):
+    pass
+
+
+class Fault:
+    def __init__(self, rule_id: int, spec: dict):
+        if not isinstance(spec, dict):
+            raise RuleError("rule: expected a JSON object")
+        self.id = rule_id
+        self.method = str(spec.get("method", "*")).upper()
+        if self.method not in METHODS:
+            raise RuleError(f"method: expected one of {', '.join(METHODS)}")
+        self.path = spec.get("path", ".*")
+        if not isinstance(self.path, str):
+            raise RuleError("path: expected a regular expression string")
+        try:
+            self.regex = re.compile(self.path)
+        except re.error as exc:
+            raise RuleError(f"path: invalid regular expression: {exc}") from None
+        self.action = spec.get("action", "status")
+        if self.action not in ACTIONS:
+            raise RuleError(f"action: expected one of {', '.join(ACTIONS)}")
+        self.status = _int(spec, "status", 503 if self.action == "status" else None)
+        if self.status is not None and not 400 <= self.status <= 599:
+            raise RuleError("status: expected an HTTP error status 400-599")
+        self.retry_after = _int(spec, "retry_after", None)
+        self.body = spec.get("body")
+        if self.body is not None and not isinstance(self.body, (dict, list, str)):
+            raise RuleError("body: expected an object")
+        self.delay_ms = _int(spec, "delay_ms", 1000 if self.action == "delay" else 0)
+        self.fail_with = spec.get("fail_with", 502)
+        if not (self.fail_with == "drop" or (isinstance(self.fail_with, int) and
+                                             400 <= self.fail_with <= 599)):
+            raise RuleError("fail_with: expected an HTTP status 400-599 or \"drop\"")
+        self.probability = spec.get("probability")
+        if self.probability is not None and (
+                not isinstance(self.probability, (int, float)) or not 0 <= self.probability <= 1):
+            raise RuleError("probability: expected a number between 0 and 1")
+        default_times = None if self.probability is not None else 1
+        self.remaining = _int(spec, "times", default_times)
+        self.rng = random.Random(spec.get("seed", 0))
+        self.hits = 0
+
+    def matches(self, method: str, path: str) -> bool:
+        if self.remaining is not None and self.remaining <= 0:
+            return False
+        if self.method != "*" and self.method != method:
+            return False
+        if not self.regex.search(path):
+            return False
+        return self.probability is None or self.rng.random() < self.probability
+
+    def describe(self) -> dict:
+        return {"id": self.id, "method": self.method, "path": self.path, "action": self.action,
+                "status": self.status, "retry_after": self.retry_after, "body": self.body,
+                "delay_ms": self.delay_ms, "fail_with": self.fail_with,
+                "probability": self.probability, "remaining": self.remaining, "hits": self.hits}
+
+
+def _int(spec: dict, name: str, default):
+    value = spec.get(name, default)
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        raise RuleError(f"{name}: expected a non-negative integer")
+    return value
+
+
+class Faults:
+    def __init__(self, log_size: int = 200_000):
+        self._lock = threading.Lock()
+        self._rules: list[Fault] = []
+        self._next_id = 1
+        self.log: deque = deque(maxlen=log_size)
+
+    def add(self, spec: dict) -> dict:
+        with self._lock:
+            rule = Fault(self._next_id, spec)
+            self._next_id += 1
+            self._rules.append(rule)
+            return rule.describe()
+
+    def list(self) -> list[dict]:
+        with self._lock:
+            return [r.describe() for r in self._rules]
+
+    def remove(self, rule_id: int) -> bool:
+        with self._lock:
+            before = len(self._rules)
+            self._rules = [r for r in self._rules if r.id != rule_id]
+            return len(self._rules) < before
+
+    def clear(self):
+        with self._lock:
+            self._rules = []
+
+    def take(self, method: str, path: str) -> Fault | None:
+        """The first matching rule, consuming one of its `times`."""
+        with self._lock:
+            for rule in self._rules:
+                if rule.matches(method, path):
+                    rule.hits += 1
+                    if rule.remaining is not None:
+                        rule.remaining -= 1
+                    return rule
+        return None
+
+    def record(self, method, path, query, status, fault=None, body=None, committed=None):
+        entry = {"method": method, "path": path, "query": query, "status": status,
+                 "ts": time.time(), "fault": fault, "body": body}
+        if committed is not None:
+            entry["committed_status"] = committed
+        self.log.append(entry)
+
+    def reset(self):
+        self.clear()
+        self.log.clear()

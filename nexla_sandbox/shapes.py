@@ -1,0 +1,349 @@
+"""Response shapes: stored docs → the JSON objects Nexla sends (contract sections 3-20).
+
+Every shape here is what nexla-sdk 1.0.8's models accept *because Nexla sends it*: required
+non-null strings (team/project/lookup descriptions), lower-case sink_format, transform
+access_roles as an object, complete owner/org/connector objects, no nulls in non-nullable lists.
+"""
+
+from __future__ import annotations
+
+import zlib
+
+from .models import NODE_FIELD, Domain, iso
+
+SINK_FORMATS = ("json", "csv", "parquet", "avro", "xml", "delimited", "fixed_width")
+FILE_CONNECTORS = {"s3", "gcs", "azure_blb", "azure_data_lake", "ftp", "dropbox", "box", "gdrive",
+                   "sharepoint", "min_io_s3", "webdav", "file_upload", "delta_lake_s3",
+                   "delta_lake_azure_blb", "delta_lake_azure_data_lake", "s3_iceberg"}
+API_CONNECTORS = {"rest", "soap", "nexla_rest", "email", "nexla_monitor"}
+STREAM_CONNECTORS = {"kafka", "confluent_kafka", "google_pubsub", "jms", "tibco"}
+
+
+def public(doc: dict) -> dict:
+    return {k: v for k, v in doc.items() if not k.startswith("_")}
+
+
+def _format_of(config) -> str:
+    fmt = config.get("format") if isinstance(config, dict) else None
+    return fmt.upper() if isinstance(fmt, str) and fmt else "JSON"
+
+
+def connector(code: str) -> dict:
+    if code in FILE_CONNECTORS:
+        ctype = "file"
+    elif code in API_CONNECTORS:
+        ctype = "api"
+    elif code in STREAM_CONNECTORS:
+        ctype = "stream"
+    else:
+        ctype = "database"
+    return {"id": zlib.crc32(code.encode()) % 9000 + 1000, "type": code, "connection_type": ctype,
+            "name": code.replace("_", " ").title(), "description": f"{code} connector",
+            "nexset_api_compatible": True}
+
+
+class Shaper:
+    """Shapes docs for one caller (access_roles are the caller's own roles)."""
+
+    def __init__(self, dom: Domain, user: dict, root_url: str = ""):
+        self.dom = dom
+        self.store = dom.store
+        self.user = user
+        self.root_url = root_url
+
+    # -- nested objects -----------------------------------------------------------------------
+    def owner(self, doc: dict) -> dict:
+        user = self.dom.user(doc.get("owner_id"))
+        if user is None:
+            return {"id": doc.get("owner_id") or 0, "full_name": "Unknown user",
+                    "email": "unknown@invalid.example"}
+        return {"id": user["id"], "full_name": user["full_name"], "email": user["email"]}
+
+    def org(self, doc: dict) -> dict:
+        org = self.dom.org(doc.get("org_id"))
+        out = {"id": org["id"], "name": org["name"]}
+        for key in ("email_domain", "client_identifier"):
+            if org.get(key):
+                out[key] = org[key]
+        return out
+
+    def roles(self, kind: str, doc: dict) -> list[str]:
+        return self.dom.access_roles(kind, doc, self.user)
+
+    def common(self, kind: str, doc: dict) -> dict:
+        out = public(doc)
+        out.pop("owner_id", None)
+        out.update(owner=self.owner(doc), org=self.org(doc), access_roles=self.roles(kind, doc))
+        out["tags"] = list(doc.get("tags") or [])
+        return out
+
+    def brief(self, nexset: dict) -> dict:
+        return {"id": nexset["id"], "owner_id": nexset["owner_id"], "org_id": nexset["org_id"],
+                "name": nexset.get("name"), "description": nexset.get("description"), "version": 1,
+                "created_at": nexset.get("created_at"), "updated_at": nexset.get("updated_at")}
+
+    # -- credentials --------------------------------------------------------------------------
+    def credential(self, doc: dict, expand: bool = False) -> dict:
+        out = self.common("data_credentials", doc)
+        out.update(connector=connector(doc["credentials_type"]), managed=False,
+                   credentials_version="1",
+                   credentials_non_secure_data=dict(doc.get("_non_secure") or {}),
+                   verified_status=doc.get("verified_status"),
+                   verified_at=doc.get("verified_at"))
+        return out
+
+    # -- sources ------------------------------------------------------------------------------
+    def source(self, doc: dict, expand: bool = False, with_runs: bool = False) -> dict:
+        out = self.common("data_sources", doc)
+        node = self.store.get("flows", doc.get("flow_node_id"))
+        out.update(connector_type=doc["source_type"], connector=connector(doc["source_type"]),
+                   managed=False, auto_generated=False, has_template=False,
+                   source_format=_format_of(doc.get("source_config")),
+                   poll_schedule=None if doc["source_type"] == "nexla_rest" else "every 1 hour",
+                   origin_node_id=node["origin_node_id"] if node else None,
+                   data_sets=[self.brief(n) for n in self.store.find("data_sets", "data_source_id",
+                                                                       doc["id"])],
+                   api_keys=[], run_ids=[])
+        if doc.get("api_keys") and self.dom.rank(self.dom.roles("data_sources", doc, self.user)) >= 3:
+            out["api_keys"] = [{"id": k["id"], "api_key": k["api_key"],
+                                "url": f"{self.root_url}/webhook/{doc['id']}"} for k in doc["api_keys"]]
+        if with_runs and node:
+            runs = self.dom.flow_runs(node["origin_node_id"])[:5]
+            out["run_ids"] = [{"id": r["id"], "created_at": iso(r["started_at"])} for r in runs]
+        if expand:
+            cred = self.store.get("data_credentials", doc.get("data_credentials_id"))
+            out["data_credentials"] = self.credential(cred) if cred else None
+        return out
+
+    # -- nexsets ------------------------------------------------------------------------------
+    def sink_simple(self, sink: dict) -> dict:
+        return {"id": sink["id"], "owner_id": sink["owner_id"], "org_id": sink["org_id"],
+                "name": sink["name"], "status": sink.get("status"), "sink_type": sink["sink_type"]}
+
+    def nexset(self, doc: dict, expand: bool = False) -> dict:
+        out = self.common("data_sets", doc)
+        parent = self.store.get("data_sets", doc.get("parent_data_set_id"))
+        node = self.store.get("flows", doc.get("flow_node_id"))
+        out.update(parent_data_sets=[self.brief(parent)] if parent else [],
+                   data_sinks=[self.sink_simple(s) for s in
+                               self.store.find("data_sinks", "data_set_id", doc["id"])],
+                   origin_node_id=node["origin_node_id"] if node else None)
+        if expand and doc.get("data_source_id"):
+            src = self.store.get("data_sources", doc["data_source_id"])
+            out["data_source"] = self.source(src) if src else None
+        return out
+
+    # -- destinations ---------------------------------------------------------------------------
+    def sink(self, doc: dict, expand: bool = False) -> dict:
+        out = self.common("data_sinks", doc)
+        cfg = doc.get("sink_config") or {}
+        fmt = cfg.get("format") or cfg.get("data_format")
+        fmt = fmt.lower() if isinstance(fmt, str) else None
+        if fmt not in SINK_FORMATS:
+            fmt = "json" if doc["sink_type"] in FILE_CONNECTORS else None
+        nexset = self.store.get("data_sets", doc.get("data_set_id"))
+        node = self.store.get("flows", doc.get("flow_node_id"))
+        root = node and self.store.get("flows", node["origin_node_id"])
+        out.update(connector_type=doc["sink_type"], connector=connector(doc["sink_type"]),
+                   managed=False, in_memory=False, sink_format=fmt, has_template=False,
+                   sink_schedule=None, data_map_id=None, data_map=None,
+                   origin_node_id=node["origin_node_id"] if node else None,
+                   data_source_id=root.get("data_source_id") if root else None,
+                   data_set={"id": nexset["id"], "name": nexset.get("name") or "",
+                             "description": nexset.get("description"),
+                             "status": nexset.get("status"),
+                             "output_schema": nexset.get("output_schema"), "version": 1,
+                             "created_at": nexset.get("created_at"),
+                             "updated_at": nexset.get("updated_at")} if nexset else None)
+        if expand:
+            cred = self.store.get("data_credentials", doc.get("data_credentials_id"))
+            out["data_credentials"] = self.credential(cred) if cred else None
+        return out
+
+    # -- flows --------------------------------------------------------------------------------
+    def node_tree(self, node: dict) -> dict:
+        kind, res = self.dom.node_resource(node)
+        out = {"id": node["id"], "origin_node_id": node["origin_node_id"],
+               "parent_node_id": node["parent_node_id"], "data_source_id": node.get("data_source_id"),
+               "data_set_id": node.get("data_set_id"), "data_sink_id": node.get("data_sink_id"),
+               "status": res.get("status") if res else None,
+               "project_id": node.get("project_id"), "flow_type": node.get("flow_type"),
+               "ingestion_mode": node.get("ingestion_mode"),
+               "name": res.get("name") if res else None,
+               "description": res.get("description") if res else None,
+               "children": [self.node_tree(c) for c in self.dom.children(node["id"])]}
+        return out
+
+    def run_metrics(self, root: dict, limit: int = 10) -> list[dict]:
+        out = []
+        for run in self.dom.flow_runs(root["id"])[:limit]:
+            out.append({"origin_node_id": root["id"], "records": run["records"], "size": run["size"],
+                        "errors": run["errors"], "reporting_date": iso(run["started_at"]),
+                        "run_id": run["id"], "status": self.dom.run_status(run),
+                        "started_at": iso(run["started_at"]),
+                        "finished_at": iso(run["finished_at"]) if self.dom.run_status(run) != "RUNNING" else None,
+                        "data_source_id": run["data_source_id"]})
+        return out
+
+    def flow_response(self, nodes: list[dict], *, flows_only=False, metrics=False) -> dict:
+        """FlowResponse for the trees rooted at `nodes` (usually root nodes)."""
+        out: dict = {"flows": [self.node_tree(n) for n in nodes]}
+        if metrics:
+            out["metrics"] = [m for n in nodes for m in self.run_metrics(
+                self.store.get("flows", n["origin_node_id"]))]
+        if flows_only:
+            return out
+        found = {kind: {} for kind in NODE_FIELD}
+        for top in nodes:
+            for node in self.dom.subtree(top):
+                kind, res = self.dom.node_resource(node)
+                if res:
+                    found[kind][res["id"]] = res
+        creds, users, projects = {}, {}, {}
+        for kind in ("data_sources", "data_sinks"):
+            for res in found[kind].values():
+                cred = self.store.get("data_credentials", res.get("data_credentials_id"))
+                if cred:
+                    creds[cred["id"]] = cred
+        for bucket in found.values():
+            for res in bucket.values():
+                user = self.dom.user(res.get("owner_id"))
+                if user:
+                    users[user["id"]] = {"id": user["id"], "full_name": user["full_name"],
+                                         "email": user["email"]}
+        for n in nodes:
+            project = self.store.get("projects", n.get("project_id"))
+            if project:
+                projects[project["id"]] = {"id": project["id"], "name": project["name"],
+                                           "description": project.get("description") or ""}
+        org = self.org({"org_id": self.user["org_id"]})
+        out.update(
+            data_sources=[self.source(s) for s in found["data_sources"].values()],
+            data_sets=[self.nexset(s) for s in found["data_sets"].values()],
+            data_sinks=[self.sink(s) for s in found["data_sinks"].values()],
+            data_credentials=[self.credential(c) for c in creds.values()],
+            code_containers=[], shared_data_sets=[], orgs=[org], users=list(users.values()),
+            projects=list(projects.values()))
+        return out
+
+    def hybrid(self, kind: str, doc: dict) -> dict:
+        """activate/pause body: the resource plus `flows` (valid as the resource AND FlowResponse)."""
+        shaped = {"data_sources": self.source, "data_sets": self.nexset, "data_sinks": self.sink}[kind](doc)
+        node = self.store.get("flows", doc.get("flow_node_id"))
+        shaped["flows"] = [self.node_tree(node)] if node else []
+        return shaped
+
+    # -- runs and logs ----------------------------------------------------------------------------
+    def log_entry(self, entry: dict) -> dict:
+        return {"timestamp": entry["timestamp"], "level": entry["level"], "severity": entry["level"],
+                "message": entry["message"], "log": entry["message"],
+                "log_type": entry["log_type"], "resource_type": entry["resource_type"],
+                "resource_id": entry["resource_id"], "run_id": entry["run_id"]}
+
+    def run(self, run: dict, data_set_id=None) -> dict:
+        status = self.dom.run_status(run)
+        return {"runId": run["id"], "run_id": run["id"], "flow_id": run["flow_id"],
+                "dataSetId": data_set_id, "records": run["records"], "size": run["size"],
+                "errors": run["errors"], "lastWritten": int(run["finished_at"] * 1000),
+                "status": status, "started_at": iso(run["started_at"]),
+                "finished_at": iso(run["finished_at"]) if status != "RUNNING" else None}
+
+    # -- teams, users, orgs ---------------------------------------------------------------------
+    def member(self, m: dict) -> dict:
+        user = self.dom.user(m["id"])
+        return {"id": m["id"], "email": user["email"] if user else m.get("email", ""),
+                "admin": bool(m.get("admin"))}
+
+    def team(self, doc: dict, expand: bool = False) -> dict:
+        out = self.common("teams", doc)
+        out.update(description=doc.get("description") or "",
+                   members=[self.member(m) for m in doc.get("members", [])],
+                   member=any(m["id"] == self.user["id"] for m in doc.get("members", [])))
+        return out
+
+    def user_obj(self, doc: dict, expand: bool = False) -> dict:
+        org = self.dom.org(doc["org_id"])
+        out = {k: v for k, v in public(doc).items() if k not in ("owner_id",)}
+        out.update(super_user=False, impersonated=False,
+                   default_org={"id": org["id"], "name": org["name"]},
+                   user_tier=doc.get("user_tier", "PAID"), status=doc.get("status", "ACTIVE"),
+                   account_locked=False,
+                   org_memberships=[{"id": org["id"], "name": org["name"],
+                                     "is_admin": bool(doc.get("is_org_admin")),
+                                     "org_membership_status": "ACTIVE"}])
+        if expand:
+            out["account_summary"] = {
+                kind: {"total": sum(1 for d in self.store.all(kind) if d.get("owner_id") == doc["id"])}
+                for kind in ("data_sources", "data_sets", "data_sinks")}
+        return out
+
+    def current_user(self) -> dict:
+        out = self.user_obj(self.user)
+        org = self.dom.org(self.user["org_id"])
+        out["org"] = {"id": org["id"], "name": org["name"]}
+        out["org_id"] = org["id"]
+        return out
+
+    def org_obj(self, doc: dict, expand: bool = False) -> dict:
+        out = public(doc)
+        out["access_roles"] = self.roles("orgs", doc)
+        return out
+
+    # -- projects, transforms, lookups, others ----------------------------------------------------
+    def project_flow(self, project: dict, flow_id: int) -> dict | None:
+        root = self.store.get("flows", flow_id)
+        if root is None:
+            return None
+        kind, res = self.dom.node_resource(root)
+        return {"id": root["id"], "project_id": project["id"],
+                "data_source_id": root.get("data_source_id"), "data_set_id": root.get("data_set_id"),
+                "data_sink_id": root.get("data_sink_id"), "name": res.get("name") if res else None,
+                "description": res.get("description") if res else None,
+                "created_at": res.get("created_at") if res else None,
+                "updated_at": res.get("updated_at") if res else None}
+
+    def project(self, doc: dict, expand: bool = False) -> dict:
+        out = self.common("projects", doc)
+        flows = [f for f in (self.project_flow(doc, i) for i in doc.get("_flow_ids", [])) if f]
+        out.update(description=doc.get("description") or "", data_flows=flows, flows=flows,
+                   flows_count=len(flows))
+        return out
+
+    def transform(self, doc: dict, expand: bool = False, kind: str = "transforms") -> dict:
+        out = public(doc)
+        out.pop("owner_id", None)
+        roles = self.roles(kind, doc)
+        out.update(owner=self.owner(doc), org=self.org(doc),
+                   access_roles={r: True for r in roles} or None,  # an object here, not a list
+                   resource_type="TRANSFORM" if kind == "transforms" else "ATTRIBUTE_TRANSFORM",
+                   managed=False,
+                   data_sets=[d["id"] for d in self.store.find("data_sets", "transform_id", doc["id"])])
+        return out
+
+    def attribute_transform(self, doc: dict, expand: bool = False) -> dict:
+        return self.transform(doc, expand, kind="attribute_transforms")
+
+    def lookup(self, doc: dict, expand: bool = False) -> dict:
+        out = self.common("data_maps", doc)
+        entries = doc.get("_entries", {})
+        out.update(description=doc.get("description") or "", public=False, managed=False,
+                   use_versioning=False, data_defaults=doc.get("data_defaults") or {},
+                   emit_data_default=bool(doc.get("emit_data_default")),
+                   map_entry_count=len(entries),
+                   map_entry_schema={"type": "object", "properties": {
+                       k: {"type": "string"} for e in list(entries.values())[:1] for k in e}})
+        return out
+
+    def notification(self, doc: dict, expand: bool = False) -> dict:
+        return self.common("notifications", doc)
+
+    def task(self, doc: dict, expand: bool = False) -> dict:
+        return self.dom.task_view(doc)
+
+    def genai_config(self, doc: dict, expand: bool = False) -> dict:
+        out = public(doc)
+        out["provider"] = doc.get("type")
+        return out
+
+    def plain(self, doc: dict, expand: bool = False) -> dict:
+        return public(doc)

@@ -1,0 +1,214 @@
+"""SQLite document store: the sandbox's only persistent state.
+
+Every object is one JSON row keyed by (kind, id). SQLite (stdlib) is the source of truth; a
+write-through in-memory copy of the decoded rows keeps a page-of-100 read free of JSON
+decoding. One connection guarded by one re-entrant lock: the whole request runs under it, so
+"database is locked" cannot happen (there is no second writer).
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import threading
+from collections import defaultdict
+from contextlib import contextmanager
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS docs (
+    kind TEXT NOT NULL,
+    id INTEGER NOT NULL,
+    body TEXT NOT NULL,
+    PRIMARY KEY (kind, id)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+"""
+
+
+def _dumps(obj) -> str:
+    return json.dumps(obj, separators=(",", ":"), allow_nan=False)
+
+
+class Store:
+    """Documents by kind and id, plus small meta values, with transactional writes.
+
+    Docs returned by `get`/`all` are the cached objects: treat them as read-only and write
+    changes back with `put` (callers copy before editing).
+    """
+
+    def __init__(self, path: str | None = None):
+        self.path = path
+        self.lock = threading.RLock()
+        self._db = sqlite3.connect(path or ":memory:", check_same_thread=False,
+                                   isolation_level=None)
+        if path:
+            self._db.execute("PRAGMA journal_mode=WAL")
+            self._db.execute("PRAGMA synchronous=NORMAL")
+        self._db.executescript(_SCHEMA)
+        self._depth = 0
+        self._undo: list = []
+        self._load()
+
+    # -- loading ------------------------------------------------------------------------------
+    def _load(self):
+        self._docs: dict[str, dict[int, dict]] = defaultdict(dict)
+        self._meta: dict[str, object] = {}
+        self._indexes: dict[tuple[str, str], dict] = {}
+        self._max_id: dict[str, int] = {}
+        for kind, doc_id, body in self._db.execute("SELECT kind, id, body FROM docs ORDER BY kind, id"):
+            self._docs[kind][doc_id] = json.loads(body)
+            self._max_id[kind] = max(self._max_id.get(kind, 0), doc_id)
+        for key, value in self._db.execute("SELECT key, value FROM meta"):
+            self._meta[key] = json.loads(value)
+
+    def is_empty(self) -> bool:
+        return not self._meta.get("seeded")
+
+    # -- transactions -------------------------------------------------------------------------
+    @contextmanager
+    def tx(self):
+        """One atomic unit: on any exception the SQLite rows and the cache are both rolled back."""
+        with self.lock:
+            outer = self._depth == 0
+            if outer:
+                self._db.execute("BEGIN")
+                self._undo = []
+            self._depth += 1
+            try:
+                yield self
+            except BaseException:
+                self._depth -= 1
+                if outer:
+                    self._db.execute("ROLLBACK")
+                    self._revert()
+                raise
+            self._depth -= 1
+            if outer:
+                self._db.execute("COMMIT")
+                self._undo = []
+
+    def _revert(self):
+        for kind, key, old in reversed(self._undo):
+            if kind is None:
+                if old is _MISSING:
+                    self._meta.pop(key, None)
+                else:
+                    self._meta[key] = old
+            elif old is None:
+                self._cache_remove(kind, key)
+            else:
+                self._cache_set(kind, old)
+        self._undo = []
+
+    def _need_tx(self):
+        if self._depth == 0:
+            raise RuntimeError("store writes must run inside store.tx()")
+
+    # -- documents ----------------------------------------------------------------------------
+    def get(self, kind: str, doc_id) -> dict | None:
+        return self._docs[kind].get(doc_id) if isinstance(doc_id, int) else None
+
+    def all(self, kind: str) -> list[dict]:
+        """All docs of a kind in ascending id order."""
+        docs = self._docs[kind]
+        return [docs[k] for k in sorted(docs)]
+
+    def count(self, kind: str) -> int:
+        return len(self._docs[kind])
+
+    def kinds(self) -> list[str]:
+        return sorted(k for k, v in self._docs.items() if v)
+
+    def put(self, kind: str, doc: dict) -> dict:
+        self._need_tx()
+        doc_id = doc["id"]
+        self._undo.append((kind, doc_id, self._docs[kind].get(doc_id)))
+        self._db.execute("INSERT OR REPLACE INTO docs (kind, id, body) VALUES (?, ?, ?)",
+                         (kind, doc_id, _dumps(doc)))
+        self._cache_set(kind, doc)
+        return doc
+
+    def put_many(self, kind: str, docs: list[dict]):
+        self._need_tx()
+        for doc in docs:
+            self._undo.append((kind, doc["id"], self._docs[kind].get(doc["id"])))
+        self._db.executemany("INSERT OR REPLACE INTO docs (kind, id, body) VALUES (?, ?, ?)",
+                             [(kind, d["id"], _dumps(d)) for d in docs])
+        for doc in docs:
+            self._cache_set(kind, doc)
+
+    def delete(self, kind: str, doc_id: int):
+        self._need_tx()
+        old = self._docs[kind].get(doc_id)
+        if old is None:
+            return
+        self._undo.append((kind, doc_id, old))
+        self._db.execute("DELETE FROM docs WHERE kind = ? AND id = ?", (kind, doc_id))
+        self._cache_remove(kind, doc_id)
+
+    def find(self, kind: str, field: str, value) -> list[dict]:
+        """Docs whose `field` equals `value`, via a lazily built in-memory index."""
+        index = self._indexes.get((kind, field))
+        if index is None:
+            index = defaultdict(set)
+            for doc in self._docs[kind].values():
+                index[_index_key(doc.get(field))].add(doc["id"])
+            self._indexes[(kind, field)] = index
+        ids = index.get(_index_key(value), ())
+        docs = self._docs[kind]
+        return [docs[i] for i in sorted(ids)]
+
+    def _cache_set(self, kind, doc):
+        old = self._docs[kind].get(doc["id"])
+        self._docs[kind][doc["id"]] = doc
+        if doc["id"] > self._max_id.get(kind, 0):
+            self._max_id[kind] = doc["id"]
+        for (ikind, field), index in self._indexes.items():
+            if ikind == kind:
+                if old is not None:
+                    index[_index_key(old.get(field))].discard(doc["id"])
+                index[_index_key(doc.get(field))].add(doc["id"])
+
+    def _cache_remove(self, kind, doc_id):
+        old = self._docs[kind].pop(doc_id, None)
+        if old is None:
+            return
+        for (ikind, field), index in self._indexes.items():
+            if ikind == kind:
+                index[_index_key(old.get(field))].discard(doc_id)
+
+    # -- meta values and id counters ----------------------------------------------------------
+    def meta(self, key: str, default=None):
+        return self._meta.get(key, default)
+
+    def set_meta(self, key: str, value):
+        self._need_tx()
+        self._undo.append((None, key, self._meta.get(key, _MISSING)))
+        self._db.execute("INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)", (key, _dumps(value)))
+        self._meta[key] = value
+
+    def next_id(self, kind: str, floor: int = 0) -> int:
+        """Next id for `kind`: above both the counter and every stored id (seeds use fixed ids)."""
+        key = f"counter:{kind}"
+        current = max(self._meta.get(key, 0), floor, self._max_id.get(kind, 0))
+        self.set_meta(key, current + 1)
+        return current + 1
+
+    def wipe(self):
+        """Delete everything (used by reset)."""
+        with self.tx():
+            self._db.execute("DELETE FROM docs")
+            self._db.execute("DELETE FROM meta")
+        self._load()
+
+    def close(self):
+        with self.lock:
+            self._db.close()
+
+
+_MISSING = object()
+
+
+def _index_key(value):
+    # Lists/dicts are not hashable; index them by their JSON text.
+    return value if isinstance(value, (int, str, float, bool, type(None))) else _dumps(value)
