@@ -56,6 +56,7 @@ class Fault:
             raise RuleError("probability: expected a number between 0 and 1")
         default_times = None if self.probability is not None else 1
         self.remaining = _int(spec, "times", default_times)
+        self.skip_remaining = _int(spec, "skip", 0)  # let the first N matches through untouched
         self.rng = random.Random(spec.get("seed", 0))
         self.hits = 0
 
@@ -66,13 +67,17 @@ class Fault:
             return False
         if not self.regex.search(path):
             return False
+        if self.skip_remaining:
+            self.skip_remaining -= 1
+            return False
         return self.probability is None or self.rng.random() < self.probability
 
     def describe(self) -> dict:
         return {"id": self.id, "method": self.method, "path": self.path, "action": self.action,
                 "status": self.status, "retry_after": self.retry_after, "body": self.body,
                 "delay_ms": self.delay_ms, "fail_with": self.fail_with,
-                "probability": self.probability, "remaining": self.remaining, "hits": self.hits}
+                "probability": self.probability, "remaining": self.remaining,
+                "skip_remaining": self.skip_remaining, "hits": self.hits}
 
 
 def _int(spec: dict, name: str, default):
