@@ -273,7 +273,8 @@ def redact(obj: Any) -> Any:
         out = {}
         for key, value in obj.items():
             name = sanitize_text(key) if isinstance(key, str) else key
-            if isinstance(key, str) and _CREDENTIAL_CONTAINER.match(key.lower()):
+            if (isinstance(key, str) and _CREDENTIAL_CONTAINER.match(key.lower())
+                    and isinstance(value, (dict, str))):  # a count or id list is not secret
                 out[name] = _mask_leaves(value)
             elif (isinstance(key, str) and is_secret_key(key)
                   and not isinstance(value, (dict, list, tuple, bool))

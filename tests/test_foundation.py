@@ -142,6 +142,7 @@ def test_redact_structures_by_key():
     data = {"name": "orders", "password": "p4ss", "apiKey": "k1", "service_key": "k2",
             "private_key": "k3", "access_key": "k4", "client_secret": "k5",
             "primary_key": "order_id", "credentials": {"user": "bob", "port": 5432},
+            "counts": {"credentials": 4}, "samples": {"credentials": [11, 12]},
             "api_keys": [{"id": 9, "api_key": "hook-key-1", "url": "http://127.0.0.1/w"}],
             "headers": {"Authorization": "Bearer abc.def.123"}, "token": None}
     out = nexla_ops.redact(data)
@@ -153,6 +154,7 @@ def test_redact_structures_by_key():
     assert out["api_keys"] == [{"id": 9, "api_key": nexla_ops.REDACTED,
                                 "url": "http://127.0.0.1/w"}]
     assert out["headers"]["Authorization"] == nexla_ops.REDACTED
+    assert out["counts"] == {"credentials": 4} and out["samples"] == {"credentials": [11, 12]}
     assert out["token"] is None  # "not set" stays visible
 
 

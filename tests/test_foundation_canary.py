@@ -1,0 +1,133 @@
+"""A canary service key never appears in stdout, stderr or any file, whatever happens.
+
+A dedicated sandbox accepts the canary as its admin key (start_sandbox(service_key=...), the
+documented seam for this), so the scripts really authenticate with it and really fail with it.
+Everything runs with --debug, the most talkative mode.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import subprocess
+import sys
+
+import pytest
+
+import nexla_ops
+from conftest import CANARY, SCRIPTS
+from test_quickstart import closed_port_url
+
+
+@pytest.fixture(scope="module")
+def canary_sandbox():
+    from nexla_sandbox import start_sandbox
+
+    with start_sandbox(seed="demo", service_key=CANARY) as sb:
+        yield sb
+
+
+@pytest.fixture
+def sb(canary_sandbox):
+    canary_sandbox.control.reset("demo")
+    return canary_sandbox
+
+
+def run(script, *args, cwd, url):
+    env = {k: v for k, v in os.environ.items() if not k.startswith("NEXLA_")}
+    env.update(NEXLA_SERVICE_KEY=CANARY, NEXLA_API_URL=url)
+    proc = subprocess.run([sys.executable, str(SCRIPTS / f"{script}.py"), *map(str, args)],
+                          cwd=cwd, env=env, capture_output=True, text=True, timeout=60)
+    return proc
+
+
+def assert_no_canary(proc, directory):
+    assert CANARY not in proc.stdout and CANARY not in proc.stderr
+    for path in directory.rglob("*"):
+        if path.is_file():
+            assert CANARY.encode() not in path.read_bytes(), path
+
+
+FAST = ("--debug", "--max-attempts", "2", "--max-wait", "0.05")
+
+
+def test_quickstart_ok(sb, tmp_path):
+    assert sb.service_key == CANARY
+    proc = run("nexla_quickstart", "--json", *FAST, cwd=tmp_path, url=sb.url)
+    assert proc.returncode == 0, proc.stderr
+    assert_no_canary(proc, tmp_path)
+
+
+@pytest.mark.parametrize("fault,code", [
+    ({"method": "GET", "path": "^/users/current$", "action": "status", "status": 503}, 6),
+    ({"method": "GET", "path": "^/users/current$", "action": "drop"}, 6),
+    ({"method": "POST", "path": "^/token$", "action": "status", "status": 503}, 6),
+    ({"method": "GET", "path": "^/data_sources$", "action": "status", "status": 429,
+      "retry_after": 1}, 6),
+    ({"method": "GET", "path": "^/users/current$", "action": "status", "status": 500,
+      "body": {"message": f"server echoed the key {CANARY}"}}, 6),
+    ({"method": "GET", "path": "^/data_sinks$", "action": "status", "status": 400,
+      "body": {"message": f"bad request with Basic {CANARY}"}}, 1),
+    ({"method": "GET", "path": "^/users/current$", "action": "status", "status": 404}, 5),
+])
+def test_quickstart_failures(sb, tmp_path, fault, code):
+    sb.control.add_fault(times=100, **fault)
+    proc = run("nexla_quickstart", "--json", *FAST, cwd=tmp_path, url=sb.url)
+    assert proc.returncode == code, proc.stderr
+    assert_no_canary(proc, tmp_path)
+
+
+def test_unreachable_and_rejected(sb, sandbox, tmp_path):
+    proc = run("nexla_quickstart", *FAST, cwd=tmp_path, url=closed_port_url())
+    assert proc.returncode == 6
+    assert_no_canary(proc, tmp_path)
+    proc = run("nexla_quickstart", *FAST, cwd=tmp_path, url=sandbox.url)  # not its key
+    assert proc.returncode == 4
+    assert_no_canary(proc, tmp_path)
+
+
+def test_retry_helpers_wrapping_a_failing_script(sb, tmp_path):
+    sb.control.add_fault(method="GET", path="^/users/current$", action="status", status=503,
+                         times=100)
+    proc = run("retry_helpers", "--attempts", "2", "--max-wait", "0.05", "--",
+               sys.executable, str(SCRIPTS / "nexla_quickstart.py"), *FAST,
+               cwd=tmp_path, url=sb.url)
+    assert proc.returncode == 6
+    assert_no_canary(proc, tmp_path)
+
+
+def test_in_process_policy_scenarios(sb, tmp_path, capsys, monkeypatch):
+    """Every retry/create/error path of the helper module, with logs and files captured."""
+    monkeypatch.chdir(tmp_path)
+    args = argparse.Namespace(api_url=sb.url, max_wait=0.05, max_attempts=3, debug=True)
+    config = nexla_ops.resolve_config(args, environ={"NEXLA_SERVICE_KEY": CANARY})
+    nexla_ops.setup_logging("canary", debug=True)
+    ctx = nexla_ops.Context(args, config=config)
+    try:
+        sb.control.add_fault(method="GET", path="^/data_sources/123$", action="status",
+                             status=503, times=100)
+        with pytest.raises(nexla_ops.Transient) as err:
+            ctx.call(ctx.client.sources.get, 123, what="GET /data_sources/123")
+        logging.getLogger("nexla_ops").error("%s | %s", err.value.message, err.value.detail)
+        sb.control.clear_faults()
+        sb.control.add_fault(method="POST", path="^/data_sources$", action="commit_then_fail",
+                             fail_with=502, times=1)
+        body = {"name": "canary-once", "source_type": "s3", "data_credentials_id": 11}
+        created = ctx.create_once(
+            lambda: next((s for s in ctx.paginate("/data_sources")
+                          if s["name"] == "canary-once"), None),
+            lambda: ctx.client.sources.create(body), what="create source canary-once")
+        nexla_ops.append_jsonl(tmp_path / "audit.jsonl", {"created": created, "key": CANARY,
+                                                          "config": config})
+        nexla_ops.write_atomic(tmp_path / "result.json", nexla_ops.dumps(
+            {"config": config, "note": f"used {CANARY}"}))
+        ctx.out({"created": created, "user": ctx.current_user()}, "json")
+    finally:
+        ctx.close()
+    captured = capsys.readouterr()
+    assert "outcome unknown" in captured.err
+    assert CANARY not in captured.out and CANARY not in captured.err
+    for path in tmp_path.rglob("*"):
+        if path.is_file():
+            assert CANARY.encode() not in path.read_bytes(), path
