@@ -1,0 +1,247 @@
+"""validate_transform.py against the sandbox: Nexla (the sandbox) applies the transform to the
+parent's samples through a temporary derived nexset, which must always be cleaned up."""
+
+from __future__ import annotations
+
+import base64
+import json
+
+import pytest
+import requests
+
+import validate_transform as vt
+
+ORDERS = 123  # demo nexset "orders": order_id, customer_id, amount, currency, status, ...
+
+RENAME_AMOUNT = {"version": 1, "operations": [
+    {"operation": "shift", "spec": {"order_id": "order_id", "amount": "amount_usd",
+                                    "customer_id": "customer.id", "status": "status"}}]}
+UNKNOWN_OPERATION = [{"operation": "frobnicate", "spec": {"amount": "x"}}]
+AMOUNT_TO_STRING = [{"operation": "modify-overwrite-beta", "spec": {"amount": "=toString"}}]
+
+
+@pytest.fixture
+def api(sandbox, monkeypatch, tmp_path):
+    """In-process runs of main() against the sandbox, from an empty working directory."""
+    for var in ("NEXLA_ACCESS_TOKEN", "NEXLA_WEBHOOK_API_KEY"):
+        monkeypatch.delenv(var, raising=False)
+    monkeypatch.setenv("NEXLA_API_URL", sandbox.url)
+    monkeypatch.setenv("NEXLA_SERVICE_KEY", sandbox.service_key)
+    monkeypatch.chdir(tmp_path)
+    return sandbox
+
+
+def write(tmp_path, name, obj):
+    path = tmp_path / name
+    path.write_text(json.dumps(obj))
+    return str(path)
+
+
+def run(capsys, *argv):
+    code = vt.main([str(a) for a in argv])
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def temp_nexsets(sandbox):
+    return [n for n in sandbox.control.state("data_sets")
+            if str(n.get("name", "")).startswith(vt.TEMP_PREFIX)]
+
+
+def writes(sandbox):
+    return [(r["method"], r["path"]) for r in sandbox.control.requests()
+            if r["method"] in ("POST", "PUT", "DELETE") and r["path"] != "/token"]
+
+
+def test_good_transform_passes_and_reports_schema_and_record_diff(api, capsys, tmp_path):
+    flows_before = len(api.control.state("flows"))
+    code, out, _ = run(capsys, "--nexset", ORDERS, "--transform-file",
+                       write(tmp_path, "t.json", RENAME_AMOUNT),
+                       "--expect-fields", "order_id,amount_usd,customer.id", "--json")
+    doc = json.loads(out)
+    assert code == 0 and doc["ok"] and doc["verdict"] == "pass", doc["reasons"]
+    assert doc["passthrough"] is False
+    assert doc["samples"] == {"input": 20, "output": 20, "dropped": 0, "dropped_indexes": [],
+                              "pairing": "position"}
+    added = {c["field"]: c["type"] for c in doc["schema"]["added"]}
+    removed = {c["field"] for c in doc["schema"]["removed"]}
+    assert added == {"amount_usd": "number", "customer": "object", "customer.id": "integer"}
+    assert removed == {"amount", "customer_id", "currency", "country", "created_at"}
+    assert doc["records_changed"] == 20
+    assert doc["records"][0]["added"] == ["customer.id", "amount_usd"]
+    assert "values" not in doc["records"][0]  # sample values only with --show-values
+    # The temporary nexset was really created with the transform, then deleted.
+    temp = doc["temp_nexset"]
+    assert temp["deleted"] and temp["name"].startswith(vt.TEMP_PREFIX)
+    assert ("POST", "/data_sets") in writes(api)
+    assert ("DELETE", f"/data_sets/{temp['id']}") in writes(api)
+    assert temp_nexsets(api) == []
+    assert len(api.control.state("flows")) == flows_before
+
+
+def test_unknown_operation_is_caught_as_silent_pass_through(api, capsys, tmp_path):
+    code, out, _ = run(capsys, "--nexset", ORDERS, "--transform-file",
+                       write(tmp_path, "t.json", UNKNOWN_OPERATION), "--json")
+    doc = json.loads(out)
+    assert code == 1 and doc["verdict"] == "fail"
+    assert doc["passthrough"] is True
+    assert any("pass-through" in r for r in doc["reasons"])
+    assert doc["records_unchanged"] == 20
+    assert temp_nexsets(api) == []
+
+
+def test_rename_breaks_an_expected_field(api, capsys, tmp_path):
+    code, out, _ = run(capsys, "--nexset", ORDERS, "--transform-file",
+                       write(tmp_path, "t.json", RENAME_AMOUNT),
+                       "--expect-fields", "order_id,amount")
+    assert code == 1
+    assert out.startswith("FAIL")
+    assert "expected field 'amount' is missing from the output" in out
+    assert "- amount (number)" in out and "+ amount_usd (number)" in out
+    assert temp_nexsets(api) == []
+
+
+def test_type_change_is_reported_and_fails_expect_schema(api, capsys, tmp_path):
+    transform = write(tmp_path, "t.json", AMOUNT_TO_STRING)
+    code, out, _ = run(capsys, "--nexset", ORDERS, "--transform-file", transform, "--json")
+    doc = json.loads(out)
+    assert code == 0  # a type change alone is reported, not judged
+    assert doc["schema"]["changed"] == [{"field": "amount", "from": "number", "to": "string"}]
+    assert any("amount number -> string" in w for w in doc["warnings"])
+
+    schema = write(tmp_path, "s.json", {"type": "object", "properties": {
+        "order_id": {"type": "integer"}, "amount": {"type": "number"}}})
+    code, out, _ = run(capsys, "--nexset", ORDERS, "--transform-file", transform,
+                       "--expect-schema", schema, "--json")
+    doc = json.loads(out)
+    assert code == 1
+    assert doc["expectations"]["type_mismatches"] == [
+        {"field": "amount", "expected": "number", "actual": "string"}]
+    assert temp_nexsets(api) == []
+
+
+def test_records_dropped_to_errors_are_flagged(api, capsys, tmp_path, sdk_client):
+    # Feed the webhook nexset mixed values: "7" converts to an integer, "n/a" cannot.
+    key = sdk_client.sources.get(127).api_keys[0]
+
+    records = [{"code": "7", "i": 0}, {"code": "n/a", "i": 1}, {"code": "9", "i": 2}]
+    auth = base64.b64encode(key["api_key"].encode()).decode()
+    response = requests.post(key["url"], json=records, headers={"Authorization": f"Basic {auth}"},
+                             timeout=10)
+    assert response.status_code == 200
+    transform = write(tmp_path, "t.json", [{"operation": "modify-overwrite-beta",
+                                            "spec": {"code": "=toInteger"}}])
+    code, out, _ = run(capsys, "--nexset", 127, "--transform-file", transform, "--json")
+    doc = json.loads(out)
+    assert code == 1
+    assert doc["samples"]["input"] == 3 and doc["samples"]["output"] == 2
+    assert doc["samples"]["dropped"] == 1
+    assert any("1 of 3 sample records produced no output" in r for r in doc["reasons"])
+    assert "n/a" in doc["errors"][0]["error"]
+    # The other two records are matched to their inputs despite the gap.
+    assert doc["records_changed"] == 2
+    assert all(r["changed"] == ["code"] for r in doc["records"])
+    assert temp_nexsets(api) == []
+
+
+def test_reusable_transform_by_id(api, capsys):
+    code, out, _ = run(capsys, "--nexset", ORDERS, "--transform-id", 901, "--json")
+    doc = json.loads(out)
+    assert code == 0, doc["reasons"]
+    assert doc["records_changed"] > 0
+    assert temp_nexsets(api) == []
+
+
+def test_unknown_transform_id_exits_5_before_creating_anything(api, capsys):
+    code, _, err = run(capsys, "--nexset", ORDERS, "--transform-id", 99999)
+    assert code == 5
+    assert "not found" in err
+    assert writes(api) == []
+
+
+def test_temp_nexset_is_deleted_when_reading_its_samples_fails(api, capsys, tmp_path):
+    # The parent's samples succeed; the temporary nexset's samples answer 400 (never retried).
+    api.control.add_fault(method="GET", path=r"^/data_sets/\d+/samples$", action="status",
+                          status=400, skip=1, times=1, body={"message": "boom", "code": 400})
+    code, _, err = run(capsys, "--nexset", ORDERS, "--transform-file",
+                       write(tmp_path, "t.json", RENAME_AMOUNT))
+    assert code == 1
+    assert "boom" in err
+    assert temp_nexsets(api) == []
+    assert any(m == "DELETE" for m, _ in writes(api))
+
+
+def test_lost_create_response_creates_exactly_one_temp_nexset(api, capsys, tmp_path):
+    api.control.add_fault(method="POST", path=r"^/data_sets$", action="commit_then_fail",
+                          fail_with=502, times=1)
+    code, out, _ = run(capsys, "--nexset", ORDERS, "--transform-file",
+                       write(tmp_path, "t.json", RENAME_AMOUNT), "--json")
+    assert code == 0, out
+    assert [w for w in writes(api) if w == ("POST", "/data_sets")] == [("POST", "/data_sets")]
+    assert temp_nexsets(api) == []
+
+
+def test_keep_leaves_the_temp_nexset_and_prints_its_id(api, capsys, tmp_path):
+    code, out, _ = run(capsys, "--nexset", ORDERS, "--transform-file",
+                       write(tmp_path, "t.json", RENAME_AMOUNT), "--keep", "--json")
+    doc = json.loads(out)
+    assert code == 0
+    kept = temp_nexsets(api)
+    assert [n["id"] for n in kept] == [doc["temp_nexset"]["id"]]
+    assert kept[0]["tags"] == [vt.TEMP_TAG]
+
+
+def test_dry_run_writes_nothing(api, capsys, tmp_path):
+    code, out, _ = run(capsys, "--nexset", ORDERS, "--transform-file",
+                       write(tmp_path, "t.json", RENAME_AMOUNT), "--dry-run", "--json")
+    doc = json.loads(out)
+    assert code == 0 and doc["dry_run"]
+    body = doc["would_create"]["POST /data_sets"]
+    assert body["parent_data_set_id"] == ORDERS and body["has_custom_transform"] is True
+    assert body["transform"] == RENAME_AMOUNT
+    assert writes(api) == []
+
+
+@pytest.mark.parametrize("argv, field", [
+    (["--nexset", "123"], "--transform-file/--transform-id"),
+    (["--nexset", "123", "--transform-id", "901", "--transform-file", "x.json"],
+     "--transform-file/--transform-id"),
+    (["--nexset", "0", "--transform-id", "901"], "--nexset"),
+    (["--nexset", "123", "--transform-id", "901", "--samples", "0"], "--samples"),
+    (["--nexset", "123", "--transform-id", "901", "--expect-fields", "a,,b"], "--expect-fields"),
+])
+def test_bad_input_exits_2_before_any_request(api, capsys, argv, field):
+    code, out, err = run(capsys, *argv)
+    assert code == 2
+    assert field in err and out == ""
+    assert api.control.requests() == []
+
+
+def test_bad_transform_file_names_the_operation(api, capsys, tmp_path):
+    code, _, err = run(capsys, "--nexset", ORDERS, "--transform-file",
+                       write(tmp_path, "t.json", [{"operation": "shift"}, {"spec": {}}]))
+    assert code == 2
+    assert "operations[1].operation" in err
+    assert api.control.requests() == []
+
+
+def test_evaluate_pairs_outputs_by_origin_metadata():
+    """With sourceOffset metadata the dropped record is known exactly (no API needed)."""
+    inputs = [({"a": i}, {"sourceKey": "f", "sourceOffset": i}) for i in range(3)]
+    outputs = [({"a": 10}, {"sourceKey": "f", "sourceOffset": 0}),
+               ({"a": 12}, {"sourceKey": "f", "sourceOffset": 2})]
+    doc = vt.evaluate(inputs, outputs, None, None, expect_fields=[], expect_schema={},
+                      show_values=True)
+    assert doc["samples"]["pairing"] == "origin"
+    assert doc["samples"]["dropped_indexes"] == [1]
+    assert [r["index"] for r in doc["records"]] == [0, 2]
+    assert doc["records"][1]["values"] == {"a": {"from": 2, "to": 12}}
+
+
+def test_subprocess_end_to_end_text_output(run_script, tmp_path, script_cwd):
+    transform = write(script_cwd, "t.json", UNKNOWN_OPERATION)
+    result = run_script("validate_transform", "--nexset", ORDERS, "--transform-file", transform)
+    assert result.code == 1
+    assert result.out.startswith("FAIL: transform on nexset 123")
+    assert "silent pass-through" in result.out
+    assert "Traceback" not in result.err
