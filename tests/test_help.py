@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -51,3 +52,40 @@ def test_poison_really_blocks_the_sdk(poisoned_path, tmp_path):
                           capture_output=True, text=True, timeout=30)
     assert proc.returncode != 0
     assert "must not be imported" in proc.stderr
+
+
+README = SCRIPTS.parent / "README.md"
+
+
+def readme_commands():
+    import re
+    import shlex
+
+    text = README.read_text(encoding="utf-8")
+    return [shlex.split(cmd) for cmd in re.findall(r"`(python scripts/[^`]+)`", text)]
+
+
+def test_readme_starts_with_the_two_commands():
+    lines = [line for line in README.read_text(encoding="utf-8").splitlines() if line.strip()]
+    assert lines[1:4] == ["```bash",
+                          "python -m pip install -e . && python scripts/nexla_quickstart.py "
+                          "--sandbox",
+                          "python -m pip install -e '.[test]' && python -m pytest"]
+
+
+def test_readme_lists_every_script():
+    text = README.read_text(encoding="utf-8")
+    missing = [p.name for p in SCRIPT_FILES if f"`{p.name}`" not in text]
+    assert not missing
+
+
+@pytest.mark.parametrize("argv", readme_commands(), ids=lambda argv: " ".join(argv[1:3]))
+def test_readme_examples_parse(argv):
+    """Each example's flags are accepted by the script's own parser (nothing is run)."""
+    import importlib
+
+    module = importlib.import_module(Path(argv[1]).stem)  # scripts/ is on sys.path
+    args = argv[2:]
+    if args == ["--help"]:
+        return
+    module.build_parser().parse_args(args)
