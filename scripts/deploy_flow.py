@@ -419,12 +419,7 @@ class Reader:
 
     def list_all(self, path: str, *, refresh: bool = False) -> list[dict]:
         if refresh or path not in self._lists:
-            def fetch(page, per_page):
-                return self.ctx.request(
-                    "GET", path, params={"page": page, "per_page": per_page}
-                ) or []
-
-            self._lists[path] = list(self.ctx.paginate(fetch))
+            self._lists[path] = list(self.ctx.paginate(path))
         return self._lists[path]
 
     def get(self, path: str, params: dict | None = None) -> dict | None:
@@ -478,12 +473,13 @@ class State:
     flow: dict | None = None  # the flow's root node
 
 
-def detected_nexset_id(source: dict) -> int | None:
+def detected_nexset_id(source: dict, reader: Reader) -> int | None:
     """The id of the nexset Nexla detected from this source (None until discovery)."""
-    for brief in source.get("data_sets") or []:
-        if isinstance(brief, dict) and isinstance(brief.get("id"), int):
-            return brief["id"]
-    return None
+    ids = [b["id"] for b in source.get("data_sets") or []
+           if isinstance(b, dict) and isinstance(b.get("id"), int)]
+    if len(ids) > 1:  # derived nexsets may be listed too: the detected one has no parent
+        ids = [i for i in ids if parent_id(reader.get(f"/{NEXSETS}/{i}") or {}) is None] or ids
+    return ids[0] if ids else None
 
 
 def parent_id(nexset: dict) -> int | None:
@@ -506,7 +502,7 @@ def observe(ctx, cfg: DeploymentConfig, reader: Reader) -> State:
     source, state.source_adopted = reader.pick(f"/{SOURCES}", cfg.source.name, "source")
     if source is not None:
         state.source = reader.get(f"/{SOURCES}/{source['id']}", params={"expand": 1}) or source
-        detected_id = detected_nexset_id(state.source)
+        detected_id = detected_nexset_id(state.source, reader)
         if detected_id is not None:
             state.detected = reader.get(f"/{NEXSETS}/{detected_id}")
         state.flow = read_flow(reader, source["id"])
@@ -591,18 +587,9 @@ class Plan:
     credential_ids: dict[str, Any] = field(default_factory=dict)  # config key -> id or NewId
     probe_ids: list[int] = field(default_factory=list)
 
-    def step(self, key: str) -> Step | None:
-        return next((s for s in self.steps if s.key == key), None)
-
     @property
     def unchanged(self) -> bool:
         return all(s.action == "unchanged" for s in self.steps)
-
-    def counts(self) -> dict[str, int]:
-        out: dict[str, int] = {}
-        for s in self.steps:
-            out[s.action] = out.get(s.action, 0) + 1
-        return out
 
 
 def _diff_config(
@@ -613,13 +600,16 @@ def _diff_config(
     for key, value in new.items():
         if old.get(key) != value:
             raw = raw_new.get(key)
-            shown_new = "<from environment>" if isinstance(raw, str) and ENV_REF.search(raw) else (
-                nexla_ops.redact({key: value})[key]
-            )
+            from_env = isinstance(raw, str) and ENV_REF.search(raw)
             changes[f"{prefix}.{key}"] = {
-                "from": nexla_ops.redact({key: old.get(key)})[key],
-                "to": shown_new,
+                "from": _shown(key, old.get(key)),
+                "to": "<from environment>" if from_env else _shown(key, value),
             }
+
+
+def _shown(key: str, value: Any) -> Any:
+    """value as safe to print under `key` (a secret-looking key hides it)."""
+    return next(iter(nexla_ops.redact({key: value}).values()))
 
 
 def _change(changes: dict, name: str, old: Any, new: Any) -> None:
@@ -636,7 +626,7 @@ def _transform_body(spec: NexsetSpec) -> dict:
     return {"has_custom_transform": False, "transform_id": spec.transform_id}
 
 
-def _credential_for(plan: Plan, spec: _Endpoint, key: str) -> Any:
+def _credential_for(plan: Plan, spec: _Endpoint) -> Any:
     if spec.data_credentials_id is not None:
         return spec.data_credentials_id
     if spec.credential is not None:
@@ -691,7 +681,7 @@ def build_plan(cfg: DeploymentConfig, state: State, tag: str, raw_cfg: dict | No
     # Source.
     src_spec, src = cfg.source, state.source
     raw_src = _raw_at(raw_cfg, "source")
-    src_cred = _credential_for(plan, src_spec, "source")
+    src_cred = _credential_for(plan, src_spec)
     src_config = _resolve_env(src_spec.source_config)
     source_new = src is None
     if src is None:
@@ -774,7 +764,7 @@ def build_plan(cfg: DeploymentConfig, state: State, tag: str, raw_cfg: dict | No
     for key, spec in cfg.all_destinations():
         raw_dest = _raw_at(raw_cfg, key)
         sink = state.sinks.get(key)
-        cred = _credential_for(plan, spec, key)
+        cred = _credential_for(plan, spec)
         sink_config = _resolve_env(spec.sink_config)
         body = {"name": spec.name, "sink_type": spec.sink_type, "data_credentials_id": cred,
                 "data_set_id": final_nexset, "sink_config": sink_config, "tags": [tag]}
@@ -908,7 +898,9 @@ class Applier:
 
         obj = self.ctx.create_once(
             find,
-            lambda: self.ctx.request("POST", path, json=body, idempotent=False),
+            # The raw SDK call: create_once must see the transport failure itself to know
+            # the outcome is unknown (ctx.request would already have translated it).
+            lambda: self.ctx.client.request("POST", path, json=body),
             what=f"POST {path} ({step.name})",
         )
         if not isinstance(obj, dict) or not isinstance(obj.get("id"), int):
@@ -1045,7 +1037,7 @@ class Applier:
         delay = 0.1
         while True:
             src = self.reader.get(f"/{SOURCES}/{source_id}", params={"expand": 1}) or {}
-            found = detected_nexset_id(src)
+            found = detected_nexset_id(src, self.reader)
             if found is not None:
                 self.ctx.progress_done()
                 self.ctx.log("source %s: nexset %s detected after %.1fs", source_id, found,
@@ -1375,7 +1367,8 @@ def build_parser() -> argparse.ArgumentParser:
 def run(args, ctx) -> int:
     started = time.monotonic()
     if args.print_schema:
-        ctx.out(config_schema(), "json")
+        # Written as is: redact() would mask the schema's own `credentials` property.
+        sys.stdout.write(json.dumps(config_schema(), indent=2) + "\n")
         return nexla_ops.EXIT_OK
     if not args.config:
         raise nexla_ops.BadInput("--config: required (a JSON or YAML deployment file; see "
