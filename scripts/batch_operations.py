@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import dataclasses
 import hashlib
 import json
 import sys
@@ -94,17 +95,12 @@ def build_parser() -> argparse.ArgumentParser:
                         help="flows, sources, nexsets, destinations, credentials, lookups, ... "
                              "(singular and API names also work)")
     sel = parser.add_argument_group("targets (ids and/or the filters of list_resources.py)")
-    sel.add_argument("--ids", action="append", metavar="ID[,ID...]",
-                     help="these ids; repeatable")
+    sel.add_argument("--ids", action="append", dest="ids", metavar="ID[,ID...]",
+                     help="these ids (same as --id); repeatable")
     sel.add_argument("--ids-from", metavar="FILE",
                      help="ids from FILE ('-' = stdin): one id a line, a JSON array, or "
                           "list_resources.py --format jsonl output")
-    sel.add_argument("--name", help="case-insensitive substring of the name")
-    sel.add_argument("--name-regex", help="regular expression searched in the name")
-    sel.add_argument("--status", action="append", help="only this status; repeatable")
-    sel.add_argument("--tag", action="append",
-                     help="only resources carrying this tag (a filter; see --tags); repeatable")
-    sel.add_argument("--owner", help="owner id, e-mail or name")
+    list_resources.add_filter_args(sel)
     sel.add_argument("--all", action="store_true",
                      help="every resource of the type (required when no id or filter is given)")
     sel.add_argument("--shard", metavar="I/N",
@@ -121,6 +117,9 @@ def build_parser() -> argparse.ArgumentParser:
                         help="copy: the copy reuses the original's credentials")
     change.add_argument("--copy-access-controls", action="store_true",
                         help="copy: copy the sharing settings too")
+    change.add_argument("--extra-copy", action="store_true",
+                        help="copy: copy even items that already have a copy (by default an "
+                             "existing copy, found by copied_from_id, counts as done)")
     run_group = parser.add_argument_group("running")
     run_group.add_argument("--dry-run", action="store_true",
                            help="list each target and the change; write nothing")
@@ -146,7 +145,7 @@ class Spec:
     kind: list_resources.Kind
     params: dict
     ids: list[int] = field(default_factory=list)
-    filtered: bool = False
+    filters: list_resources.Filters = field(default_factory=list_resources.Filters)
     select_all: bool = False
     shard: tuple[int, int] | None = None
 
@@ -251,10 +250,7 @@ def parse_spec(args) -> Spec:
     if op not in OPERATIONS:
         raise nexla_ops.BadInput(f"operation: expected one of {', '.join(OPERATIONS)}, "
                                  f"got {args.operation!r}")
-    kind_name = list_resources.ALIASES.get((args.kind or "").strip().lower())
-    if kind_name is None:
-        raise nexla_ops.BadInput(f"--type: unknown type {args.kind!r}; expected one of: "
-                                 + ", ".join(list_resources.KINDS))
+    kind_name = list_resources.normalize_type(args.kind)
     if kind_name not in OP_TYPES[op]:
         raise nexla_ops.BadInput(f"--type: {op} is not supported on {kind_name}; supported: "
                                  + ", ".join(sorted(OP_TYPES[op])))
@@ -276,51 +272,42 @@ def parse_spec(args) -> Spec:
     if op == "copy":
         params["copy_options"] = {"reuse_data_credentials": bool(args.reuse_credentials),
                                   "copy_access_controls": bool(args.copy_access_controls)}
-    elif args.reuse_credentials or args.copy_access_controls:
-        raise nexla_ops.BadInput("--reuse-credentials/--copy-access-controls: only for copy")
+        params["extra_copy"] = bool(args.extra_copy)
+    elif args.reuse_credentials or args.copy_access_controls or args.extra_copy:
+        raise nexla_ops.BadInput("--reuse-credentials/--copy-access-controls/--extra-copy: "
+                                 "only for copy")
     if args.concurrency < 1 or args.concurrency > 64:
         raise nexla_ops.BadInput(f"--concurrency: expected 1..64, got {args.concurrency}")
     if args.resume and not args.checkpoint:
         raise nexla_ops.BadInput("--resume: needs --checkpoint FILE")
-    ids = [_positive_int(part, "--ids") for raw in args.ids or () for part in raw.split(",")
-           if part.strip()]
+    filters = list_resources.parse_filters(args)  # BadInput names the flag
+    ids = list(filters.ids)
     if args.ids_from:
         ids += read_ids_file(args.ids_from)
-    filtered = bool(args.name or args.name_regex or args.status or args.tag or args.owner)
-    if args.name_regex:
-        import re
-
-        try:
-            re.compile(args.name_regex)
-        except re.error as exc:
-            raise nexla_ops.BadInput(f"--name-regex: not a valid regular expression ({exc})") from None
+    filtered = filters.client_side
     if not (ids or filtered or args.all or args.resume):
         raise nexla_ops.BadInput("targets: give --ids, --ids-from, a filter (--name, --name-regex, "
                                  "--status, --tag, --owner) or --all")
     if args.all and (ids or filtered):
         raise nexla_ops.BadInput("--all: not together with ids or filters")
     return Spec(op=op, kind=kind, params=params, ids=list(dict.fromkeys(ids)),
-                filtered=filtered, select_all=args.all, shard=parse_shard(args.shard))
+                filters=dataclasses.replace(filters, ids=tuple(dict.fromkeys(ids))),
+                select_all=args.all, shard=parse_shard(args.shard))
 
 
 # --------------------------------------------------------------------------- targets
 
 
-def resolve_targets(ctx, spec: Spec, args) -> list[dict]:
-    """[{id, name}] in a stable order; filters walk every page via list_resources."""
-    if spec.ids and not spec.filtered:
+def resolve_targets(ctx, spec: Spec) -> list[dict]:
+    """[{id, name}] in a stable order; filters walk every page (list_resources' own walker)."""
+    if spec.ids and not spec.filters.client_side:
         targets = [{"id": i, "name": None} for i in spec.ids]
     else:
-        query = list_resources.parse_query(argparse.Namespace(
-            kind=spec.kind.name, limit="0", format="jsonl", json=False, fields=None, full=False,
-            ids=[str(i) for i in spec.ids] or None, name=args.name, name_regex=args.name_regex,
-            status=args.status, tag=args.tag, owner=args.owner, output=None))
         targets, seen = [], set()
-        for row, _obj in list_resources.iter_items(ctx, query):
-            if row.get("id") in seen or not list_resources.matches(query, row):
-                continue
-            seen.add(row["id"])
-            targets.append({"id": row["id"], "name": row.get("name")})
+        for row in list_resources.iter_resources(ctx, spec.kind.name, spec.filters):
+            if row["id"] not in seen:
+                seen.add(row["id"])
+                targets.append({"id": row["id"], "name": row.get("name")})
     return [t for t in targets if in_shard(t["id"], spec.shard)]
 
 
@@ -515,6 +502,10 @@ class Operation:
                 existing = before
             else:
                 existing = api.copies_of(path, original_id)
+                if existing and not self.spec.params["extra_copy"]:
+                    copy_id = api.copy_result_id(path, min(existing))
+                    return Decision(None, obj, f"already copied ({copy_id}); --extra-copy makes "
+                                    "another", pre={"copy_id": copy_id})
             return Decision("copy", obj, pre={"path": path, "original_id": original_id,
                                              "existing_copies": sorted(existing)})
         raise AssertionError(op)
@@ -695,7 +686,7 @@ def run(args, ctx) -> int:
             ctx.log(f"resuming {len(targets)} target(s) from {args.checkpoint}; selection flags "
                     "are not re-evaluated")
         else:
-            targets = resolve_targets(ctx, spec, args)
+            targets = resolve_targets(ctx, spec)
             if journal is not None and not args.dry_run:
                 journal.write_plan({"op": spec.op, "type": spec.kind.name, "params": spec.params,
                                     "shard": list(spec.shard) if spec.shard else None,
