@@ -3,14 +3,18 @@
 
 In Python (scripts/ on sys.path)::
 
-    from retry_helpers import CircuitBreaker, call_with_retries, with_retries
+    from retry_helpers import CircuitBreaker, call_with_retries, make_client, with_retries
 
-    client = make_client()                       # see make_client(): SDK retries off
-    @with_retries(attempts=5, max_wait=10)
+    client = make_client()                       # NEXLA_* settings; SDK retries off
+    breaker = CircuitBreaker(failure_threshold=5, cooldown=30)
+
+    @with_retries(attempts=5, max_wait=10, breaker=breaker)
     def get_source(source_id):
         return client.sources.get(source_id)
 
     created = call_with_retries(client.sources.create, body, idempotent=False)
+
+Defaults: 5 attempts, waits capped at 30 s, 300 s per call (override per call or decorator).
 
 Creates (POST) are never blindly re-sent: a create whose answer was lost raises
 UnknownOutcome; look the object up before trying again (nexla_ops.Context.create_once does).
@@ -61,11 +65,11 @@ def policy(attempts: int | None = None, max_wait: float | None = None,
 
 
 def make_client(service_key: str | None = None, *, api_url: str | None = None,
-                timeout: float = 30.0):
+                timeout: float | None = None):
     """A NexlaClient with the SDK's own HTTP retries turned off (and our timeout).
 
-    Without arguments it reads NEXLA_SERVICE_KEY / NEXLA_ACCESS_TOKEN / NEXLA_API_URL the way
-    the scripts do (environment, then .env).
+    Arguments left out are read the way the scripts read them: NEXLA_SERVICE_KEY (or
+    NEXLA_ACCESS_TOKEN), NEXLA_API_URL and NEXLA_TIMEOUT from the environment, then ./.env.
     """
     config = nexla_ops.resolve_config(argparse.Namespace(api_url=api_url, timeout=timeout))
     if service_key:
@@ -122,6 +126,8 @@ class CircuitBreaker:
     half_open: one trial call goes through (others fail fast); success closes the circuit,
     another transient failure opens it again. Non-transient errors (404, 400...) prove the
     API is answering, so they count as success here (and still propagate).
+    Given to call_with_retries/with_retries, it sits outside the retries: one call that
+    stays transient after all its attempts counts as one failure.
     """
 
     def __init__(self, failure_threshold: int = 5, cooldown: float = 30.0, *,
