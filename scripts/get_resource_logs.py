@@ -309,6 +309,9 @@ def fetch_lines(ctx, opts: Options, run: dict) -> list[dict]:
     for line in lines:
         if line["run_id"] is None:
             line["run_id"] = run["run_id"]
+    # Nexla serves newest first; a run reads top to bottom. ISO-8601 UTC strings sort in time
+    # order, and the sort is stable for lines sharing a timestamp.
+    lines.sort(key=lambda line: line["timestamp"] or "")
     return lines
 
 
@@ -403,6 +406,22 @@ def write_rows(rows: list[dict], fmt: str, columns: list[str]) -> None:
             sys.stdout.write(nexla_ops.dumps(row, indent=None) + "\n")
     elif rows:
         sys.stdout.write(nexla_ops.format_table(rows, columns) + "\n")
+    sys.stdout.flush()
+
+
+def write_summary_text(groups: list[dict]) -> None:
+    """A table whose last column, the message shape, is never cut (it is the answer)."""
+    if not groups:
+        return
+    rows = [("COUNT", "FIRST_SEEN", "LAST_SEEN", "RUNS", "MESSAGE")] + [
+        (str(g["count"]), g["first_seen"] or "-", g["last_seen"] or "-", str(g["runs"]),
+         nexla_ops.one_line(nexla_ops.redact_text(g["pattern"]), 2000))
+        for g in groups
+    ]
+    widths = [max(len(row[i]) for row in rows) for i in range(4)]
+    for row in rows:
+        cells = [row[0].rjust(widths[0])] + [c.ljust(w) for c, w in zip(row[1:4], widths[1:], strict=True)]
+        sys.stdout.write("  ".join(cells + [row[4]]) + "\n")
     sys.stdout.flush()
 
 
@@ -507,7 +526,10 @@ def run(args, ctx) -> int:
         groups = summarise(lines)
         if not groups:
             ctx.log(f"no error lines in {len(runs)} run(s) of {what}")
-        write_rows(groups, opts.fmt, ["count", "first_seen", "last_seen", "runs", "pattern"])
+        if opts.fmt == "text":
+            write_summary_text(groups)
+        else:
+            write_rows(groups, opts.fmt, [])
         return nexla_ops.EXIT_OK
 
     if opts.fmt == "json":

@@ -421,7 +421,7 @@ def record_of(item: Item, *, full: bool = False, fields=None) -> dict:
         record = dict(item.obj)
         for key in ("id", "name", "status", "updated_at"):
             record.setdefault(key, item.row.get(key))
-        record["type"] = item.row["type"]
+        record.setdefault("type", item.row["type"])
     else:
         record = item.row
     if fields:
