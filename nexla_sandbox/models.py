@@ -752,8 +752,24 @@ class Domain:
                 "created_at": doc.get("created_at"), "updated_at": doc.get("created_at")}
 
     def accessor_list(self, kind: str, doc: dict) -> list[dict]:
+        """The owner first, then stored entries with identity fields filled from current data."""
         own = self.owner_accessor(doc) if kind not in ("users", "orgs") else None
-        return ([own] if own else []) + [copy.deepcopy(a) for a in doc.get("_accessors", [])]
+        out = [own] if own else []
+        for acc in doc.get("_accessors", []):
+            entry = copy.deepcopy(acc)
+            if acc["type"] == "USER" and self.user(acc.get("id")):
+                user = self.user(acc["id"])
+                entry.update(email=user["email"], org_id=user["org_id"])
+            elif acc["type"] == "TEAM" and self.store.get("teams", acc.get("id")):
+                entry["name"] = self.store.get("teams", acc["id"])["name"]
+            elif acc["type"] == "ORG" and self.store.get("orgs", acc.get("id")):
+                org = self.store.get("orgs", acc["id"])
+                entry.update(client_identifier=org.get("client_identifier"),
+                             email_domain=org.get("email_domain"))
+            entry.setdefault("created_at", doc.get("created_at"))
+            entry.setdefault("updated_at", doc.get("created_at"))
+            out.append(entry)
+        return out
 
     def resolve_accessor(self, raw: dict, where: str, *, need_roles: bool) -> dict:
         """Validate one accessor entry and resolve it to a stored identity (400 names the field)."""

@@ -74,10 +74,10 @@ def seed_demo(dom: Domain):
                                        "_service_key": key}, doc_id=uid)
         dom.new_doc("teams", ada, {"name": "data-ops", "description": "Pipeline operators",
                                    "members": [{"id": 1, "admin": True}, {"id": 2, "admin": False}],
-                                   "_accessors": []}, doc_id=42)
+                                   "_accessors": [_acc("USER", 4, "collaborator")]}, doc_id=42)
         dom.new_doc("teams", ada, {"name": "analytics", "description": "Analysts",
                                    "members": [{"id": 3, "admin": False}, {"id": 4, "admin": False}],
-                                   "_accessors": []}, doc_id=43)
+                                   "_accessors": [_acc("TEAM", 42, "admin")]}, doc_id=43)
         # credentials
         for cid, name, ctype, secret, public_cfg in (
                 (11, "orders-s3-cred", "s3", {"access_key_id": "AKIASANDBOX11",

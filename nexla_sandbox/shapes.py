@@ -272,9 +272,14 @@ class Shaper:
                                      "is_admin": bool(doc.get("is_org_admin")),
                                      "org_membership_status": "ACTIVE"}])
         if expand:
-            out["account_summary"] = {
-                kind: {"total": sum(1 for d in self.store.all(kind) if d.get("owner_id") == doc["id"])}
-                for kind in ("data_sources", "data_sets", "data_sinks")}
+            summary = {}
+            for kind in ("data_sources", "data_sets", "data_sinks", "data_maps"):
+                owned = [d for d in self.store.all(kind) if d.get("owner_id") == doc["id"]]
+                summary[kind] = {"owner": {
+                    "total": len(owned),
+                    "active": sum(1 for d in owned if d.get("status") == "ACTIVE"),
+                    "paused": sum(1 for d in owned if d.get("status") == "PAUSED")}}
+            out["account_summary"] = summary
         return out
 
     def current_user(self) -> dict:
