@@ -161,7 +161,7 @@ def one_line(text: str, limit: int = 500) -> str:
 # Redaction and text sanitising
 # ---------------------------------------------------------------------------------------------
 
-_SECRETS: set[str] = set()
+_SECRETS: tuple[str, ...] = ()  # longest first, so a secret containing another goes whole
 _SECRETS_LOCK = threading.Lock()
 
 # Terminal escapes, C0/C1 controls (tab and newline kept), zero-width and bidi override chars:
@@ -209,9 +209,11 @@ def register_secret(value: Any) -> None:
     if hasattr(value, "get_secret_value"):
         value = value.get_secret_value()
     value = str(value)
+    global _SECRETS
     if len(value) >= 4:  # shorter strings would mangle ordinary text
         with _SECRETS_LOCK:
-            _SECRETS.add(value)
+            if value not in _SECRETS:
+                _SECRETS = tuple(sorted((*_SECRETS, value), key=len, reverse=True))
 
 
 def sanitize_text(text: str) -> str:
@@ -453,7 +455,8 @@ def parse_duration(text: str | float | int, *, field: str = "duration") -> float
     else:
         raw = str(text).strip().lower()
         parts = _DURATION_PART.findall(raw)
-        if not raw or "".join(n + u for n, u in parts) != raw.replace(" ", ""):
+        if (not raw or "".join(n + u for n, u in parts) != raw.replace(" ", "")
+                or (len(parts) > 1 and not all(u for _, u in parts))):  # "1h30": 30 what?
             raise BadInput(f"{field}: expected a duration like 90, 30s, 15m, 2h or 1d; "
                            f"got {one_line(redact_text(str(text)), 40)!r}")
         seconds = sum(float(n) * _DURATION_UNITS[u or "s"] for n, u in parts)
@@ -463,14 +466,17 @@ def parse_duration(text: str | float | int, *, field: str = "duration") -> float
 
 
 def parse_time(text: str, *, field: str = "time", now: Any = None):
-    """ISO-8601 ('2024-05-01T10:00:00Z', '2024-05-01') or relative ('30m' = 30 minutes ago)
-    -> timezone-aware UTC datetime."""
+    """ISO-8601 ('2024-05-01T10:00:00Z', '2024-05-01'), a relative age ('30m', '2h', '1d' ago)
+    or epoch seconds/milliseconds -> timezone-aware UTC datetime."""
     import datetime as dt
 
     now = now or dt.datetime.now(dt.timezone.utc)
     raw = str(text).strip()
-    if _DURATION_PART.fullmatch(raw.lower()) or re.fullmatch(r"(\d+(\.\d+)?[smhdw])+", raw):
+    if re.fullmatch(r"(\d+(\.\d+)?[smhdw])+", raw.lower()):
         return now - dt.timedelta(seconds=parse_duration(raw, field=field))
+    if re.fullmatch(r"\d{9,}", raw):  # epoch; 12+ digits are milliseconds (Nexla log times)
+        seconds = int(raw) / 1000 if len(raw) >= 12 else int(raw)
+        return dt.datetime.fromtimestamp(seconds, dt.timezone.utc)
     try:
         value = dt.datetime.fromisoformat(raw.replace("Z", "+00:00").replace("z", "+00:00"))
     except ValueError:
@@ -642,8 +648,9 @@ def _exception_chain(exc: BaseException) -> Iterator[BaseException]:
             continue
         seen.add(id(current))
         yield current
-        stack += [current.__cause__, current.__context__, getattr(current, "original_error",
-                                                                  None)]
+        # Explicit causes only (the SDK always chains with `from`): an implicit __context__
+        # may be an unrelated earlier failure, e.g. the UnknownOutcome a look-up follows.
+        stack += [current.__cause__, getattr(current, "original_error", None)]
 
 
 def _sdk_class(exc: BaseException) -> str | None:

@@ -248,7 +248,7 @@ def test_parse_duration(text, seconds):
     assert nexla_ops.parse_duration(text) == seconds
 
 
-@pytest.mark.parametrize("text", ["", "soon", "5x", "-3", "1h-2m"])
+@pytest.mark.parametrize("text", ["", "soon", "5x", "-3", "1h-2m", "1h30"])
 def test_parse_duration_rejects(text):
     with pytest.raises(nexla_ops.BadInput) as err:
         nexla_ops.parse_duration(text, field="--max-age")
@@ -260,6 +260,8 @@ def test_parse_time():
     assert nexla_ops.parse_time("1d", now=now) == dt.datetime(2024, 5, 1, tzinfo=dt.timezone.utc)
     assert nexla_ops.parse_time("2024-05-01T10:00:00Z").hour == 10
     assert nexla_ops.parse_time("2024-05-01").tzinfo is not None
+    assert nexla_ops.parse_time("1714557600") == nexla_ops.parse_time("1714557600000") == \
+        dt.datetime(2024, 5, 1, 10, tzinfo=dt.timezone.utc)
     with pytest.raises(nexla_ops.BadInput):
         nexla_ops.parse_time("yesterday", field="--since")
 
