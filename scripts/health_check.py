@@ -183,7 +183,7 @@ def load_config(path: str, defaults: Thresholds) -> list[Target]:
     try:
         doc = nexla_ops.load_structured_file(path)
     except nexla_ops.OpsError as exc:
-        raise ConfigProblem(f"--config {path}: {exc.message}") from None
+        raise ConfigProblem(f"--config: {exc.message}") from None
     except OSError as exc:
         raise ConfigProblem(f"--config {path}: cannot read ({exc.strerror})") from None
     if not isinstance(doc, dict) or not isinstance(doc.get("resources"), list):
@@ -387,6 +387,11 @@ class FlowResult:
     runs_considered: int = 0
     failed_runs: int = 0
 
+    @property
+    def title(self):
+        """'1002 customers-postgres', or just the resource label when no flow holds it."""
+        return self.name if self.flow_id is None else f"{self.flow_id} {self.name}"
+
     def problems(self):
         return [c for c in self.checks if c.state != OK]
 
@@ -400,11 +405,11 @@ def worst(states) -> int:
 
 
 def human_age(seconds: float) -> str:
+    """'45m', '24h', '30.5h', '3.2d' (no '.0' noise)."""
     if seconds < 90 * 60:
         return f"{seconds / 60:.0f}m"
-    if seconds < 72 * 3600:
-        return f"{seconds / 3600:.1f}h"
-    return f"{seconds / 86400:.1f}d"
+    value, unit = (seconds / 3600, "h") if seconds < 72 * 3600 else (seconds / 86400, "d")
+    return f"{value:.1f}".removesuffix(".0") + unit
 
 
 def _graded(value: float, limit: float) -> int:
@@ -739,7 +744,7 @@ def render_text(results, summary, notes, colour: bool) -> str:
         label = f"{STATE_NAMES[result.state]:<8}"
         if colour:
             label = f"{COLOURS[result.state]}{label}\033[0m"
-        lines.append(f"{label} {result.flow_id:>6} {result.name}: {result.reason()}")
+        lines.append(f"{label} {result.title}: {result.reason()}")
     lines.extend(notes)
     counts = summary["counts"]
     lines.append(
@@ -757,7 +762,7 @@ def render_json(results, summary, notes) -> str:
 def render_nagios(results, summary, notes) -> str:
     counts = summary["counts"]
     worst_first = sorted((r for r in results if r.state != OK), key=lambda r: (-SEVERITY[r.state], r.flow_id))
-    detail = "; ".join(f"{STATE_NAMES[r.state]} {r.flow_id} {r.name}: {r.reason()}" for r in worst_first[:3])
+    detail = "; ".join(f"{STATE_NAMES[r.state]} {r.title}: {r.reason()}" for r in worst_first[:3])
     if len(worst_first) > 3:
         detail += f"; +{len(worst_first) - 3} more"
     text = f"{summary['flows']} flows: " + ", ".join(
@@ -969,7 +974,7 @@ def select(listing: Listing, args, defaults: Thresholds, targets, ctx):
                 why = ("the flow listing stopped before it was found" if not listing.complete
                        else "not found in any flow visible to this key")
                 missing.append(FlowResult(None, target.label, "UNKNOWN", UNKNOWN,
-                                          [Check("selection", UNKNOWN, f"{target.label}: {why}")]))
+                                          [Check("selection", UNKNOWN, why)]))
             elif flow.flow_id in chosen:
                 ctx.warn(f"config: {target.label} is in flow {flow.flow_id}, already selected by an "
                          "earlier entry; its settings are ignored")
@@ -1076,8 +1081,7 @@ class NagiosArgumentParser(argparse.ArgumentParser):
     """Usage errors exit 3 (UNKNOWN): exit 2 would page someone as CRITICAL."""
 
     def error(self, message):
-        self.print_usage(sys.stderr)
-        self.exit(UNKNOWN, f"{self.prog}: error: {message}\n")
+        self.exit(UNKNOWN, f"{self.prog}: error: UNKNOWN: {message} (see --help)\n")
 
 
 def _positive(kind, minimum=0.0):
@@ -1216,21 +1220,28 @@ def run(args, ctx) -> int:
         with RunLock(lock_path, min(args.lock_wait, args.check_timeout)):
             return check(args, ctx, deadline, defaults, targets)
     except (ConfigProblem, LockBusy) as exc:
-        ctx.progress_done()
-        logger_error(str(exc))
-        return UNKNOWN
+        return cannot_check(args, ctx, str(exc))
     except nexla_ops.OpsError as exc:
         # Unreachable API, rejected key, missing config: the check could not run at all.
-        ctx.progress_done()
-        logger_error(exc.message)
-        return UNKNOWN
+        return cannot_check(args, ctx, exc.message)
+    except Exception as exc:
+        # Anything unforeseen is still UNKNOWN for Nagios (the shared wrapper would say 1 =
+        # WARNING); it keeps printing one line, and the traceback under --debug.
+        err = nexla_ops.translate(exc, "the health check")
+        raise nexla_ops.OpsError(f"UNKNOWN: {err.message}", exit_code=UNKNOWN) from exc
     finally:
         if watchdog is not None:
             watchdog.cancel()
 
 
-def logger_error(message: str):
-    nexla_ops.logger.error("UNKNOWN: %s", nexla_ops.one_line(message))
+def cannot_check(args, ctx, message: str) -> int:
+    """One line on stderr; Nagios also needs its status line on stdout, or it shows no output."""
+    ctx.progress_done()
+    message = nexla_ops.one_line(nexla_ops.redact_text(message))
+    nexla_ops.logger.error("UNKNOWN: %s", message)
+    if args.format == "nagios" and not args.output:
+        sys.stdout.write(f"NEXLA UNKNOWN - {message.replace('|', '/')}\n")
+    return UNKNOWN
 
 
 def main(argv=None, *, watchdog: bool = False) -> int:
