@@ -22,7 +22,8 @@ CLI          add_common_args(parser, json_flag=True); main_wrapper(run, parser, 
              exception to an exit code with ONE redacted stderr line (traceback with --debug).
 Context      ctx.config (Config, lazily resolved), ctx.client (NexlaClient, SDK retries off,
              one token per process), ctx.call(fn, *a, idempotent=True, what="GET /x", **kw),
-             ctx.request(method, path, idempotent=None, **kw) (raw client.request),
+             ctx.request(method, path, idempotent=None, **kw) (raw client.request; a
+             retried DELETE meeting 404 after a lost answer counts as done),
              ctx.paginate(fetch_or_path, per_page=PAGE_SIZE, limit=None, params=None),
              ctx.create_once(find, create, what=), ctx.current_user(), ctx.out(obj, fmt=None),
              ctx.log/ctx.warn/ctx.debug(msg), ctx.progress(text)/ctx.progress_done().
@@ -1124,8 +1125,11 @@ class Context:
         method = method.upper()
         if idempotent is None:
             idempotent = method in IDEMPOTENT_METHODS
-        return self.call(self.client.request, method, path, idempotent=idempotent,
-                         what=f"{method} {path}", **kwargs)
+        send = self.client.request
+        if method == "DELETE":
+            send = _deleted_is_done(send, f"{method} {path}")
+        return self.call(send, method, path, idempotent=idempotent, what=f"{method} {path}",
+                         **kwargs)
 
     def paginate(self, fetch: Callable | str, *, per_page: int = PAGE_SIZE,
                  limit: int | None = None, params: dict | None = None,
@@ -1233,6 +1237,26 @@ class Context:
         if self._sandbox is not None:
             self._sandbox.close()
             self._sandbox = None
+
+
+def _deleted_is_done(send: Callable, what: str) -> Callable:
+    """A retried DELETE that meets 404 after an attempt whose answer was lost has succeeded:
+    that earlier attempt deleted it."""
+    maybe_applied = False
+
+    def attempt(*args: Any, **kwargs: Any) -> Any:
+        nonlocal maybe_applied
+        try:
+            return send(*args, **kwargs)
+        except Exception as exc:
+            kind = classify(exc).kind
+            if kind == "not_found" and maybe_applied:
+                logger.info("%s: already gone after an attempt whose answer was lost; done", what)
+                return None
+            maybe_applied = maybe_applied or kind in ("unavailable", "lost", "server_error")
+            raise
+
+    return attempt
 
 
 def _item_id(item: Any) -> Any:

@@ -239,3 +239,13 @@ def test_paginate_walks_pages_and_stops_on_limit(sandbox, ctx):
     assert len(list(ctx.paginate("/data_sources", limit=5))) == 5
     assert [r["query"] for r in hits(sandbox, "/data_sources")] == [{"page": "1",
                                                                       "per_page": "5"}]
+
+
+def test_delete_whose_answer_was_lost_is_done_when_the_retry_meets_404(sandbox, ctx):
+    sandbox.control.add_fault(method="DELETE", path="^/data_sinks/304$",
+                              action="commit_then_fail", fail_with=502, times=1)
+    assert ctx.request("DELETE", "/data_sinks/304") is None
+    assert len(hits(sandbox, "/data_sinks/304", "DELETE")) == 2
+    assert 304 not in {d["id"] for d in sandbox.control.state("data_sinks")}
+    with pytest.raises(nexla_ops.NotFound):  # a plain 404 is still an error
+        ctx.request("DELETE", "/data_sinks/304")
