@@ -621,13 +621,24 @@ class Runner:
             return list(pool.map(self.process, targets))
 
 
+def plan_header(spec: Spec) -> dict:
+    """What identifies a run in its journal. The parameters are kept as a digest plus a redacted
+    copy: a patch may carry connector settings, and secrets never go to files."""
+    canonical = json.dumps(spec.params, sort_keys=True, separators=(",", ":"))
+    return {"op": spec.op, "type": spec.kind.name,
+            "params_sha256": hashlib.sha256(canonical.encode()).hexdigest(),
+            "params": nexla_ops.redact(spec.params),
+            "shard": list(spec.shard) if spec.shard else None}
+
+
 def _plan_matches(plan: dict, spec: Spec) -> str | None:
     """Why a checkpoint's plan cannot be resumed with this command line, or None."""
-    mine = {"op": spec.op, "type": spec.kind.name, "params": spec.params,
-            "shard": list(spec.shard) if spec.shard else None}
-    for key, value in mine.items():
-        if plan.get(key) != value:
-            return f"it records {key}={json.dumps(plan.get(key))}, this run has {json.dumps(value)}"
+    mine = plan_header(spec)
+    for key in ("op", "type", "shard", "params_sha256"):
+        if plan.get(key) != mine[key]:
+            if key == "params_sha256":
+                return "it records different --tags/--patch/copy options"
+            return f"it records {key}={json.dumps(plan.get(key))}, this run has {json.dumps(mine[key])}"
     return None
 
 
@@ -688,9 +699,7 @@ def run(args, ctx) -> int:
         else:
             targets = resolve_targets(ctx, spec)
             if journal is not None and not args.dry_run:
-                journal.write_plan({"op": spec.op, "type": spec.kind.name, "params": spec.params,
-                                    "shard": list(spec.shard) if spec.shard else None,
-                                    "targets": targets})
+                journal.write_plan({**plan_header(spec), "targets": targets})
         api = Api(ctx, spec.kind)
         runner = Runner(ctx, spec, Operation(spec, api), journal, args.dry_run)
         results = runner.run(targets, args.concurrency)

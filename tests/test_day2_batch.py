@@ -437,3 +437,20 @@ def test_kill_while_a_copy_is_in_flight_resume_finds_the_copy(sandbox, batch, ca
         copies = [s["id"] for s in sources if s.get("copied_from_id") == origin]
         assert len(copies) == 1, (flow_id, copies)
         assert roots[items[flow_id]["copy_id"]]["data_source_id"] == copies[0]
+
+
+def test_a_secret_in_a_patch_stays_out_of_output_and_journal(sandbox, batch, capsys, tmp_path):
+    from conftest import CANARY
+
+    journal = tmp_path / "j.jsonl"
+    patch = json.dumps({"sink_config": {"table": "t", "password": CANARY}})
+    code, out, err = batch("update", "--type", "destinations", "--ids", "302", "--patch", patch,
+                           "--checkpoint", journal, "--json", capsys=capsys)
+    assert code == 0, err
+    sink = next(s for s in sandbox.control.state("data_sinks") if s["id"] == 302)
+    assert sink["sink_config"]["table"] == "t"
+    assert CANARY not in out + err + journal.read_text(encoding="utf-8")
+    other = json.dumps({"sink_config": {"table": "u", "password": CANARY}})
+    code, _, err = batch("update", "--type", "destinations", "--ids", "302", "--patch", other,
+                         "--checkpoint", journal, "--resume", capsys=capsys)
+    assert code == 2 and "--patch" in err and CANARY not in err

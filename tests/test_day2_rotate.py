@@ -1,0 +1,249 @@
+"""rotate_credential.py against the sandbox: plan, happy path, probe failure, rollback, resume."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+from collections import Counter
+from pathlib import Path
+
+import pytest
+from conftest import CANARY
+
+import checkpoint
+import nexla_ops
+import rotate_credential
+
+SCRIPT = Path(__file__).resolve().parent.parent / "scripts" / "rotate_credential.py"
+# Demo seed: credential 11 is used by source 123 (flow 1001, ACTIVE), destination 303 (flow
+# 1003, ACTIVE), and source 126 + destination 304 (flow 1004, PAUSED).
+USERS_OF_11 = {("data_sources", 123), ("data_sinks", 303), ("data_sources", 126),
+               ("data_sinks", 304)}
+STATUS_BEFORE = {1001: "ACTIVE", 1003: "ACTIVE", 1004: "PAUSED"}
+
+
+@pytest.fixture
+def new_cred(sdk_client):
+    body = sdk_client.request("POST", "/data_credentials", json={
+        "name": "orders-s3-cred-2025", "credentials_type": "s3",
+        "credentials": {"access_key_id": "AKIAEXAMPLE", "secret_key": CANARY}})
+    return body["id"]
+
+
+@pytest.fixture
+def rotate(sandbox, monkeypatch, tmp_path, capsys):
+    """rotate_credential.main in-process: returns (code, stdout, stderr)."""
+    monkeypatch.chdir(tmp_path)
+    for key in [k for k in os.environ if k.startswith("NEXLA_")]:
+        monkeypatch.delenv(key)
+    monkeypatch.setenv("NEXLA_API_URL", sandbox.url)
+    monkeypatch.setenv("NEXLA_SERVICE_KEY", sandbox.service_key)
+
+    def call(*argv):
+        code = rotate_credential.main([str(a) for a in argv])
+        captured = capsys.readouterr()
+        return code, captured.out, captured.err
+
+    return call
+
+
+def credential_of(sandbox) -> dict:
+    return {(kind, obj["id"]): obj.get("data_credentials_id")
+            for kind in ("data_sources", "data_sinks") for obj in sandbox.control.state(kind)}
+
+
+def flow_statuses(sandbox) -> dict:
+    sources = {s["id"]: s["status"] for s in sandbox.control.state("data_sources")}
+    return {n["id"]: sources.get(n["data_source_id"]) for n in sandbox.control.state("flows")
+            if n.get("parent_node_id") is None}
+
+
+def writes(sandbox) -> list[tuple[str, str, int]]:
+    return [(e["method"], e["path"], e["status"]) for e in sandbox.control.requests()
+            if e["method"] != "GET" and e["path"] != "/token"]
+
+
+def assert_untouched(sandbox, before_creds, before_status):
+    assert credential_of(sandbox) == before_creds
+    assert flow_statuses(sandbox) == before_status
+
+
+def test_plan_shows_every_user_grouped_by_flow_and_writes_nothing(sandbox, rotate, new_cred):
+    sandbox.control.clear_requests()
+    code, out, err = rotate("--old", 11, "--new", new_cred, "--plan", "--json")
+    assert code == 0, err
+    doc = json.loads(out)
+    assert doc["result"] == "planned" and doc["probe"] == "ok"
+    found = {(r["type"], r["id"]) for u in doc["units"] for r in u["resources"]}
+    assert found == USERS_OF_11
+    assert {u["flow_id"]: u["status_before"] for u in doc["units"]} == STATUS_BEFORE
+    assert writes(sandbox) == []
+
+
+def test_users_are_found_on_every_page(sandbox, rotate, new_cred):
+    # 120 bulk flows: 125 sources and 124 destinations, more than one page of 100 each; every
+    # bulk source and destination uses the one credential populate made for them
+    sandbox.control.populate("flows", 120, name_prefix="many", runs=1)
+    bulk_cred = max(c["id"] for c in sandbox.control.state("data_credentials")
+                    if c["name"] == "many-cred")
+    sandbox.control.clear_requests()
+    code, out, err = rotate("--old", bulk_cred, "--new", new_cred, "--plan", "--json")
+    assert code == 0, err
+    found = [r for u in json.loads(out)["units"] for r in u["resources"]]
+    assert Counter(r["type"] for r in found) == {"data_sources": 120, "data_sinks": 120}
+    pages = Counter(e["path"] for e in sandbox.control.requests()
+                    if e["path"] in ("/data_sources", "/data_sinks"))
+    assert pages == {"/data_sources": 2, "/data_sinks": 2}
+    assert writes(sandbox) == []
+
+
+def test_happy_path_switches_every_user_and_flows_run_again(sandbox, rotate, new_cred):
+    before_status = flow_statuses(sandbox)
+    sandbox.control.clear_requests()
+    code, out, err = rotate("--old", 11, "--new", new_cred, "--json")
+    assert code == 0, err
+    doc = json.loads(out)
+    assert doc["result"] == "rotated"
+    creds = credential_of(sandbox)
+    assert {key for key, cred in creds.items() if cred == new_cred} == USERS_OF_11
+    assert 11 not in creds.values()
+    assert flow_statuses(sandbox) == before_status  # paused stays paused, active is active
+    sent = Counter((m, p) for m, p, s in writes(sandbox) if s < 300)
+    assert sent == Counter({
+        ("PUT", "/flows/1001/pause"): 1, ("PUT", "/data_sources/123"): 1,
+        ("PUT", "/flows/1001/activate"): 1, ("PUT", "/flows/1003/pause"): 1,
+        ("PUT", "/data_sinks/303"): 1, ("PUT", "/flows/1003/activate"): 1,
+        ("PUT", "/data_sources/126"): 1, ("PUT", "/data_sinks/304"): 1})
+    assert doc["writes"] == 8
+    # "verify it runs": the rotated flow produces a new run on the new credential
+    runs_before = len([r for r in sandbox.control.state("runs") if r["flow_id"] == 1001])
+    sandbox.control.tick(3 * 3600)
+    runs_after = [r for r in sandbox.control.state("runs") if r["flow_id"] == 1001]
+    assert len(runs_after) > runs_before
+    # a re-run finds nothing left to do
+    sandbox.control.clear_requests()
+    code, out, _ = rotate("--old", 11, "--new", new_cred, "--json")
+    assert code == 0 and json.loads(out)["units"] == [] and writes(sandbox) == []
+
+
+def test_probe_failure_exits_1_and_changes_nothing(sandbox, run_script):
+    before = credential_of(sandbox), flow_statuses(sandbox)
+    sandbox.control.clear_requests()
+    result = run_script("rotate_credential", "--old", 11, "--new", 13)  # 13: broken probe
+    assert result.code == 1, result.err
+    assert "probe" in result.err and "Invalid credentials" in result.err
+    assert "Traceback" not in result.err and result.out == ""
+    assert writes(sandbox) == []
+    assert_untouched(sandbox, *before)
+
+
+@pytest.mark.parametrize("kth_put", [2, 5, 7])
+def test_a_midway_failure_is_rolled_back_to_the_original_credentials(sandbox, rotate,
+                                                                     new_cred, kth_put):
+    before = credential_of(sandbox), flow_statuses(sandbox)
+    sandbox.control.clear_requests()
+    sandbox.control.add_fault(method="PUT", path=".", action="status", status=400,
+                              skip=kth_put - 1, times=1,
+                              body={"message": "data_credentials_id: rejected", "code": 400})
+    code, out, err = rotate("--old", 11, "--new", new_cred, "--json")
+    assert code == 1, err
+    doc = json.loads(out)
+    assert doc["result"] == "rolled back" and "rejected" in doc["error"]
+    assert_untouched(sandbox, *before)
+    assert "switching everything back" in err
+
+
+def test_a_failed_rollback_exits_7_and_lists_the_leftovers(sandbox, rotate, new_cred):
+    sandbox.control.add_fault(method="PUT", path=r"^/flows/1001/activate$", action="status",
+                              status=400, times=5)
+    code, out, err = rotate("--old", 11, "--new", new_cred, "--json")
+    assert code == 7, err
+    doc = json.loads(out)
+    assert doc["result"] == "rollback failed"
+    assert [left["flow_id"] for left in doc["leftovers"]] == [1001]
+    assert "NOT restored: flow 1001" in err
+    # what could be restored was: the source is back on 11; only the re-activation is left
+    assert credential_of(sandbox)[("data_sources", 123)] == 11
+    assert flow_statuses(sandbox)[1001] == "PAUSED"
+
+
+def test_retire_old_deletes_it_after_success(sandbox, rotate, new_cred):
+    code, out, err = rotate("--old", 11, "--new", new_cred, "--retire-old", "--json")
+    assert code == 0, err
+    assert json.loads(out)["retired_old"] is True
+    assert 11 not in {c["id"] for c in sandbox.control.state("data_credentials")}
+
+
+def test_retire_refuses_while_something_still_uses_it(sandbox, sdk_client, monkeypatch):
+    monkeypatch.setenv("NEXLA_API_URL", sandbox.url)
+    monkeypatch.setenv("NEXLA_SERVICE_KEY", sandbox.service_key)
+    ctx = nexla_ops.Context(argparse.Namespace())
+    users = rotate_credential.Rotation(ctx, 12, 11, checkpoint.MemoryJournal()).retire()
+    assert {(u["type"], u["id"]) for u in users} == {("data_sources", 124), ("data_sinks", 301),
+                                                     ("data_sinks", 302)}
+    assert 12 in {c["id"] for c in sandbox.control.state("data_credentials")}
+
+
+def test_no_secret_reaches_the_output(sandbox, run_script, new_cred):
+    result = run_script("rotate_credential", "--old", 11, "--new", new_cred, "--json")
+    assert result.code == 0, result.err
+    assert CANARY not in result.out + result.err
+
+
+def test_bad_input_exits_2_before_any_request(run_script):
+    for args, field in ((("--old", "x", "--new", 12), "--old"), (("--old", 11, "--new", 11),
+                        "--new"), (("--old", 11, "--new", 12, "--resume"), "--resume")):
+        result = run_script("rotate_credential", *args, sandbox=False,
+                            env={"NEXLA_API_URL": "http://127.0.0.1:9/nexla-api"})
+        assert result.code == 2 and field in result.err, result.err
+
+
+# --------------------------------------------------------------------------- kill -9 + resume
+
+
+def spawn(sandbox, cwd, *args):
+    env = {k: v for k, v in os.environ.items() if not k.startswith("NEXLA_")}
+    env.update(NEXLA_API_URL=sandbox.url, NEXLA_SERVICE_KEY=sandbox.service_key)
+    return subprocess.Popen([sys.executable, str(SCRIPT), *map(str, args)], cwd=str(cwd),
+                            env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+
+def wait_for(predicate, what, timeout=30.0):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return
+        time.sleep(0.01)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("in_flight", [r"^/data_sources/123$", r"^/flows/1003/activate$"])
+def test_kill_mid_rotation_then_resume_writes_each_step_once(sandbox, rotate, new_cred,
+                                                             tmp_path, in_flight):
+    journal = tmp_path / "rotate.jsonl"
+    before_status = flow_statuses(sandbox)
+    sandbox.control.clear_requests()
+    sandbox.control.add_fault(method="PUT", path=in_flight, action="delay", delay_ms=1200)
+    proc = spawn(sandbox, tmp_path, "--old", 11, "--new", new_cred, "--checkpoint", journal)
+    wait_for(lambda: sandbox.control.faults()[0]["hits"] == 1, "the write on the wire")
+    proc.send_signal(signal.SIGKILL)
+    proc.wait(timeout=10)
+    wait_for(lambda: any(e.get("fault") == "delay" for e in sandbox.control.requests()),
+             "the delayed write to commit")
+    code, out, err = rotate("--old", 11, "--new", new_cred, "--checkpoint", journal,
+                            "--resume", "--json")
+    assert code == 0, err
+    assert json.loads(out)["result"] == "rotated"
+    sent = Counter((m, p) for m, p, s in writes(sandbox) if s < 300)
+    assert set(sent.values()) == {1}, sent  # no pause, switch or activation sent twice
+    assert len(sent) == 8
+    assert {k for k, c in credential_of(sandbox).items() if c == new_cred} == USERS_OF_11
+    assert flow_statuses(sandbox) == before_status
+    assert re.search(r'"event": "finish"', journal.read_text(encoding="utf-8"))
