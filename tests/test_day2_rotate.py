@@ -14,11 +14,11 @@ from collections import Counter
 from pathlib import Path
 
 import pytest
-from conftest import CANARY
 
 import checkpoint
 import nexla_ops
 import rotate_credential
+from conftest import CANARY
 
 SCRIPT = Path(__file__).resolve().parent.parent / "scripts" / "rotate_credential.py"
 # Demo seed: credential 11 is used by source 123 (flow 1001, ACTIVE), destination 303 (flow
