@@ -72,8 +72,11 @@ exit codes: 0 ok (or nothing to do); 1 refused by a guard, API refused, or read-
 
 ROLES = ("owner", "admin", "operator", "collaborator")  # highest rank first
 ACCESSOR_TYPES = ("USER", "TEAM", "ORG")
-# Which fields identify an accessor of each type, in the order they are compared.
-IDENTITY_FIELDS = {"USER": ("id", "email"), "TEAM": ("id", "name"), "ORG": ("id",)}
+# Which fields identify an accessor of each type in API answers, in the order they are compared,
+# and the ones a user may name it by (--accessor-id/-email/-name, or the same keys in files).
+IDENTITY_FIELDS = {"USER": ("id", "email"), "TEAM": ("id", "name"),
+                   "ORG": ("id", "client_identifier", "email_domain")}
+INPUT_FIELDS = {"USER": ("id", "email"), "TEAM": ("id", "name"), "ORG": ("id",)}
 DEFAULT_AUDIT_LOG = "nexla-access-audit.jsonl"
 
 # Friendly names used across nexla-ops, then the API's own collection names (contract §11).
@@ -125,6 +128,8 @@ class TeamAccessor(_Accessor):
 
 class OrgAccessor(_Accessor):
     type: Literal["ORG"] = "ORG"
+    client_identifier: str | None = None
+    email_domain: str | None = None
 
 
 Accessor = Annotated[UserAccessor | TeamAccessor | OrgAccessor, Field(discriminator="type")]
@@ -272,7 +277,7 @@ def build_accessor(kind: Any, ident: dict, roles: list[str], label) -> _Accessor
     kind_text = str(kind).strip().upper()
     if kind_text not in ACCESSOR_TYPES:
         raise bad(label("type"), f"expected one of {', '.join(ACCESSOR_TYPES)}, got {kind!r}")
-    allowed = IDENTITY_FIELDS[kind_text]
+    allowed = INPUT_FIELDS[kind_text]
     given = {name: value for name, value in ident.items() if value not in (None, "")}
     for name in given:
         if name not in allowed:
@@ -319,12 +324,12 @@ def cli_label(name: str) -> str:
     return f"--accessor-{name}"
 
 
-def read_rows(path: str) -> list:
+def read_rows(path: str, what: str = "rows") -> list:
     """Rows from a CSV file (header line) or a JSON/YAML file (a list, or {"rows"/"accessors": [...]})."""
     if path.lower().endswith(".csv"):
         try:
             with open(path, newline="", encoding="utf-8") as handle:
-                return [{k.strip(): (v or "").strip() for k, v in row.items() if k}
+                return [{k.strip().lower(): (v or "").strip() for k, v in row.items() if k}
                         for row in csv.DictReader(handle)]
         except OSError as exc:
             raise bad("--from-file", f"cannot read {path}: {exc.strerror}") from None
@@ -334,7 +339,7 @@ def read_rows(path: str) -> list:
             if isinstance(data.get(key), list):
                 return data[key]
     if not isinstance(data, list):
-        raise bad("--from-file", "expected a list of rows")
+        raise bad("--from-file", f"expected a list of {what}")
     return data
 
 
@@ -390,8 +395,13 @@ class Resolver:
                     f"cannot tell whether {describe(accessor)} already has access (the list names "
                     f"accessors by id and looking up the id failed: {exc.message}); name the "
                     "accessor by id instead", exit_code=exc.exit_code) from None
-        found = self._ids[key]
-        return accessor if found is None else accessor.model_copy(update={"id": found})
+        if self._ids[key] is None:
+            # Not visible to us is not the same as not existing: refuse rather than guess.
+            raise nexla_ops.NotFound(
+                f"cannot tell whether {describe(accessor)} already has access: the list names "
+                f"accessors by id and GET {path} has no {field_name} {wanted!r}; name the "
+                "accessor by id instead")
+        return accessor.model_copy(update={"id": self._ids[key]})
 
 
 class GuardRefused(nexla_ops.OpsError):
@@ -495,9 +505,10 @@ def apply_change(ctx, trail: AuditTrail, operation: str, change: Change) -> list
             write_accessors(ctx, change.resource, "DELETE", [ident])
         else:
             write_accessors(ctx, change.resource, "PUT", [{**ident, "access_roles": change.after}])
-    except Exception as exc:
+    except nexla_ops.OpsError as exc:
         trail.record(operation=operation, resource=change.resource, accessor=ident,
-                     before=change.before, after=None, result="error", error=error_text(exc))
+                     before=change.before, after=None, result=failed_result(exc),
+                     error=exc.message)
         raise
     readback = read_accessors(ctx, change.resource)
     found = find_accessor(readback, change.accessor)
@@ -506,7 +517,7 @@ def apply_change(ctx, trail: AuditTrail, operation: str, change: Change) -> list
     trail.record(operation=operation, resource=change.resource, accessor=ident,
                  before=change.before, after=actual, result="ok" if verified else "mismatch")
     if not verified:
-        raise nexla_ops.OpsError(
+        raise nexla_ops.ApiError(
             f"read-back mismatch on {change.resource.label} for {describe(change.accessor)}: "
             f"expected {roles_text(change.after)}, found {roles_text(actual)}")
     return readback
@@ -516,9 +527,11 @@ def roles_text(roles: list[str] | None) -> str:
     return ",".join(roles) if roles else "(none)"
 
 
-def error_text(exc: BaseException) -> str:
-    message = getattr(exc, "message", None) or str(exc) or type(exc).__name__
-    return nexla_ops.redact(str(message).splitlines()[0] if str(message) else type(exc).__name__)
+def failed_result(exc: nexla_ops.OpsError) -> str:
+    """The audit-log result of a write that raised: refused for sure, or maybe applied."""
+    if isinstance(exc, nexla_ops.AuthError):
+        return "denied"
+    return "unknown" if isinstance(exc, nexla_ops.Transient) else "error"
 
 
 def result_row(change: Change, result: str, **extra: Any) -> dict:
@@ -562,7 +575,9 @@ def items_from_args(args) -> list[Item]:
         if not isinstance(row, dict):
             raise bad(where + "row", f"expected an object, got {type(row).__name__}")
         rtype = _pick(row, "resource_type") or args.resource_type
-        rid = _pick(row, "resource_id") if _pick(row, "resource_id") is not None else args.resource_id
+        rid = _pick(row, "resource_id")
+        if rid is None:
+            rid = args.resource_id
         if rtype is None:
             raise bad(where + "resource_type", "required (in the row or as --resource-type)")
         if rid is None:
@@ -602,8 +617,10 @@ def op_list(args, ctx) -> int:
 
 
 def fatal_for_run(exc: nexla_ops.OpsError) -> bool:
-    """Failures that would hit every row alike (bad key, no config): stop instead of going on."""
-    return isinstance(exc, nexla_ops.ConfigError) or exc.status == 401
+    """Failures that would hit every row alike (bad key, no config, API unreachable): stop
+    instead of failing each row after its own retries."""
+    unreachable = isinstance(exc, nexla_ops.Transient) and getattr(exc.failure, "kind", "") == "not_sent"
+    return isinstance(exc, nexla_ops.ConfigError) or exc.status == 401 or unreachable
 
 
 def op_grant_revoke(args, ctx, items: list[Item], trail: AuditTrail) -> int:
@@ -657,8 +674,9 @@ def report_changes(args, ctx, results: list[dict]) -> int:
     if failed:
         for r in failed:
             ctx.warn("row %s failed: %s", r.get("row"), r["error"])
-        ctx.warn("%d of %d rows failed; the rest were applied (a re-run skips them)",
-                 len(failed), len(results))
+        ctx.warn("%d of %d rows failed; %s", len(failed), len(results),
+                 "nothing was written (--dry-run)" if args.dry_run
+                 else "the others were applied (a re-run leaves them unchanged)")
         return nexla_ops.EXIT_PARTIAL
     return nexla_ops.EXIT_OK
 
@@ -735,7 +753,7 @@ def op_set(args, ctx, resource: Resource, desired: list[_Accessor], trail: Audit
             write_accessors(ctx, resource, "POST", planned)
         except nexla_ops.OpsError as exc:
             trail.record(operation="set", resource=resource, accessor=None, before=before,
-                         after=None, result="error", error=exc.message)
+                         after=None, result=failed_result(exc), error=exc.message)
             raise
         readback = read_accessors(ctx, resource)
         after = [accessor_json(a) for a in readback]
@@ -913,7 +931,8 @@ def run(args, ctx) -> int:
         return op_grant_revoke(args, ctx, items_from_args(args), trail)
     if op == "set":
         resource = resource_from_args(args)
-        return op_set(args, ctx, resource, desired_list(read_rows(args.from_file), "--from-file "),
+        return op_set(args, ctx, resource, desired_list(read_rows(args.from_file, "accessors"),
+                                                  "--from-file "),
                       trail)
     return op_audit(args, ctx, desired_state_from_file(args.from_file), trail)
 

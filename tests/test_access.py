@@ -105,6 +105,11 @@ def test_accessor_named_by_email_or_name_is_matched_even_in_an_id_only_list(sand
     assert resolver.resolve(ops_team, id_only).id == 42
     lookups = [r["path"] for r in sandbox.control.requests() if r["path"] in ("/users", "/teams")]
     assert lookups == ["/users", "/teams"]
+    # someone the look-up cannot see: refuse rather than guess "not an accessor yet"
+    stranger = manage_access.build_accessor("USER", {"email": "nobody@demo.example"}, ["admin"],
+                                            manage_access.cli_label)
+    with pytest.raises(nexla_ops.NotFound, match="name the accessor by id"):
+        resolver.resolve(stranger, id_only)
     # a list that already carries emails needs no look-up
     sandbox.control.clear_requests()
     named = manage_access.parse_accessor_list(
@@ -397,7 +402,7 @@ def test_operator_key_gets_403_exit_4_naming_the_role(access, sandbox, sdk_clien
     assert sandbox.service_keys["operator"] not in result.err
     assert server_roles(sdk_client) == SEEDED_123
     [attempt] = audit_lines(tmp_path / "nexla-access-audit.jsonl")
-    assert attempt["actor"]["id"] == 2 and attempt["result"] == "error"
+    assert attempt["actor"]["id"] == 2 and attempt["result"] == "denied"
     assert "admin" in attempt["error"]
 
 
