@@ -586,6 +586,7 @@ class Plan:
     steps: list[Step] = field(default_factory=list)
     credential_ids: dict[str, Any] = field(default_factory=dict)  # config key -> id or NewId
     probe_ids: list[int] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)  # shown as warnings
 
     @property
     def unchanged(self) -> bool:
@@ -660,6 +661,12 @@ def build_plan(cfg: DeploymentConfig, state: State, tag: str, raw_cfg: dict | No
                 f"{key}.credentials_type: credential {spec.name!r} (id {existing['id']}) is "
                 f"{existing.get('credentials_type')!r}, the config says {spec.credentials_type!r}; "
                 "use another name"
+            )
+        if spec.credentials is not None:
+            plan.notes.append(
+                f"{key}: credential {spec.name!r} exists (id {existing['id']}); its secret values "
+                "are not compared (the API never returns them): rotate them with "
+                "scripts/rotate_credential.py"
             )
         changes: dict = {}
         body = {}
@@ -868,12 +875,11 @@ def _flow_path(flow_id: int, verb: str) -> str:
 
 class Applier:
     def __init__(self, ctx, plan: Plan, reader: Reader, *, discovery_timeout: float,
-                 activation_timeout: float, allow_replace: bool):
+                 activation_timeout: float):
         self.ctx, self.plan, self.reader = ctx, plan, reader
         self.cfg, self.tag = plan.cfg, plan.tag
         self.discovery_timeout = discovery_timeout
         self.activation_timeout = activation_timeout
-        self.allow_replace = allow_replace
         self.journal: list[Entry] = []
         self.actions: list[dict] = []
         self.ids: dict[str, Any] = {}  # config key -> id, filled as we go
@@ -1034,7 +1040,7 @@ class Applier:
 
     def _wait_for_discovery(self, source_id: int) -> int:
         started = time.monotonic()
-        delay = 0.1
+        delay = 0.05
         while True:
             src = self.reader.get(f"/{SOURCES}/{source_id}", params={"expand": 1}) or {}
             found = detected_nexset_id(src, self.reader)
@@ -1152,9 +1158,6 @@ class Applier:
                              "id": entry.id, "name": entry.name, "changes": {},
                              "rollback": True})
 
-    @property
-    def wrote(self) -> bool:
-        return bool(self.journal)
 
 
 # --------------------------------------------------------------------------------------------
@@ -1397,53 +1400,54 @@ def run(args, ctx) -> int:
     tag = TAG_PREFIX + name
     discovery_timeout = wait_override or cfg.wait.discovery_timeout
     activation_timeout = wait_override or cfg.wait.activation_timeout
-
     plan: Plan | None = None
-    applier: Applier | None = None
+
+    def finish(status: str, code: int, *, applier: Applier | None = None,
+               error: str | None = None) -> int:
+        if error:
+            nexla_ops.logger.error("%s", error)
+        emit_result(ctx, args, build_result(status, name=name, plan=plan, applier=applier,
+                                            started=started, error=error, warnings=warnings))
+        return code
+
+    def read_plan() -> tuple[Plan, Reader]:
+        reader = Reader(ctx, tag, adopt=args.adopt)
+        new_plan = build_plan(cfg, observe(ctx, cfg, reader), tag, raw)
+        for note in new_plan.notes:
+            ctx.warn("%s", note)
+            warnings.append(note)
+        return new_plan, reader
+
     try:
         if args.plan:
-            reader = Reader(ctx, tag, adopt=args.adopt)
-            plan = build_plan(cfg, observe(ctx, cfg, reader), tag, raw)
+            plan, _ = read_plan()
             probe_error = _probe_all(ctx, plan)
-            status = "failed" if probe_error else "planned"
-            emit_result(ctx, args, build_result(status, name=name, plan=plan, applier=None,
-                                                started=started, error=probe_error,
-                                                warnings=warnings))
-            return nexla_ops.EXIT_FAILED if probe_error else nexla_ops.EXIT_OK
+            if probe_error:
+                return finish("failed", nexla_ops.EXIT_FAILED, error=probe_error)
+            return finish("planned", nexla_ops.EXIT_OK)
         lock_dir = Path(args.lock_dir) if args.lock_dir else default_lock_dir()
         with deployment_lock(lock_dir, name, lock_timeout, ctx):
             # Everything is read again under the lock: a concurrent apply may just have finished.
-            reader = Reader(ctx, tag, adopt=args.adopt)
-            plan = build_plan(cfg, observe(ctx, cfg, reader), tag, raw)
+            plan, reader = read_plan()
             probe_error = _probe_all(ctx, plan)
             if probe_error:
-                emit_result(ctx, args, build_result("failed", name=name, plan=plan, applier=None,
-                                                    started=started, error=probe_error,
-                                                    warnings=warnings))
-                return nexla_ops.EXIT_FAILED
+                return finish("failed", nexla_ops.EXIT_FAILED, error=probe_error)
             if plan.unchanged:
-                emit_result(ctx, args, build_result("unchanged", name=name, plan=plan,
-                                                    applier=None, started=started,
-                                                    warnings=warnings))
-                return nexla_ops.EXIT_OK
-            replaced = [s for s in plan.steps if s.action == "replace"]
+                return finish("unchanged", nexla_ops.EXIT_OK)
+            replaced = [f"{s.resource_type} {s.name}" for s in plan.steps if s.action == "replace"]
             if replaced and not args.allow_replace:
-                what = ", ".join(f"{s.resource_type} {s.name}" for s in replaced)
-                emit_result(ctx, args, build_result(
-                    "failed", name=name, plan=plan, applier=None, started=started,
-                    error=f"the config needs {what} deleted and re-created; re-run with "
-                    "--allow-replace to do that", warnings=warnings))
-                return nexla_ops.EXIT_FAILED
+                return finish("failed", nexla_ops.EXIT_FAILED, error=(
+                    f"the config needs {', '.join(replaced)} deleted and re-created; re-run "
+                    "with --allow-replace to do that"))
             applier = Applier(ctx, plan, reader, discovery_timeout=discovery_timeout,
-                              activation_timeout=activation_timeout,
-                              allow_replace=args.allow_replace)
-            return _apply(ctx, args, applier, name, started, warnings)
+                              activation_timeout=activation_timeout)
+            error = _apply(ctx, applier)
+            if error is None:
+                return finish("applied", nexla_ops.EXIT_OK, applier=applier)
+            return _failed(applier, error, finish)
     except nexla_ops.OpsError as exc:
         # Failed before any write (reading state, a conflict, the lock): nothing to undo.
-        emit_result(ctx, args, build_result("failed", name=name, plan=plan, applier=None,
-                                            started=started, error=exc.message,
-                                            warnings=warnings))
-        return exc.exit_code
+        return finish("failed", exc.exit_code, error=exc.message)
 
 
 def _probe_all(ctx, plan: Plan) -> str | None:
@@ -1454,49 +1458,42 @@ def _probe_all(ctx, plan: Plan) -> str | None:
         except nexla_ops.NotFound:
             return f"credential {cred_id} not found"
         except nexla_ops.OpsError as exc:
-            if exc.exit_code in (nexla_ops.EXIT_TRANSIENT, nexla_ops.EXIT_CONFIG):
+            if exc.exit_code in (nexla_ops.EXIT_TRANSIENT, nexla_ops.EXIT_CONFIG,
+                                 nexla_ops.EXIT_AUTH):
                 raise
             return f"credential {cred_id} failed its probe: {exc.message}"
     return None
 
 
-def _apply(ctx, args, applier: Applier, name: str, started: float, warnings) -> int:
-    error: BaseException | None = None
+def _apply(ctx, applier: Applier) -> BaseException | None:
+    """Run the apply; on any failure (Ctrl-C and SIGTERM included) roll back. The error."""
     with signal_handlers(_raise_interrupted):
         try:
             applier.run()
-        except BaseException as exc:  # Ctrl-C/SIGTERM included: roll back
-            error = exc
+            return None
+        except (Exception, Interrupted, KeyboardInterrupt) as exc:
             with signal_handlers(_defer_signal):
-                if applier.wrote:
-                    ctx.warn("apply failed (%s); rolling back what this run did",
-                             _message(exc))
+                if applier.journal:
+                    ctx.warn("apply failed (%s); rolling back what this run did", _message(exc))
                     applier.rollback()
-    if error is None:
-        emit_result(ctx, args, build_result("applied", name=name, plan=applier.plan,
-                                            applier=applier, started=started,
-                                            warnings=warnings))
-        return nexla_ops.EXIT_OK
-    if not isinstance(error, (Exception, Interrupted, KeyboardInterrupt)):
-        raise error  # SystemExit and the like: not ours to translate
-    message = _message(error)
+            return exc
+
+
+def _failed(applier: Applier, error: BaseException, finish) -> int:
     if applier.leftovers or applier.unrestored or applier.destroyed:
-        status, code = "partial", nexla_ops.EXIT_PARTIAL
-    elif applier.wrote:
-        status, code = "rolled_back", nexla_ops.EXIT_FAILED
-    else:
-        status, code = "failed", nexla_ops.EXIT_FAILED
-    if code == nexla_ops.EXIT_FAILED and isinstance(error, nexla_ops.OpsError) and (
-        error.exit_code in (nexla_ops.EXIT_CONFIG, nexla_ops.EXIT_AUTH, nexla_ops.EXIT_TRANSIENT)
+        if applier.leftovers or applier.unrestored:
+            nexla_ops.logger.error(
+                "rollback incomplete: %d object(s) need a person (see leftovers)",
+                len(applier.leftovers) + len(applier.unrestored))
+        return finish("partial", nexla_ops.EXIT_PARTIAL, applier=applier,
+                      error=_message(error))
+    code = nexla_ops.EXIT_FAILED
+    if isinstance(error, nexla_ops.OpsError) and error.exit_code in (
+        nexla_ops.EXIT_CONFIG, nexla_ops.EXIT_AUTH, nexla_ops.EXIT_TRANSIENT
     ):
-        code = error.exit_code
-    nexla_ops.logger.error("%s", message)
-    if status == "partial":
-        nexla_ops.logger.error("rollback incomplete: %d object(s) need a person (see leftovers)",
-                               len(applier.leftovers) + len(applier.unrestored))
-    emit_result(ctx, args, build_result(status, name=name, plan=applier.plan, applier=applier,
-                                        started=started, error=message, warnings=warnings))
-    return code
+        code = error.exit_code  # e.g. 6: rolled back cleanly and safe to re-run
+    status = "rolled_back" if applier.journal else "failed"
+    return finish(status, code, applier=applier, error=_message(error))
 
 
 def _message(exc: BaseException) -> str:

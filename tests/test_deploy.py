@@ -61,6 +61,9 @@ def test_minimal_seed_shape_applies_and_wires_an_int_nexset_id(deploy, sandbox):
     assert all(i < first_write for i, r in enumerate(run.requests) if r["path"].endswith("/probe"))
     assert [(m, shape(p)) for m, p in run.writes] == [
         ("POST", "/data_sources"), ("POST", "/data_sinks"), ("PUT", "/flows/ID/activate")]
+    # the destination is created on the nexset's id (an int), not on a nexset object
+    (sink_post,) = [r for r in run.requests if r["method"] == "POST" and r["path"] == "/data_sinks"]
+    assert sink_post["body"]["data_set_id"] == detected["id"]
 
 
 def test_full_apply_then_reapply_makes_zero_writes(deploy, sandbox):
@@ -136,6 +139,8 @@ def test_update_changes_only_what_changed(deploy, sandbox):
     flow_id = run.result["flow_id"]
     assert run.writes == [("PUT", f"/flows/{flow_id}/pause"), ("PUT", f"/data_sinks/{sink_id}"),
                           ("PUT", f"/flows/{flow_id}/activate")]
+    (put,) = [r for r in run.requests if r["method"] == "PUT" and "/data_sinks/" in r["path"]]
+    assert put["body"] == {"sink_config": {"table": "orders_v2"}}  # only the changed field
     after = snapshot(sandbox)
     assert after["data_sinks"][sink_id]["sink_config"] == {"table": "orders_v2"}
     for kind in ("data_credentials", "data_sources", "data_sets", "data_sinks"):
@@ -148,6 +153,8 @@ def test_update_changes_only_what_changed(deploy, sandbox):
     run = deploy(described)
     assert run.code == 0, run.err
     assert run.writes == [("PUT", f"/data_sources/{source['id']}")]
+    assert [r["body"] for r in run.requests if r["method"] == "PUT"] == [
+        {"description": "nightly orders"}]
     assert snapshot(sandbox)["data_sources"][source["id"]]["description"] == "nightly orders"
 
     # A transform change updates the derived nexset in place.
@@ -358,3 +365,28 @@ def test_output_file_is_written_atomically_with_the_result(deploy, deploy_env):
 def test_dry_run_is_an_alias(deploy, flag):
     run = deploy(MINIMAL, flag)
     assert run.code == 0 and run.result["status"] == "planned" and run.writes == []
+
+
+def test_type_change_is_a_replace_that_needs_allow_replace(deploy, sandbox):
+    assert deploy(MINIMAL).code == 0
+    before = snapshot(sandbox)
+    old_sink = next(s for s in before["data_sinks"].values() if s["name"] == "orders-min-warehouse")
+    changed = config(MINIMAL, **{"destination.sink_type": "s3", "destination.data_credentials_id": 11,
+                                 "destination.sink_config": {"path": "b/"}})
+    plan = deploy(changed, "--plan")
+    (step,) = [a for a in plan.result["actions"] if a["resource_type"] == "data_sinks"]
+    assert step["action"] == "replace" and step["changes"]["sink_type"] == {
+        "from": "postgres", "to": "s3"}
+    refused = deploy(changed)
+    assert refused.code == 1 and "--allow-replace" in refused.result["error"]
+    assert refused.writes == []
+    run = deploy(changed, "--allow-replace")
+    assert run.code == 0, run.err
+    assert [(m, shape(p)) for m, p in run.writes] == [
+        ("PUT", "/flows/ID/pause"), ("DELETE", "/data_sinks/ID"), ("POST", "/data_sinks"),
+        ("PUT", "/flows/ID/activate")]
+    after = snapshot(sandbox)
+    assert old_sink["id"] not in after["data_sinks"]
+    (new_sink,) = [s for s in after["data_sinks"].values() if s["name"] == "orders-min-warehouse"]
+    assert new_sink["sink_type"] == "s3" and new_sink["status"] == "ACTIVE"
+    assert deploy(changed).writes == []

@@ -68,7 +68,7 @@ def test_fault_on_each_write_leaves_all_or_nothing(deploy, sandbox, k, fault):
     before = snapshot(sandbox)
     spec = _rule_for(k, recorded)
     rule = sandbox.control.add_fault(**spec, **FAULTS[fault])
-    assert rule.get("skip", 0) == spec.get("skip", 0), "the sandbox ignored the rule's `skip`"
+    assert rule.get("skip_remaining", 0) == spec.get("skip", 0), "the sandbox ignored `skip`"
     run = deploy(FULL)
     hits = {r["id"]: r for r in sandbox.control.faults()}[rule["id"]]["hits"]
     assert hits == 1, f"the fault never fired on write {k} {recorded[k]}"
