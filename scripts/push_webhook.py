@@ -404,7 +404,10 @@ def run(args: argparse.Namespace, ctx: nexla_ops.Context) -> int:
     target = resolve_target(ctx, args)
     plan = {"input_sha256": digest, "records": len(records), "batch_size": args.batch_size,
             "batches": len(batches), "dedup_attributes": not args.no_dedup_attributes,
-            "target": hashlib.sha256(target["url"].encode()).hexdigest()[:16]}
+            # The source id identifies the target across runs (its URL's host may change,
+            # e.g. the sandbox's port); an explicit URL is identified by its digest.
+            "target": (f"source:{target['source_id']}" if target["source_id"] else
+                       "url:" + hashlib.sha256(target["url"].encode()).hexdigest()[:16])}
     if not args.checkpoint and len(batches) > 1 and not args.dry_run:
         ctx.warn("no --checkpoint: after a failure a re-run cannot skip the batches already "
                  "sent")

@@ -293,3 +293,15 @@ def test_bad_files_exit_2_naming_the_problem(api, capsys, tmp_path, name, conten
     code, _, err = run(capsys, "--source-id", WEBHOOK, "--file", path)
     assert code == 2 and message in err
     assert api.control.requests() == []
+
+
+def test_resume_across_processes_with_the_embedded_sandbox(run_script, script_cwd):
+    """--sandbox gets a new port per process; the checkpoint still matches (source id)."""
+    (script_cwd / "r.jsonl").write_text('{"a": 1}\n{"a": 2}\n')
+    argv = ("push_webhook", "--sandbox", "--source-id", WEBHOOK, "--file", "r.jsonl",
+            "--checkpoint", "c.jsonl", "--json")
+    first = run_script(*argv, sandbox=False)
+    second = run_script(*argv, sandbox=False)
+    assert first.code == second.code == 0, first.err + second.err
+    assert batches(first.json(), "sent") == [0]
+    assert batches(second.json(), "skipped") == [0] and second.json()["sent"] == []
