@@ -4,10 +4,11 @@
 Operations: pause, activate, delete (pauses first), tag, untag, update (a JSON patch of an
 allow-listed set of fields), copy. Targets come from --ids, --ids-from FILE, or the same filters
 list_resources.py uses (every page is walked). Each item is read before it is written, so a
-re-run only changes what is not changed yet. With --checkpoint FILE every item's intent and
-outcome go to a fsynced JSONL journal; after a crash (even kill -9) --resume finishes the run
-with every item applied exactly once: items whose write may have been in flight are re-read
-and only written if the change is not there yet (a copy is looked up by copied_from_id).
+re-run only changes what is not changed yet (an existing copy, found by copied_from_id, counts
+as done). With --checkpoint FILE every item's intent and outcome go to a fsynced JSONL journal;
+after a crash (even kill -9) --resume finishes the run with every item applied exactly once:
+items whose write may have been in flight are re-read and only written if the change is not
+there yet (a copy made after the intent was recorded is found by copied_from_id).
 """
 
 from __future__ import annotations
@@ -129,7 +130,8 @@ def build_parser() -> argparse.ArgumentParser:
                            help="JSONL journal of each item's intent and outcome (fsynced)")
     run_group.add_argument("--resume", action="store_true",
                            help="continue the run recorded in --checkpoint (targets come from "
-                                "the journal; in-doubt items are re-read before any write)")
+                                "the journal; in-doubt items are re-read before any write); "
+                                "starts a new run if FILE does not exist yet")
     nexla_ops.add_common_args(parser)
     return parser
 
@@ -655,6 +657,9 @@ def load_journal(args, spec: Spec):
             raise nexla_ops.BadInput(f"--checkpoint: {exc}") from None
         view = _ReadOnlyJournal(events)
         plan = view.plan()
+        why = _plan_matches(plan, spec) if plan else None
+        if why:
+            raise nexla_ops.BadInput(f"--checkpoint: {args.checkpoint} is for another run ({why})")
         return view, (plan or {}).get("targets")
     try:
         journal = checkpoint.Journal.open(args.checkpoint, resume=args.resume)

@@ -97,13 +97,12 @@ class Rotation:
             body = self.ctx.request("GET", f"/data_credentials/{self.new}/probe")
         except nexla_ops.ApiError as exc:
             raise nexla_ops.OpsError(f"probe of the new credential {self.new} failed: "
-                                     f"{exc.message}; nothing was changed") from None
-        status = str((body or {}).get("status") or "success").lower() if isinstance(
+                                     f"{exc.message}") from None
+        status = str(body.get("status") or "success").lower() if isinstance(
             body, dict) else "success"
         if status not in ("success", "ok", "200"):
-            message = (body or {}).get("message") or status
-            raise nexla_ops.OpsError(f"probe of the new credential {self.new} failed: "
-                                     f"{message}; nothing was changed")
+            message = body.get("message") or status
+            raise nexla_ops.OpsError(f"probe of the new credential {self.new} failed: {message}")
 
     def users(self) -> list[dict]:
         """Every source and destination whose data_credentials_id is the old one."""
@@ -306,7 +305,15 @@ def _rotate(args, ctx, old: int, new: int, journal) -> int:
     document["new_credential"] = rotation.credential(new, "--new")
     rolling_back = any(e.get("event") == "rollback" for e in journal.events)
     if not rolling_back:  # going back to the old credential needs no probe of the new one
-        rotation.probe()  # before any write, and again on resume: the secret may have changed
+        # Before any write, and again on resume: the secret may have changed meanwhile.
+        try:
+            rotation.probe()
+        except nexla_ops.OpsError as exc:
+            if plan is None or not rotation.started_units(plan["units"]):
+                raise nexla_ops.OpsError(f"{exc.message}; nothing was changed") from None
+            ctx.warn(f"{exc.message}; switching back what the interrupted run switched")
+            document["units"] = plan["units"]
+            return _roll_back(ctx, args, rotation, plan["units"], document, exc.message)
         document["probe"] = "ok"
     old_type = document["old_credential"]["credentials_type"]
     new_type = document["new_credential"]["credentials_type"]

@@ -454,3 +454,50 @@ def test_a_secret_in_a_patch_stays_out_of_output_and_journal(sandbox, batch, cap
     code, _, err = batch("update", "--type", "destinations", "--ids", "302", "--patch", other,
                          "--checkpoint", journal, "--resume", capsys=capsys)
     assert code == 2 and "--patch" in err and CANARY not in err
+
+
+def test_ids_from_list_resources_jsonl_and_plain_lines(sandbox, batch, capsys, tmp_path):
+    import list_resources
+
+    assert list_resources.main(["--type", "destinations", "--name", "warehouse", "--format",
+                                "jsonl", "--output", str(tmp_path / "sinks.jsonl")]) == 0
+    capsys.readouterr()
+    (tmp_path / "more.txt").write_text("# retired archives\n303\n\n304  # legacy\n")
+    for source, expected in (("sinks.jsonl", {301, 302}), ("more.txt", {303, 304})):
+        code, out, err = batch("tag", "--type", "destinations", "--ids-from", tmp_path / source,
+                               "--tags", "reviewed", "--json", capsys=capsys)
+        assert code == 0, err
+        assert {i["id"] for i in json.loads(out)["items"]} == expected
+    assert {s["id"] for s in sandbox.control.state("data_sinks") if "reviewed" in s["tags"]} == {
+        301, 302, 303, 304}
+
+
+def test_progress_only_on_a_tty(sandbox, tmp_path):
+    import pty
+
+    main_fd, tty_fd = pty.openpty()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("NEXLA_")}
+    env.update(NEXLA_API_URL=sandbox.url, NEXLA_SERVICE_KEY=sandbox.service_key)
+    try:
+        proc = subprocess.run([sys.executable, str(SCRIPT), "pause", "--type", "flows", "--ids",
+                               "1001,1002", "--json"], cwd=str(tmp_path), env=env,
+                              stdout=subprocess.PIPE, stderr=tty_fd, timeout=60)
+        os.close(tty_fd)
+        tty_fd = -1
+        shown = b""
+        while True:
+            try:
+                chunk = os.read(main_fd, 65536)
+            except OSError:  # EIO: the writer side is closed and drained
+                break
+            if not chunk:
+                break
+            shown += chunk
+    finally:
+        if tty_fd >= 0:
+            os.close(tty_fd)
+        os.close(main_fd)
+    assert proc.returncode == 0
+    assert b"pause flows: 2/2" in shown and b"\x1b[K" in shown
+    assert b"\x1b" not in proc.stdout  # stdout stays clean data
+    assert json.loads(proc.stdout)["counts"] == {"total": 2, "changed": 2}

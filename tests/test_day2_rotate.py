@@ -247,3 +247,27 @@ def test_kill_mid_rotation_then_resume_writes_each_step_once(sandbox, rotate, ne
     assert {k for k, c in credential_of(sandbox).items() if c == new_cred} == USERS_OF_11
     assert flow_statuses(sandbox) == before_status
     assert re.search(r'"event": "finish"', journal.read_text(encoding="utf-8"))
+
+
+@pytest.mark.slow
+def test_resume_with_a_now_failing_probe_switches_back_what_was_switched(
+        sandbox, sdk_client, rotate, new_cred, tmp_path):
+    journal = tmp_path / "rotate.jsonl"
+    before = credential_of(sandbox), flow_statuses(sandbox)
+    sandbox.control.add_fault(method="PUT", path=r"^/flows/1003/pause$", action="delay",
+                              delay_ms=1000)
+    proc = spawn(sandbox, tmp_path, "--old", 11, "--new", new_cred, "--checkpoint", journal)
+    wait_for(lambda: sandbox.control.faults()[0]["hits"] == 1, "flow 1003's pause on the wire")
+    proc.send_signal(signal.SIGKILL)
+    proc.wait(timeout=10)
+    wait_for(lambda: any(e.get("fault") == "delay" for e in sandbox.control.requests()),
+             "the delayed pause to commit")
+    assert credential_of(sandbox)[("data_sources", 123)] == new_cred  # flow 1001 was done
+    # meanwhile someone revoked the new credential's secret
+    sdk_client.request("PUT", f"/data_credentials/{new_cred}",
+                       json={"credentials": {"secret_key": "wrong-secret"}})
+    code, out, err = rotate("--old", 11, "--new", new_cred, "--checkpoint", journal, "--resume",
+                            "--json")
+    assert code == 1, err
+    assert json.loads(out)["result"] == "rolled back"
+    assert_untouched(sandbox, *before)
