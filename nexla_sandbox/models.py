@@ -297,9 +297,8 @@ class Domain:
         have = self.roles(kind, doc, user)
         if self.rank(have) >= ROLE_RANK[need]:
             return
-        allowed = [r for r in ROLES if ROLE_RANK[r] >= ROLE_RANK[need]]
-        allowed_text = " or ".join(reversed(allowed)) if len(allowed) <= 2 else (
-            ", ".join(reversed(allowed[1:])) + f" or {allowed[0]}")
+        allowed = sorted((r for r in ROLES if ROLE_RANK[r] >= ROLE_RANK[need]), key=ROLE_RANK.get)
+        allowed_text = (", ".join(allowed[:-1]) + " or " if len(allowed) > 1 else "") + allowed[-1]
         have_text = ", ".join(sorted(have, key=lambda r: -ROLE_RANK[r])) or "no role"
         raise ApiError(403, f"requires {allowed_text} role on {kind}/{doc['id']}; you have: {have_text}",
                        resource_type=kind, resource_id=doc["id"])
