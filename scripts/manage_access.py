@@ -628,7 +628,9 @@ def op_grant_revoke(args, ctx, items: list[Item], trail: AuditTrail) -> int:
     resolver = Resolver(ctx)
     known: dict[Resource, list[_Accessor]] = {}  # latest list per resource (read back or planned)
     results = []
-    for item in items:
+    for number, item in enumerate(items, start=1):
+        if bulk:
+            ctx.progress(f"row {number}/{len(items)}: {item.resource.label}")
         extra = {"row": item.row} if bulk else {}
         try:
             current = known.get(item.resource)
@@ -817,7 +819,8 @@ def fix_changes(resource: Resource, found: list[dict]) -> list[Change]:
 def op_audit(args, ctx, state: list[tuple[Resource, list[_Accessor]]], trail: AuditTrail) -> int:
     reports = []
     resolver = Resolver(ctx)
-    for resource, desired in state:
+    for number, (resource, desired) in enumerate(state, start=1):
+        ctx.progress(f"resource {number}/{len(state)}: {resource.label}")
         report: dict = {"resource": resource.as_json()}
         try:
             current = read_accessors(ctx, resource)
