@@ -428,12 +428,19 @@ def validate(ctx: nexla_ops.Context, args: argparse.Namespace, spec: dict | None
     if args.transform_id is not None:  # fail early (exit 5) on a wrong id
         ctx.call(ctx.client.transforms.get, args.transform_id,
                  what=f"GET /transforms/{args.transform_id}")
-    inputs = read_samples(ctx, args.nexset, args.samples)
+    # A derived parent's samples can include its own error records: they are not inputs.
+    inputs = [s for s in read_samples(ctx, args.nexset, args.samples)
+              if not is_error_sample(s[1])]
     body = temp_body(args, spec)
     temp: dict | None = None
     report: dict[str, Any]
     cleanup: dict[str, Any] = {"name": body["name"], "id": None, "deleted": False,
                                "kept": bool(args.keep)}
+    if not inputs:  # nothing to test with: do not create anything
+        return {"nexset_id": args.nexset, "ok": False, "verdict": "fail",
+                "reasons": [f"nexset {args.nexset} has no sample records, so there is nothing "
+                            "to validate the transform against"],
+                "warnings": [], "temp_nexset": cleanup}
     try:
         try:
             temp = create_temp_nexset(ctx, body)

@@ -245,3 +245,19 @@ def test_subprocess_end_to_end_text_output(run_script, tmp_path, script_cwd):
     assert result.out.startswith("FAIL: transform on nexset 123")
     assert "silent pass-through" in result.out
     assert "Traceback" not in result.err
+
+
+def test_parent_without_samples_fails_without_creating_anything(api, capsys, tmp_path,
+                                                                 sdk_client):
+    # A derived nexset whose every record fails: its samples are error records only.
+    broken = sdk_client.nexsets.create({
+        "name": "all-errors", "parent_data_set_id": ORDERS, "has_custom_transform": True,
+        "transform": {"version": 1, "operations": [
+            {"operation": "modify-overwrite-beta", "spec": {"currency": "=toInteger"}}]}})
+    api.control.clear_requests()
+    code, out, _ = run(capsys, "--nexset", broken.id, "--transform-file",
+                       write(tmp_path, "t.json", AMOUNT_TO_STRING), "--json")
+    doc = json.loads(out)
+    assert code == 1
+    assert "no sample records" in doc["reasons"][0]
+    assert writes(api) == []
