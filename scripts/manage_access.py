@@ -196,8 +196,7 @@ def identity(a: _Accessor) -> dict:
 
 
 def describe(a: _Accessor) -> str:
-    ident = identity(a)
-    return " ".join([a.type, *(str(ident[name]) for name in IDENTITY_FIELDS[a.type] if name in ident)])
+    return " ".join(str(value) for value in identity(a).values())
 
 
 def accessor_json(a: _Accessor) -> dict:
@@ -689,7 +688,7 @@ def text_row(r: dict) -> dict:
         "row": r.get("row"),
         "result": r["result"],
         "resource": f"{r['resource']['type']}/{r['resource']['id']}",
-        "accessor": " ".join(str(v) for v in ident.values()),
+        "accessor": " ".join(str(v) for v in ident.values()),  # as describe(), from JSON
         "before": roles_text(r.get("before")) if "before" in r else "",
         "after": roles_text(r.get("after")) if "after" in r else "",
         "error": r.get("error", ""),
