@@ -261,3 +261,14 @@ def test_parent_without_samples_fails_without_creating_anything(api, capsys, tmp
     assert code == 1
     assert "no sample records" in doc["reasons"][0]
     assert writes(api) == []
+
+
+def test_transform_rejected_by_the_api_is_a_failed_validation(api, capsys, tmp_path):
+    api.control.add_fault(method="POST", path=r"^/data_sets$", action="status", status=400,
+                          body={"message": "transform.operations[0].spec: invalid", "code": 400})
+    code, out, err = run(capsys, "--nexset", ORDERS, "--transform-file",
+                         write(tmp_path, "t.json", RENAME_AMOUNT))
+    assert code == 1
+    assert out.startswith("FAIL") and "Nexla rejected the transform" in out
+    assert "operations[0].spec: invalid" in out
+    assert temp_nexsets(api) == [] and "Traceback" not in err
