@@ -269,7 +269,8 @@ def test_pre_existing_objects_survive_a_failed_apply(deploy, sandbox):
     assert [a["action"] for a in restored] == ["restore", "activate"]
 
 
-def test_sigterm_rolls_back(sandbox, tmp_path):
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT], ids=["SIGTERM", "SIGINT"])
+def test_signal_rolls_back(sandbox, tmp_path, sig):
     before = snapshot(sandbox)
     (tmp_path / "cfg.json").write_text(json.dumps(MINIMAL))
     sandbox.control.configure(discovery_delay=60)
@@ -282,13 +283,30 @@ def test_sigterm_rolls_back(sandbox, tmp_path):
         while not new_objects(sandbox, before)["data_sources"]:
             assert time.monotonic() < deadline and proc.poll() is None
             time.sleep(0.05)
-        proc.send_signal(signal.SIGTERM)
+        proc.send_signal(sig)
         out, err = proc.communicate(timeout=30)
     finally:
         sandbox.control.configure(discovery_delay=0.3)
     assert proc.returncode == 1, err
     res = json.loads(out)
-    assert res["status"] == "rolled_back" and "SIGTERM" in res["error"]
+    assert res["status"] == "rolled_back" and sig.name in res["error"]
+    assert "Traceback" not in err
+    assert_nothing_new(sandbox, before)
+
+
+def test_failure_after_activation_pauses_then_deletes(deploy, sandbox):
+    before = snapshot(sandbox)
+    # the flow gets activated, but never reads back as ACTIVE: roll back a live flow
+    sandbox.control.add_fault(method="GET", path=r"^/flows/\d+$", action="status", status=503,
+                              times=100)
+    run = deploy(FULL)
+    sandbox.control.clear_faults()
+    assert run.code == 6, run.err  # transient: rolled back cleanly, safe to re-run
+    assert run.result["status"] == "rolled_back" and run.result["leftovers"] == []
+    undo = [(a["action"], a["resource_type"]) for a in run.result["actions"] if a.get("rollback")]
+    assert undo == [("pause", "flows"), ("delete", "data_sinks"), ("delete", "data_sinks"),
+                    ("delete", "data_sets"), ("delete", "data_sources"),
+                    ("delete", "data_credentials")]
     assert_nothing_new(sandbox, before)
 
 
