@@ -311,15 +311,22 @@ class Domain:
         return doc
 
     def visible(self, kind: str, user: dict, access_role: str | None = None) -> list[dict]:
-        out = []
-        for doc in self.store.all(kind):
-            if doc.get("org_id", user["org_id"]) != user["org_id"] and doc.get("owner_id") != user["id"]:
+        return list(self.iter_visible(kind, user, access_role))
+
+    def iter_visible(self, kind: str, user: dict, access_role: str | None = None, docs=None):
+        """Docs the caller has any role on (or `access_role`), lazily in id order, so a page
+        costs about page*per_page checks; owners and org admins skip the full role walk."""
+        uid, org_id, org_admin = user["id"], user["org_id"], user.get("is_org_admin")
+        for doc in self.store.iter_all(kind) if docs is None else docs:
+            in_org = doc.get("org_id", org_id) == org_id
+            if not in_org and doc.get("owner_id") != uid:
+                continue
+            if access_role is None and (doc.get("owner_id") == uid or (org_admin and in_org)):
+                yield doc
                 continue
             roles = self.roles(kind, doc, user)
-            if not roles or (access_role and access_role not in roles):
-                continue
-            out.append(doc)
-        return out
+            if roles and (access_role is None or access_role in roles):
+                yield doc
 
     # == generic documents =======================================================================
     def new_doc(self, kind: str, user: dict, fields: dict, doc_id: int | None = None) -> dict:

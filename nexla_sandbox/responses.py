@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import base64
 import copy
+import itertools
 import json
 import re
 from datetime import datetime, timezone
@@ -179,11 +180,12 @@ class Ctx:
             raise ApiError(400, f"{name}: must be >= {minimum}")
         return number
 
-    def page(self, items: list, size_param="per_page") -> list:
+    def page(self, items, size_param="per_page") -> list:
+        """One page of a list or a lazy iterator (only consumed up to the page's end)."""
         page = self.qint("page", 1, minimum=1)
         per_page = min(self.qint(size_param, DEFAULT_PAGE_SIZE, minimum=1), MAX_PAGE_SIZE)
         start = (page - 1) * per_page
-        return items[start:start + per_page]
+        return list(itertools.islice(items, start, start + per_page))
 
     def access_role(self):
         role = self.query.get("access_role")
@@ -235,16 +237,15 @@ def shape(c: Ctx, kind: str, doc: dict, expand=False):
 def list_kind(kind):
     def handler(c: Ctx):
         role = c.access_role()
-        docs = c.dom.visible(kind, c.user, role)
-        docs = _filter_list(c, kind, docs)
         expand = c.qbool("expand")
+        docs = _filter_list(c, kind, c.dom.iter_visible(kind, c.user, role))
         return [shape(c, kind, d, expand) for d in c.page(docs)]
     return handler
 
 
 def _filter_list(c: Ctx, kind: str, docs: list) -> list:
     if kind == "data_credentials" and c.query.get("credentials_type"):
-        docs = [d for d in docs if d["credentials_type"] == c.query["credentials_type"]]
+        docs = (d for d in docs if d["credentials_type"] == c.query["credentials_type"])
     if kind == "notifications":
         if c.query.get("read") is not None:
             want = c.qbool("read")
@@ -627,8 +628,9 @@ def resource_status(kind, status):
     return handler
 
 
-def _roots(c: Ctx, role=None) -> list[dict]:
-    return [n for n in c.dom.visible("flows", c.user, role) if n["parent_node_id"] is None]
+def _roots(c: Ctx, role=None):
+    roots = c.store.find("flows", "parent_node_id", None)
+    return c.dom.iter_visible("flows", c.user, role, roots)
 
 
 def list_flows(c: Ctx):

@@ -55,6 +55,7 @@ class Store:
         self._meta: dict[str, object] = {}
         self._indexes: dict[tuple[str, str], dict] = {}
         self._max_id: dict[str, int] = {}
+        self._order: dict[str, list[int]] = {}  # cached sorted ids per kind
         for kind, doc_id, body in self._db.execute("SELECT kind, id, body FROM docs ORDER BY kind, id"):
             self._docs[kind][doc_id] = json.loads(body)
             self._max_id[kind] = max(self._max_id.get(kind, 0), doc_id)
@@ -111,7 +112,18 @@ class Store:
     def all(self, kind: str) -> list[dict]:
         """All docs of a kind in ascending id order."""
         docs = self._docs[kind]
-        return [docs[k] for k in sorted(docs)]
+        order = self._order.get(kind)
+        if order is None:
+            order = self._order[kind] = sorted(docs)
+        return [docs[k] for k in order]
+
+    def iter_all(self, kind: str):
+        """Like all(), lazily (a page of a big list does not build the whole list)."""
+        docs = self._docs[kind]
+        order = self._order.get(kind)
+        if order is None:
+            order = self._order[kind] = sorted(docs)
+        return (docs[k] for k in order if k in docs)
 
     def count(self, kind: str) -> int:
         return len(self._docs[kind])
@@ -160,6 +172,8 @@ class Store:
 
     def _cache_set(self, kind, doc):
         old = self._docs[kind].get(doc["id"])
+        if old is None:
+            self._order.pop(kind, None)
         self._docs[kind][doc["id"]] = doc
         if doc["id"] > self._max_id.get(kind, 0):
             self._max_id[kind] = doc["id"]
@@ -173,6 +187,7 @@ class Store:
         old = self._docs[kind].pop(doc_id, None)
         if old is None:
             return
+        self._order.pop(kind, None)
         for (ikind, field), index in self._indexes.items():
             if ikind == kind:
                 index[_index_key(old.get(field))].discard(doc_id)
@@ -200,6 +215,22 @@ class Store:
             self._db.execute("DELETE FROM docs")
             self._db.execute("DELETE FROM meta")
         self._load()
+
+    def snapshot(self) -> tuple[list, list]:
+        """All rows as stored text: cheap to keep, and restoring from text cannot share objects."""
+        with self.lock:
+            return (self._db.execute("SELECT kind, id, body FROM docs").fetchall(),
+                    self._db.execute("SELECT key, value FROM meta").fetchall())
+
+    def restore(self, snap: tuple[list, list]):
+        rows, meta = snap
+        with self.lock:
+            with self.tx():
+                self._db.execute("DELETE FROM docs")
+                self._db.execute("DELETE FROM meta")
+                self._db.executemany("INSERT INTO docs (kind, id, body) VALUES (?, ?, ?)", rows)
+                self._db.executemany("INSERT INTO meta (key, value) VALUES (?, ?)", meta)
+            self._load()
 
     def close(self):
         with self.lock:
