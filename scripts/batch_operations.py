@@ -148,7 +148,6 @@ class Spec:
     params: dict
     ids: list[int] = field(default_factory=list)
     filters: list_resources.Filters = field(default_factory=list_resources.Filters)
-    select_all: bool = False
     shard: tuple[int, int] | None = None
 
 
@@ -294,7 +293,7 @@ def parse_spec(args) -> Spec:
         raise nexla_ops.BadInput("--all: not together with ids or filters")
     return Spec(op=op, kind=kind, params=params, ids=list(dict.fromkeys(ids)),
                 filters=dataclasses.replace(filters, ids=tuple(dict.fromkeys(ids))),
-                select_all=args.all, shard=parse_shard(args.shard))
+                shard=parse_shard(args.shard))
 
 
 # --------------------------------------------------------------------------- targets
@@ -553,6 +552,7 @@ class Runner:
         self.previous = journal.items() if journal is not None else {}
         self._lock = threading.Lock()
         self.finished = 0
+        self.total = 0
 
     def key(self, item_id: int) -> str:
         return f"{self.spec.kind.name}:{item_id}"
@@ -640,7 +640,8 @@ def _plan_matches(plan: dict, spec: Spec) -> str | None:
         if plan.get(key) != mine[key]:
             if key == "params_sha256":
                 return "it records different --tags/--patch/copy options"
-            return f"it records {key}={json.dumps(plan.get(key))}, this run has {json.dumps(mine[key])}"
+            return (f"it records {key}={json.dumps(plan.get(key))}, this run has "
+                    f"{json.dumps(mine[key])}")
     return None
 
 

@@ -344,11 +344,11 @@ def _assert_exactly_once(sandbox, ids, method, pattern):
 @pytest.mark.parametrize("lines", [2, 14])
 def test_kill_after_n_journal_lines_then_resume_applies_each_once(sandbox, batch, capsys,
                                                                    tmp_path, lines):
-    ids = populate_flows(sandbox, 12)
+    ids = populate_flows(sandbox, 16)
     journal = tmp_path / "j.jsonl"
     argv = ["pause", "--type", "flows", "--ids", ",".join(map(str, ids)), "--concurrency", "3",
             "--checkpoint", journal]
-    sandbox.control.configure(latency_ms=25)
+    sandbox.control.configure(latency_ms=40)  # keeps the run going well past the kill point
     try:
         proc = spawn(sandbox, tmp_path, *argv)
         wait_for(lambda: journal_lines(journal) >= lines, f"{lines} journal lines")
@@ -360,7 +360,7 @@ def test_kill_after_n_journal_lines_then_resume_applies_each_once(sandbox, batch
     assert code == 0, err
     results = Counter(i["result"] for i in json.loads(out)["items"])
     assert results["journal"] >= 1 or lines == 2
-    assert sum(results.values()) == 12
+    assert sum(results.values()) == 16
     _assert_exactly_once(sandbox, ids, "PUT", PAUSE)
     assert {flow_status(sandbox, i) for i in ids} == {"PAUSED"}
 
