@@ -73,8 +73,8 @@ def wait_for_task(ctx: nexla_ops.Context, task_id: int, timeout: float, *,
                   poll_max: float = 10.0) -> dict:
     """Poll a task with exponential backoff until it succeeds or fails; return it as a dict.
 
-    Never sleeps past `timeout` seconds; raises TaskTimeout (exit 6) if the task is still
-    pending/running then. Each poll goes through ctx's retry policy, so a transient API error
+    Polls until `timeout` seconds have passed (the last poll at the deadline); raises
+    TaskTimeout (exit 6) if the task is still pending/running then. Each poll goes through ctx's retry policy, so a transient API error
     on one poll does not end the wait. A failed task is returned, not raised: check
     task_state(task).
     """
@@ -97,12 +97,16 @@ def wait_for_task(ctx: nexla_ops.Context, task_id: int, timeout: float, *,
             f"{state.seconds_since_start:.1f}s (--wait-timeout {timeout:g}s); it keeps running "
             f"on the server: wait again with `async_task.py wait --id {task_id}`", task=task)
 
+    backoff = tenacity.wait_exponential(multiplier=FIRST_POLL_S, exp_base=1.5,
+                                        min=FIRST_POLL_S, max=max(poll_max, FIRST_POLL_S))
+
+    def wait(state: tenacity.RetryCallState) -> float:
+        # The last pause is cut short so the final poll happens at the deadline, not before.
+        return max(0.0, min(backoff(state), timeout - state.seconds_since_start))
+
     retrying = tenacity.Retrying(
-        retry=tenacity.retry_if_result(still_running),
-        stop=tenacity.stop_before_delay(timeout),
-        wait=tenacity.wait_exponential(multiplier=FIRST_POLL_S, exp_base=1.5,
-                                       min=FIRST_POLL_S, max=max(poll_max, FIRST_POLL_S)),
-        before_sleep=log_poll, retry_error_callback=timed_out)
+        retry=tenacity.retry_if_result(still_running), stop=tenacity.stop_after_delay(timeout),
+        wait=wait, before_sleep=log_poll, retry_error_callback=timed_out)
     try:
         return retrying(get_task, ctx, task_id)
     finally:
