@@ -22,9 +22,11 @@ import contextlib
 import csv
 import json
 import os
+import queue
 import re
 import sys
 import tempfile
+import threading
 from dataclasses import dataclass, field
 
 import nexla_ops
@@ -377,6 +379,10 @@ def iter_items(ctx, kind: Kind, filters: Filters, limit: int = 0):
                 for obj in ctx.paginate(f"/{kind.path}", per_page=per_page)
                 if isinstance(obj, dict)
             )
+        if not limit:
+            # Every page will be read anyway: fetch the next one while this one is written.
+            # (With a limit, reading ahead could fetch a page that is never needed.)
+            source = read_ahead(source, per_page)
     produced = 0
     for item in source:
         if not matches(filters, item.row, item.owner):
@@ -385,6 +391,56 @@ def iter_items(ctx, kind: Kind, filters: Filters, limit: int = 0):
         produced += 1
         if limit and produced >= limit:
             return
+
+
+_DONE = object()
+
+
+class _Raised:
+    def __init__(self, exc: BaseException) -> None:
+        self.exc = exc
+
+
+def read_ahead(iterable, depth: int):
+    """Iterate `iterable` in a worker thread at most `depth` items ahead of the consumer.
+
+    With depth = one page, the request for page p+1 is in flight while the caller writes page p,
+    so the client's own work hides behind the network instead of adding to it. Errors are
+    re-raised in the consumer; the worker stops when the consumer does.
+    """
+    slots: queue.Queue = queue.Queue(maxsize=max(1, depth))
+    stop = threading.Event()
+
+    def put(value) -> bool:
+        while not stop.is_set():
+            try:
+                slots.put(value, timeout=0.1)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def produce() -> None:
+        try:
+            for value in iterable:
+                if not put(value):
+                    return
+            put(_DONE)
+        except BaseException as exc:  # handed to the consumer, which raises it
+            put(_Raised(exc))
+
+    worker = threading.Thread(target=produce, name="list-read-ahead", daemon=True)
+    worker.start()
+    try:
+        while True:
+            value = slots.get()
+            if value is _DONE:
+                return
+            if isinstance(value, _Raised):
+                raise value.exc
+            yield value
+    finally:
+        stop.set()
 
 
 def _items_by_id(ctx, kind: Kind, ids):
@@ -422,11 +478,19 @@ def record_of(item: Item, *, full: bool = False, fields=None) -> dict:
         for key in ("id", "name", "status", "updated_at"):
             record.setdefault(key, item.row.get(key))
         record.setdefault("type", item.row["type"])
-    else:
-        record = item.row
-    if fields:
-        record = {name: _dig(record, name) for name in fields}
-    return nexla_ops.redact(nexla_ops.to_jsonable(record))
+        if fields:
+            record = {name: _dig(record, name) for name in fields}
+        return nexla_ops.redact(nexla_ops.to_jsonable(record))
+    # Summary rows are built from decoded JSON under our own (non-secret) key names, so only
+    # their values need scrubbing; the full key-by-key redact() would dominate a 10,000-row
+    # listing's client time.
+    row = item.row if not fields else {name: item.row.get(name) for name in fields}
+    return {
+        key: nexla_ops.redact_text(value) if isinstance(value, str)
+        else nexla_ops.redact(value) if isinstance(value, (list, dict))
+        else value
+        for key, value in row.items()
+    }
 
 
 def _dig(record, dotted: str):

@@ -9,6 +9,7 @@ import io
 import json
 import math
 import os
+import time
 from dataclasses import dataclass
 
 import pytest
@@ -413,3 +414,25 @@ def test_iter_resources_is_importable_for_other_scripts(sandbox, monkeypatch, tm
         statuses=frozenset({"ACTIVE"}))))
     assert [r["id"] for r in rows] == [123, 124, 125, 127]
     assert all({"id", "name", "type", "status", "tags", "owner"} <= set(r) for r in rows)
+
+
+def test_read_ahead_stays_bounded_and_passes_errors_on():
+    produced = []
+
+    def numbers():
+        for n in range(1000):
+            produced.append(n)
+            yield n
+
+    reader = list_resources.read_ahead(numbers(), 5)
+    assert [next(reader) for _ in range(3)] == [0, 1, 2]
+    reader.close()
+    time.sleep(0.3)
+    assert len(produced) <= 3 + 5 + 1  # never more than one buffer ahead of the consumer
+
+    def failing():
+        yield 1
+        raise RuntimeError("page 2 failed")
+
+    with pytest.raises(RuntimeError, match="page 2 failed"):
+        list(list_resources.read_ahead(failing(), 5))

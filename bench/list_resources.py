@@ -1,0 +1,187 @@
+#!/usr/bin/env python3
+"""Benchmark: list_resources.py over many sources with injected API latency.
+
+Starts the sandbox in its own process (so server and client do not share one interpreter),
+bulk-creates N sources with the control API's `populate`, sets the injected latency, then runs
+list_resources.py:
+
+* in-process, timing only the listing walk (no interpreter start-up), against the paging
+  floor ceil(N / page) x latency (the time a client that does nothing but wait for one page
+  after another would need) and against a bare keep-alive GET loop that only decodes pages
+  (floor + the server's own time per page: what no client can beat);
+* as real subprocesses, for wall time and peak RSS (os.wait4 rusage) of --format jsonl over
+  all N and over N/10 (memory must not grow with N), and of --format json (which collects,
+  for contrast).
+
+Requests are counted in the sandbox's request log. Prints one table; run it with
+    python bench/list_resources.py [--count 10000] [--latency-ms 20]
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import io
+import math
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+SCRIPT = ROOT / "scripts" / "list_resources.py"
+sys.path[:0] = [str(ROOT), str(ROOT / "scripts")]
+
+
+@contextlib.contextmanager
+def sandbox_process():
+    """`python -m nexla_sandbox` on a free loopback port; yields (api_url, service_key, control)."""
+    from nexla_sandbox.control import ControlClient
+
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "nexla_sandbox", "--port", "0", "--seed", "empty"],
+        cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
+    )
+    try:
+        url = proc.stdout.readline().strip()
+        key = None
+        for _ in range(10):
+            line = proc.stdout.readline()
+            if line.startswith("service key (admin):"):
+                key = line.split(":", 1)[1].strip()
+                break
+        if not url.startswith("http://127.0.0.1:") or not key:
+            raise SystemExit("the sandbox did not start")
+        yield url, key, ControlClient(url.rsplit("/nexla-api", 1)[0])
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
+
+
+def count_requests(control) -> tuple[int, int]:
+    log = control.requests()
+    listing = sum(1 for r in log if r["method"] == "GET" and r["path"] == "/data_sources")
+    return listing, len(log)
+
+
+def walk_in_process(url: str, key: str, control, fmt: str) -> tuple[float, int]:
+    """Seconds for one main() call writing to a temp file; returns (seconds, items written)."""
+    import list_resources
+
+    os.environ["NEXLA_API_URL"], os.environ["NEXLA_SERVICE_KEY"] = url, key
+    with tempfile.TemporaryDirectory() as tmp:
+        target = Path(tmp) / f"out.{fmt}"
+        control.clear_requests()
+        with contextlib.redirect_stderr(io.StringIO()):
+            started = time.perf_counter()
+            code = list_resources.main(["--type", "sources", "--limit", "0", "--format", fmt,
+                                        "--output", str(target)])
+            seconds = time.perf_counter() - started
+        if code != 0:
+            raise SystemExit(f"list_resources exited {code}")
+        return seconds, len(target.read_text().splitlines())
+
+
+def bare_loop(url: str, key: str, control, page: int) -> tuple[float, int]:
+    """The least any client can do: one keep-alive session fetching pages back to back and
+    decoding them, nothing else. Its time is the floor plus the server's own time per page."""
+    import requests
+
+    control.clear_requests()
+    with requests.Session() as session:
+        session.headers["Accept"] = "application/vnd.nexla.api.v1+json"
+        token = session.post(f"{url}/token", headers={"Authorization": f"Basic {key}"},
+                             timeout=30).json()["access_token"]
+        session.headers["Authorization"] = f"Bearer {token}"
+        started = time.perf_counter()
+        items, number = 0, 1
+        while True:
+            batch = session.get(f"{url}/data_sources", params={"page": number, "per_page": page},
+                                timeout=30).json()
+            items += len(batch)
+            if len(batch) < page:
+                break
+            number += 1
+        return time.perf_counter() - started, items
+
+
+def run_subprocess(url: str, key: str, control, *args: str) -> tuple[float, float, int]:
+    """(wall seconds, peak RSS MiB, stdout lines) of one real CLI run, stdout to a file."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("NEXLA_")}
+    env.update(NEXLA_API_URL=url, NEXLA_SERVICE_KEY=key)
+    with tempfile.TemporaryDirectory() as tmp:
+        out_path = Path(tmp) / "stdout"
+        control.clear_requests()
+        with open(out_path, "w") as out:
+            started = time.perf_counter()
+            proc = subprocess.Popen([sys.executable, str(SCRIPT), "--type", "sources", *args],
+                                    cwd=tmp, env=env, stdout=out, stderr=subprocess.DEVNULL)
+            _, status, usage = os.wait4(proc.pid, 0)
+            seconds = time.perf_counter() - started
+        proc.returncode = os.waitstatus_to_exitcode(status)
+        if proc.returncode != 0:
+            raise SystemExit(f"list_resources {' '.join(args)} exited {proc.returncode}")
+        with open(out_path) as fh:
+            lines = sum(1 for _ in fh)
+    return seconds, usage.ru_maxrss / 1024.0, lines  # ru_maxrss is KiB on Linux
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--count", type=int, default=10_000, help="sources to create (10000)")
+    parser.add_argument("--latency-ms", type=float, default=20.0, help="injected latency (20)")
+    args = parser.parse_args(argv)
+    import nexla_ops
+
+    n, latency = args.count, args.latency_ms / 1000.0
+    page = nexla_ops.PAGE_SIZE
+    floor = math.ceil(n / page) * latency
+    rows = []
+    with sandbox_process() as (url, key, control):
+        control.populate("sources", n)
+        control.configure(latency_ms=args.latency_ms)
+
+        seconds, items = bare_loop(url, key, control, page)
+        listing, total = count_requests(control)
+        rows.append(("bare GET loop (no processing)", items, listing, total, seconds, None))
+
+        seconds, items = walk_in_process(url, key, control, "jsonl")
+        listing, total = count_requests(control)
+        rows.append(("walk, jsonl, in-process", items, listing, total, seconds, None))
+
+        for label, extra in (
+            ("CLI jsonl --limit 0", ["--limit", "0", "--format", "jsonl"]),
+            (f"CLI jsonl --limit {n // 10}", ["--limit", str(n // 10), "--format", "jsonl"]),
+            ("CLI json --limit 0 (collects)", ["--limit", "0", "--format", "json"]),
+        ):
+            seconds, rss, lines = run_subprocess(url, key, control, *extra)
+            listing, total = count_requests(control)
+            items = lines if "jsonl" in label else n
+            rows.append((label, items, listing, total, seconds, rss))
+
+    print(f"list_resources: {n} sources, {args.latency_ms:g} ms injected latency, page size "
+          f"{page}; paging floor = ceil({n}/{page}) x {args.latency_ms:g} ms = {floor:.2f} s")
+    header = ("run", "items", "list reqs", "all reqs", "seconds", "x floor", "peak RSS MiB")
+    widths = (30, 7, 9, 8, 8, 7, 12)
+    print("  ".join(h.ljust(w) for h, w in zip(header, widths, strict=True)))
+    for label, items, listing, total, seconds, rss in rows:
+        cells = (label, str(items), str(listing), str(total), f"{seconds:.2f}",
+                 f"{seconds / floor:.2f}", "-" if rss is None else f"{rss:.1f}")
+        print("  ".join(c.ljust(w) for c, w in zip(cells, widths, strict=True)))
+    full, tenth = rows[2][5], rows[3][5]
+    print(f"jsonl memory: {tenth:.1f} MiB for {n // 10} items vs {full:.1f} MiB for {n} "
+          f"(+{full - tenth:.1f} MiB for 10x the items); CLI seconds include interpreter "
+          "start-up and imports")
+    bare, walk = rows[0][4], rows[1][4]
+    verdict = "meets" if walk <= 1.2 * floor else "misses"
+    print(f"walk {walk:.2f} s = {walk / floor:.2f} x floor: {verdict} the 1.2 x target; "
+          f"the bare loop needs {bare:.2f} s, so the server's own time is "
+          f"~{(bare - floor) / max(rows[0][2], 1) * 1000:.0f} ms a page and list_resources adds "
+          f"{walk - bare:+.2f} s to it")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
