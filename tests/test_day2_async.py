@@ -156,15 +156,13 @@ def test_wait_for_task_is_importable(api):
         ctx.close()
 
 
-def test_subprocess_exit_codes(run_script, sandbox):
-    first = run_script("async_task", "start", "--type", "ExportFlows", "--arguments",
-                       '{"ids": [1]}', "--json")
-    second = run_script("async_task", "start", "--type", "FailDemoTask", "--json")
-    assert first.code == second.code == 0
+def test_subprocess_exit_codes(run_script, sandbox, sdk_client):
+    first = sdk_client.async_tasks.create({"type": "ExportFlows", "arguments": {"ids": [1]}})
+    second = sdk_client.async_tasks.create({"type": "FailDemoTask", "arguments": {}})
     sandbox.control.tick(5)
-    ok = run_script("async_task", "wait", "--id", first.json()["task"]["id"], "--json")
+    ok = run_script("async_task", "wait", "--id", first.id, "--json")
     assert ok.code == 0 and ok.json()["result"]["processed"] == 1
-    failed = run_script("async_task", "wait", "--id", second.json()["task"]["id"])
+    failed = run_script("async_task", "wait", "--id", second.id)
     assert failed.code == 1 and "failed" in failed.err
     timeout = run_script("async_task", "start", "--type", "ExportFlows", "--wait",
                          "--wait-timeout", "0.2")
