@@ -244,8 +244,13 @@ class Rotation:
         if still:
             return still
         self.record("intent", key="retire", step="retire")
-        with contextlib.suppress(nexla_ops.NotFound):  # gone already (retried or resumed)
-            self._write("DELETE", f"/data_credentials/{self.old}")
+        try:  # read first: a resumed run may find it gone already
+            self.ctx.request("GET", f"/data_credentials/{self.old}")
+        except nexla_ops.NotFound:
+            pass
+        else:
+            with contextlib.suppress(nexla_ops.NotFound):  # a retried DELETE that went through
+                self._write("DELETE", f"/data_credentials/{self.old}")
         self.record("outcome", key="retire", status="done")
         return []
 
@@ -301,7 +306,13 @@ def _rotate(args, ctx, old: int, new: int, journal) -> int:
         _emit(ctx, args, document)
         return int(finished.get("exit_code", nexla_ops.EXIT_OK))
 
-    document["old_credential"] = rotation.credential(old, "--old")
+    try:
+        document["old_credential"] = rotation.credential(old, "--old")
+    except nexla_ops.NotFound:
+        if not journal.items().get("retire"):
+            raise
+        # The interrupted run had got as far as deleting it: finish the bookkeeping below.
+        document["old_credential"] = {"id": old, "name": None, "credentials_type": None}
     document["new_credential"] = rotation.credential(new, "--new")
     rolling_back = any(e.get("event") == "rollback" for e in journal.events)
     if not rolling_back:  # going back to the old credential needs no probe of the new one
@@ -310,7 +321,8 @@ def _rotate(args, ctx, old: int, new: int, journal) -> int:
             rotation.probe()
         except nexla_ops.OpsError as exc:
             if plan is None or not rotation.started_units(plan["units"]):
-                raise nexla_ops.OpsError(f"{exc.message}; nothing was changed") from None
+                raise nexla_ops.OpsError(f"{exc.message}; nothing was changed",
+                                         exit_code=exc.exit_code) from None
             ctx.warn(f"{exc.message}; switching back what the interrupted run switched")
             document["units"] = plan["units"]
             return _roll_back(ctx, args, rotation, plan["units"], document, exc.message)

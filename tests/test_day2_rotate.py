@@ -224,26 +224,29 @@ def wait_for(predicate, what, timeout=30.0):
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("in_flight", [r"^/data_sources/123$", r"^/flows/1003/activate$"])
+@pytest.mark.parametrize(("method", "in_flight"), [
+    ("PUT", r"^/data_sources/123$"), ("PUT", r"^/flows/1003/activate$"),
+    ("DELETE", r"^/data_credentials/11$")])
 def test_kill_mid_rotation_then_resume_writes_each_step_once(sandbox, rotate, new_cred,
-                                                             tmp_path, in_flight):
+                                                             tmp_path, method, in_flight):
     journal = tmp_path / "rotate.jsonl"
     before_status = flow_statuses(sandbox)
     sandbox.control.clear_requests()
-    sandbox.control.add_fault(method="PUT", path=in_flight, action="delay", delay_ms=1200)
-    proc = spawn(sandbox, tmp_path, "--old", 11, "--new", new_cred, "--checkpoint", journal)
+    sandbox.control.add_fault(method=method, path=in_flight, action="delay", delay_ms=1200)
+    proc = spawn(sandbox, tmp_path, "--old", 11, "--new", new_cred, "--checkpoint", journal,
+                 "--retire-old")
     wait_for(lambda: sandbox.control.faults()[0]["hits"] == 1, "the write on the wire")
     proc.send_signal(signal.SIGKILL)
     proc.wait(timeout=10)
     wait_for(lambda: any(e.get("fault") == "delay" for e in sandbox.control.requests()),
              "the delayed write to commit")
     code, out, err = rotate("--old", 11, "--new", new_cred, "--checkpoint", journal,
-                            "--resume", "--json")
+                            "--resume", "--retire-old", "--json")
     assert code == 0, err
-    assert json.loads(out)["result"] == "rotated"
-    sent = Counter((m, p) for m, p, s in writes(sandbox) if s < 300)
-    assert set(sent.values()) == {1}, sent  # no pause, switch or activation sent twice
-    assert len(sent) == 8
+    assert json.loads(out)["result"] == "rotated" and json.loads(out)["retired_old"] is True
+    sent = Counter((m, p) for m, p, s in writes(sandbox))
+    assert set(sent.values()) == {1}, sent  # no pause, switch, activation or delete twice
+    assert len(sent) == 9 and sent[("DELETE", "/data_credentials/11")] == 1
     assert {k for k, c in credential_of(sandbox).items() if c == new_cred} == USERS_OF_11
     assert flow_statuses(sandbox) == before_status
     assert re.search(r'"event": "finish"', journal.read_text(encoding="utf-8"))
