@@ -15,6 +15,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import datetime as dt
+import itertools
 import json
 import re
 import sys
@@ -459,15 +460,15 @@ def follow(ctx, opts: Options, runs: list[dict], deduper: LineDeduper) -> None:
             if wait <= 0:
                 return
         time.sleep(wait)
+        # One page of the newest runs per poll: the followed run and anything newer are there
+        # (a --run-id that has scrolled off that page has long finished).
+        newest = list(itertools.islice(iter_runs(ctx, opts, page_size=FOLLOW_RUN_WINDOW),
+                                       FOLLOW_RUN_WINDOW))
         if opts.run_id is not None:
-            candidates = [r for r in iter_runs(ctx, opts) if r["run_id"] == opts.run_id][:1]
+            candidates = [r for r in newest if r["run_id"] == opts.run_id]
         else:
-            candidates = []
-            for run in iter_runs(ctx, opts, page_size=FOLLOW_RUN_WINDOW):
-                if run["run_id"] in known or (run["started_at"] or "") >= newest_start:
-                    candidates.append(run)
-                if len(candidates) >= FOLLOW_RUN_WINDOW:
-                    break
+            candidates = [r for r in newest
+                          if r["run_id"] in known or (r["started_at"] or "") >= newest_start]
         for run in reversed(candidates):  # oldest first
             if run["run_id"] in done:
                 continue

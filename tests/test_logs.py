@@ -282,6 +282,9 @@ def test_follow_prints_a_new_runs_lines_once(sandbox, logs, capsys):
         for e in new["logs"]
     )
     assert {line["run_id"] for line in lines} == {before[0]["id"], new["id"]}
+    # each poll reads one page of newest runs, however long the history is
+    summaries = [r for r in sandbox.control.requests() if r["path"].endswith("/run_summary")]
+    assert len(summaries) >= 5 and {r["query"]["page"] for r in summaries} == {"1"}
     # the RUNNING run was re-read on several polls, which is what dedupe is for
     assert len([c for c in log_calls(sandbox) if c["query"]["run_id"] == str(new["id"])]) >= 2
 
