@@ -361,8 +361,11 @@ def _iter_flow_pages(ctx, per_page: int):
         page += 1
 
 
-def iter_items(ctx, kind: Kind, filters: Filters, limit: int = 0):
-    """Yield matching Items, page by page, stopping as soon as `limit` (0 = all) is met."""
+def iter_items(ctx, kind: Kind, filters: Filters, limit: int = 0, *, prefetch: bool = False):
+    """Yield matching Items, page by page, stopping as soon as `limit` (0 = all) is met.
+
+    prefetch=True reads the next page in a worker thread while the caller handles this one;
+    only for callers that make no API calls of their own while iterating."""
     if filters.ids:
         source = _items_by_id(ctx, kind, filters.ids)
     else:
@@ -379,7 +382,7 @@ def iter_items(ctx, kind: Kind, filters: Filters, limit: int = 0):
                 for obj in ctx.paginate(f"/{kind.path}", per_page=per_page)
                 if isinstance(obj, dict)
             )
-        if not limit:
+        if prefetch and not limit:
             # Every page will be read anyway: fetch the next one while this one is written.
             # (With a limit, reading ahead could fetch a page that is never needed.)
             source = read_ahead(source, per_page)
@@ -603,7 +606,7 @@ def run(args, ctx) -> int:
 
     records = (
         record_of(item, full=args.full, fields=fields)
-        for item in iter_items(ctx, kind, filters, limit)
+        for item in iter_items(ctx, kind, filters, limit, prefetch=True)
     )
     with open_output(args.output) as stream:
         count = write_records(records, stream, fmt, columns)
