@@ -10,6 +10,7 @@ from __future__ import annotations
 import base64
 import copy
 import hashlib
+import json
 import math
 import random
 import secrets
@@ -149,6 +150,20 @@ class Domain:
         self.settings = settings
         self.tokens: dict[str, dict] = {}
         self._next_due = 0.0
+        self._json_cache: dict = {}
+        self._json_cache_version = -1
+
+    def cached_json(self, key: tuple, build) -> str:
+        """Serialized JSON of a shape that depends only on stored state (not on the clock),
+        reused until the next write to the store."""
+        if self._json_cache_version != self.store.version:
+            self._json_cache = {}
+            self._json_cache_version = self.store.version
+        text = self._json_cache.get(key)
+        if text is None:
+            text = self._json_cache[key] = json.dumps(build(), separators=(",", ":"),
+                                                      allow_nan=False)
+        return text
 
     # == clock ===================================================================================
     def now(self) -> float:
@@ -288,6 +303,9 @@ class Domain:
         return max((ROLE_RANK.get(r, 0) for r in roles), default=0)
 
     def access_roles(self, kind, doc, user) -> list[str]:
+        """The caller's roles as shown on a resource; an owner sees just ["owner"]."""
+        if doc.get("owner_id") == user["id"] and kind not in ("teams", "users", "orgs"):
+            return ["owner"]
         roles = self.roles(kind, doc, user)
         if "owner" in roles:
             roles.discard("admin")

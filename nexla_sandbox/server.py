@@ -26,7 +26,7 @@ from werkzeug.wrappers import Request, Response
 from . import seed as seeds
 from .faults import Faults
 from .models import ApiError, Domain, Settings
-from .responses import Ctx, Reply
+from .responses import Ctx, RawJSON, Reply
 from .store import Store
 from .urls import build_map
 
@@ -39,7 +39,8 @@ class DroppedConnection(ConnectionError):
 
 
 def _json_response(body, status=200, headers=None) -> Response:
-    data = json.dumps(body, separators=(",", ":"), allow_nan=False)
+    data = body.text if isinstance(body, RawJSON) else json.dumps(body, separators=(",", ":"),
+                                                                    allow_nan=False)
     resp = Response(data, status=status, content_type=JSON_TYPE)
     for key, value in (headers or {}).items():
         resp.headers[key] = value
@@ -165,7 +166,7 @@ class SandboxApp:
             return _json_response({"message": f"Method {method} not allowed on {api_path}",
                                    "code": 405}, 405)
         handler, needs_auth = self.endpoints[endpoint]
-        root_url = request.host_url.rstrip("/")
+        root_url = f"{request.scheme}://{request.environ.get('HTTP_HOST', 'localhost')}"
         try:
             with self.store.lock:
                 with self.store.tx():

@@ -7,6 +7,7 @@ access_roles as an object, complete owner/org/connector objects, no nulls in non
 
 from __future__ import annotations
 
+import functools
 import zlib
 
 from .models import NODE_FIELD, Domain, iso
@@ -20,7 +21,7 @@ STREAM_CONNECTORS = {"kafka", "confluent_kafka", "google_pubsub", "jms", "tibco"
 
 
 def public(doc: dict) -> dict:
-    return {k: v for k, v in doc.items() if not k.startswith("_")}
+    return {k: v for k, v in doc.items() if k[0] != "_"}
 
 
 def _format_of(config) -> str:
@@ -28,7 +29,9 @@ def _format_of(config) -> str:
     return fmt.upper() if isinstance(fmt, str) and fmt else "JSON"
 
 
+@functools.lru_cache(maxsize=256)
 def connector(code: str) -> dict:
+    """Shared per connector code: shapes may embed it but must not modify it."""
     if code in FILE_CONNECTORS:
         ctype = "file"
     elif code in API_CONNECTORS:
@@ -50,22 +53,32 @@ class Shaper:
         self.store = dom.store
         self.user = user
         self.root_url = root_url
+        self._owners: dict = {}  # per-request caches: a page repeats the same owner/org
+        self._orgs: dict = {}
 
     # -- nested objects -----------------------------------------------------------------------
     def owner(self, doc: dict) -> dict:
-        user = self.dom.user(doc.get("owner_id"))
-        if user is None:
-            return {"id": doc.get("owner_id") or 0, "full_name": "Unknown user",
-                    "email": "unknown@invalid.example"}
-        return {"id": user["id"], "full_name": user["full_name"], "email": user["email"]}
+        owner_id = doc.get("owner_id")
+        cached = self._owners.get(owner_id)
+        if cached is None:
+            user = self.dom.user(owner_id)
+            cached = {"id": owner_id or 0, "full_name": "Unknown user",
+                      "email": "unknown@invalid.example"} if user is None else {
+                "id": user["id"], "full_name": user["full_name"], "email": user["email"]}
+            self._owners[owner_id] = cached
+        return cached
 
     def org(self, doc: dict) -> dict:
-        org = self.dom.org(doc.get("org_id"))
-        out = {"id": org["id"], "name": org["name"]}
-        for key in ("email_domain", "client_identifier"):
-            if org.get(key):
-                out[key] = org[key]
-        return out
+        org_id = doc.get("org_id")
+        cached = self._orgs.get(org_id)
+        if cached is None:
+            org = self.dom.org(org_id)
+            cached = {"id": org["id"], "name": org["name"]}
+            for key in ("email_domain", "client_identifier"):
+                if org.get(key):
+                    cached[key] = org[key]
+            self._orgs[org_id] = cached
+        return cached
 
     def roles(self, kind: str, doc: dict) -> list[str]:
         return self.dom.access_roles(kind, doc, self.user)

@@ -46,11 +46,14 @@ class Store:
             self._db.execute("PRAGMA synchronous=NORMAL")
         self._db.executescript(_SCHEMA)
         self._depth = 0
+        self._begun = False
         self._undo: list = []
+        self.version = 0  # bumped on every write: lets callers cache derived data safely
         self._load()
 
     # -- loading ------------------------------------------------------------------------------
     def _load(self):
+        self.version = getattr(self, "version", 0) + 1
         self._docs: dict[str, dict[int, dict]] = defaultdict(dict)
         self._meta: dict[str, object] = {}
         self._indexes: dict[tuple[str, str], dict] = {}
@@ -68,11 +71,12 @@ class Store:
     # -- transactions -------------------------------------------------------------------------
     @contextmanager
     def tx(self):
-        """One atomic unit: on any exception the SQLite rows and the cache are both rolled back."""
+        """One atomic unit: on any exception the SQLite rows and the cache are both rolled back.
+        BEGIN is issued lazily at the first write, so read-only requests run no SQL at all."""
         with self.lock:
             outer = self._depth == 0
             if outer:
-                self._db.execute("BEGIN")
+                self._begun = False
                 self._undo = []
             self._depth += 1
             try:
@@ -80,15 +84,18 @@ class Store:
             except BaseException:
                 self._depth -= 1
                 if outer:
-                    self._db.execute("ROLLBACK")
+                    if self._begun:
+                        self._db.execute("ROLLBACK")
                     self._revert()
                 raise
             self._depth -= 1
             if outer:
-                self._db.execute("COMMIT")
+                if self._begun:
+                    self._db.execute("COMMIT")
                 self._undo = []
 
     def _revert(self):
+        self.version += 1
         for kind, key, old in reversed(self._undo):
             if kind is None:
                 if old is _MISSING:
@@ -104,6 +111,9 @@ class Store:
     def _need_tx(self):
         if self._depth == 0:
             raise RuntimeError("store writes must run inside store.tx()")
+        if not self._begun:
+            self._db.execute("BEGIN")
+            self._begun = True
 
     # -- documents ----------------------------------------------------------------------------
     def get(self, kind: str, doc_id) -> dict | None:
@@ -171,6 +181,7 @@ class Store:
         return [docs[i] for i in sorted(ids)]
 
     def _cache_set(self, kind, doc):
+        self.version += 1
         old = self._docs[kind].get(doc["id"])
         if old is None:
             self._order.pop(kind, None)
@@ -184,6 +195,7 @@ class Store:
                 index[_index_key(doc.get(field))].add(doc["id"])
 
     def _cache_remove(self, kind, doc_id):
+        self.version += 1
         old = self._docs[kind].pop(doc_id, None)
         if old is None:
             return
@@ -198,6 +210,7 @@ class Store:
 
     def set_meta(self, key: str, value):
         self._need_tx()
+        self.version += 1
         self._undo.append((None, key, self._meta.get(key, _MISSING)))
         self._db.execute("INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)", (key, _dumps(value)))
         self._meta[key] = value
@@ -212,6 +225,7 @@ class Store:
     def wipe(self):
         """Delete everything (used by reset)."""
         with self.tx():
+            self._need_tx()
             self._db.execute("DELETE FROM docs")
             self._db.execute("DELETE FROM meta")
         self._load()
@@ -226,6 +240,7 @@ class Store:
         rows, meta = snap
         with self.lock:
             with self.tx():
+                self._need_tx()
                 self._db.execute("DELETE FROM docs")
                 self._db.execute("DELETE FROM meta")
                 self._db.executemany("INSERT INTO docs (kind, id, body) VALUES (?, ?, ?)", rows)
