@@ -99,3 +99,31 @@ def run_script(request, script_cwd):
         return ScriptResult(proc.returncode, proc.stdout, proc.stderr)
 
     return run
+
+
+@pytest.fixture
+def api_env(sandbox, monkeypatch, script_cwd):
+    """In-process script environment: only the sandbox's NEXLA_* variables, cwd = script_cwd."""
+    for name in [k for k in os.environ if k.startswith("NEXLA_")]:
+        monkeypatch.delenv(name)
+    monkeypatch.setenv("NEXLA_API_URL", sandbox.url)
+    monkeypatch.setenv("NEXLA_SERVICE_KEY", sandbox.service_key)
+    monkeypatch.chdir(script_cwd)
+    return sandbox
+
+
+@pytest.fixture
+def run_main(api_env, monkeypatch, capsys):
+    """Call a script module's main(argv) in-process against the sandbox (faster than run_script).
+
+    `key` runs as another user, e.g. run_main(manage_access, ..., key=sandbox.service_keys["operator"]).
+    """
+
+    def run(module, *argv, key=None):
+        monkeypatch.setenv("NEXLA_SERVICE_KEY", key or api_env.service_key)
+        capsys.readouterr()
+        code = module.main([str(a) for a in argv])
+        out, err = capsys.readouterr()
+        return ScriptResult(code, out, err)
+
+    return run
