@@ -29,8 +29,8 @@ STATE_NAMES = ("OK", "WARNING", "CRITICAL", "UNKNOWN")
 # Worst-first severity for combining states: a CRITICAL flow must not hide behind an UNKNOWN one.
 SEVERITY = {OK: 0, UNKNOWN: 1, WARNING: 2, CRITICAL: 3}
 
-# The bulk listing carries this many latest runs per flow (DESIGN §1); a longer --window, or a
-# last success older than these runs, needs the flow's own run summary.
+# The bulk listing carries at most this many latest runs per flow; a longer --window, or a last
+# success older than these runs, needs the flow's own run summary.
 BULK_RUNS = 10
 HISTORY_PAGE = 100
 HISTORY_MAX_PAGES = 5
@@ -233,9 +233,6 @@ class Deadline:
     def remaining(self) -> float:
         return max(0.0, self.ends - time.monotonic())
 
-    def expired(self) -> bool:
-        return self.remaining() <= 0
-
     def elapsed(self) -> float:
         return time.monotonic() - self.started
 
@@ -244,24 +241,13 @@ class Deadline:
 
 
 def parse_time(value) -> datetime | None:
-    """ISO-8601 (with Z or offset), date-only, or epoch seconds/milliseconds → aware UTC."""
-    if value is None or value == "":
+    """A timestamp from the API (ISO-8601 or epoch s/ms) as aware UTC; None when absent or garbled."""
+    if value is None or value == "" or isinstance(value, bool):
         return None
-    if isinstance(value, (int, float)) and not isinstance(value, bool):
-        seconds = value / 1000 if value > 1e11 else value
-        return datetime.fromtimestamp(seconds, tz=timezone.utc)
-    if isinstance(value, str):
-        text = value.strip()
-        if text.endswith(("Z", "z")):
-            text = text[:-1] + "+00:00"
-        try:
-            parsed = datetime.fromisoformat(text)
-        except ValueError:
-            return None
-        if parsed.tzinfo is None:
-            parsed = parsed.replace(tzinfo=timezone.utc)
-        return parsed.astimezone(timezone.utc)
-    return None
+    try:
+        return nexla_ops.parse_time(value if isinstance(value, str) else str(int(value)))
+    except (nexla_ops.OpsError, ValueError, OverflowError):
+        return None
 
 
 @dataclass
@@ -285,6 +271,10 @@ class Run:
 def run_from_metric(item: dict) -> Run:
     """One run from a bulk-listing metrics element or a run_summary row (camelCase there)."""
     status = str(item.get("status") or "").upper()
+    if not status:
+        # FlowMetrics only guarantees counts and reporting_date; without the status extra, a
+        # reported run counts as finished, and failed when it reported errors.
+        status = "FAILED" if int(item.get("errors") or 0) else "SUCCESS"
     finished = parse_time(item.get("finished_at"))
     if finished is None and status in ("SUCCESS", "FAILED"):
         finished = parse_time(item.get("reporting_date") or item.get("lastWritten"))
@@ -356,7 +346,7 @@ def flows_from_page(page: dict) -> list[Flow]:
                 if resource.get("data_credentials_id"):
                     flow.credential_ids.add(resource["data_credentials_id"])
                 status = str(node.get("status") or resource.get("status") or "").upper()
-                if status in ERROR_STATUSES or "ERROR" in status:
+                if node is not root and (status in ERROR_STATUSES or "ERROR" in status):
                     flow.bad_nodes.append((f"{kind}/{rid}", status))
         runs = _newest_first(runs_by_flow.get(flow_id, []))
         flow.runs = runs
@@ -476,10 +466,11 @@ def staleness_check(flow: Flow, th: Thresholds, now: datetime, last_success: dat
         return Check("staleness", _graded(age, th.max_age), f"last success {human_age(max(age, 0))} ago ({limit})")
     if not flow.runs:
         return Check("staleness", WARNING, "no runs on record")
-    oldest = flow.runs[-1].when or flow.runs[-1].started_at
+    oldest = flow.runs[-1].when
     if flow.history_complete or oldest is None:
         return Check("staleness", CRITICAL, f"no successful run in {len(flow.runs)} runs on record")
-    # Older history was not fetched because even the oldest known run is past twice the limit.
+    # Older runs were not read (already past twice the limit, or beyond the pages fetched): the
+    # last success is at least as old as the oldest run known.
     age = (now - oldest).total_seconds()
     return Check("staleness", _graded(age, th.max_age) or WARNING,
                  f"no successful run in the last {len(flow.runs)} runs (over {human_age(age)}; {limit})")
@@ -545,7 +536,7 @@ def plan_alerts(results, previous: dict, now: datetime, realert_after: float):
     state = dict(previous)
     events = []
     stamp = now.isoformat()
-    for result in sorted(results, key=lambda r: r.flow_id):
+    for result in sorted((r for r in results if r.flow_id is not None), key=lambda r: r.flow_id):
         key = str(result.flow_id)
         before = previous.get(key)
         name = STATE_NAMES[result.state]
@@ -615,14 +606,16 @@ def post_webhook(url: str, payload: dict, deadline: Deadline, ctx) -> bool:
     from tenacity import (
         RetryError,
         Retrying,
-        retry_if_exception_type,
+        retry_if_exception,
         stop_after_attempt,
         stop_after_delay,
         wait_exponential,
     )
 
     class WebhookRefused(Exception):
-        pass
+        def __init__(self, status):
+            super().__init__(f"HTTP {status}")
+            self.retryable = status == 429 or status >= 500
 
     # Alerts still go out when the checks used up the budget, but never wait long for a chat server.
     budget = max(2.0, min(10.0, deadline.remaining()))
@@ -630,14 +623,16 @@ def post_webhook(url: str, payload: dict, deadline: Deadline, ctx) -> bool:
 
     def attempt():
         timeout = max(0.5, min(5.0, budget - (time.monotonic() - started)))
-        response = requests.post(url, json=payload, timeout=timeout)
+        # No redirects: the payload goes to the configured URL or nowhere.
+        response = requests.post(url, json=payload, timeout=timeout, allow_redirects=False)
         if response.status_code >= 300:
-            raise WebhookRefused(f"HTTP {response.status_code}")
+            raise WebhookRefused(response.status_code)
 
     retrying = Retrying(
         stop=stop_after_attempt(WEBHOOK_ATTEMPTS) | stop_after_delay(budget),
         wait=wait_exponential(multiplier=0.25, max=1.0),
-        retry=retry_if_exception_type((WebhookRefused, requests.RequestException)),
+        retry=retry_if_exception(lambda exc: isinstance(exc, requests.RequestException)
+                                 or getattr(exc, "retryable", False)),
         reraise=False,
     )
     try:
@@ -652,16 +647,20 @@ def post_webhook(url: str, payload: dict, deadline: Deadline, ctx) -> bool:
 
 
 def send_alerts(args, results, summary, now, deadline, ctx):
+    """Post what changed; alerting problems are logged and never change the exit code."""
     previous = load_alert_state(args.state_file, ctx)
     events, new_state = plan_alerts(results, previous, now, args.realert_after)
     if not events:
-        return 0
+        return
     if not post_webhook(args.alert_webhook, alert_payload(events, summary), deadline, ctx):
-        return 0  # state unchanged: the same events are due again next run
+        return  # state unchanged: the same events are due again next run
     doc = {"version": 1, "updated_at": now.isoformat(), "flows": new_state}
-    nexla_ops.write_atomic(args.state_file, json.dumps(doc, indent=2, sort_keys=True) + "\n")
-    ctx.log(f"alert webhook: sent {len(events)} event(s)")
-    return len(events)
+    try:
+        nexla_ops.write_atomic(args.state_file, json.dumps(doc, indent=2, sort_keys=True) + "\n")
+    except OSError as exc:
+        ctx.warn(f"state file {args.state_file} not written ({exc.strerror}); these alerts will repeat")
+        return
+    ctx.debug(f"alert webhook: sent {len(events)} event(s)")
 
 
 # ---------------------------------------------------------------- lock
@@ -680,7 +679,10 @@ class RunLock:
         self.fd = None
 
     def __enter__(self):
-        self.fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            self.fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+        except OSError as exc:
+            raise ConfigProblem(f"--lock-file {self.path}: cannot open ({exc.strerror})") from None
         give_up = time.monotonic() + self.wait
         while True:
             try:
@@ -761,7 +763,8 @@ def render_json(results, summary, notes) -> str:
 
 def render_nagios(results, summary, notes) -> str:
     counts = summary["counts"]
-    worst_first = sorted((r for r in results if r.state != OK), key=lambda r: (-SEVERITY[r.state], r.flow_id))
+    worst_first = sorted((r for r in results if r.state != OK),
+                         key=lambda r: (-SEVERITY[r.state], r.flow_id is None, r.flow_id or 0))
     detail = "; ".join(f"{STATE_NAMES[r.state]} {r.title}: {r.reason()}" for r in worst_first[:3])
     if len(worst_first) > 3:
         detail += f"; +{len(worst_first) - 3} more"
@@ -795,7 +798,10 @@ def render_prometheus(results, summary, finished_ts: float) -> str:
           registry=registry).set(summary["duration_seconds"])
     Gauge("nexla_health_check_last_run_timestamp_seconds", "Unix time the last health check run finished",
           registry=registry).set(finished_ts)
-    for result in results:
+    # Also counts what has no flow to label (a configured resource not found, an unfinished listing).
+    Gauge("nexla_health_check_status", "Overall result as a Nagios code: 0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN",
+          registry=registry).set(summary["exit_code"])
+    for result in (r for r in results if r.flow_id is not None):
         ids = (str(result.flow_id), result.name)
         up.labels(*ids).set(1 if result.state == OK else 0)
         if result.last_success_at is not None:
@@ -841,8 +847,9 @@ class Api:
 
         # A fresh policy per call so its retry window is what is left of --timeout, not the
         # shared per-call default; attempts and the per-wait cap stay the user's settings.
+        window = min(self.config.deadline, self.deadline.remaining())
         policy = nexla_ops.RetryPolicy(attempts=self.config.max_attempts, max_wait=self.config.max_wait,
-                                       deadline=max(0.05, self.deadline.remaining()))
+                                       deadline=max(0.05, window))
         try:
             return policy.call(attempt, idempotent=True, what=what)
         except Exception as exc:
@@ -921,9 +928,7 @@ def probe_credential(api: Api, cred_id: int, name: str) -> tuple[int, str]:
     except nexla_ops.NotFound:
         return CRITICAL, f"{label} not found"
     except nexla_ops.AuthError as exc:
-        if exc.status == 401:
-            raise
-        return UNKNOWN, f"{label}: no permission to probe"
+        return UNKNOWN, f"{label}: cannot probe ({exc.message})"
     except nexla_ops.ApiError as exc:
         reason = exc.message.rsplit(": ", 1)[-1]
         return CRITICAL, f"{label} probe failed: {reason}"

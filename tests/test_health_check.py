@@ -103,6 +103,23 @@ def test_missing_resource_is_reported_unknown_not_ignored(hc, tmp_path):
     assert "UNKNOWN" in out and "data_sinks/999: not found in any flow visible to this key" in out
 
 
+@pytest.mark.parametrize("fmt", ["nagios", "prometheus", "json"])
+def test_missing_resource_in_every_format_and_with_alerts(hc, tmp_path, receiver, fmt):
+    config = write_config(tmp_path / "m.json", [{"type": "data_sources", "id": 124},
+                                                {"type": "data_sinks", "id": 999}])
+    code, out, _ = hc("--config", config, "--format", fmt, "--alert-webhook", receiver.url)
+    assert code == 2  # the failing flow outranks the unknown resource
+    [post] = receiver.take()
+    assert [e["flow_id"] for e in post["events"]] == [1002]
+    if fmt == "nagios":
+        assert "UNKNOWN data_sinks/999: not found" in out
+    elif fmt == "prometheus":
+        assert 'flow_id="1002"' in out and "None" not in out
+        assert "nexla_health_check_status 2.0" in out
+    else:
+        assert [f["flow_id"] for f in out["flows"]] == [1002, None]
+
+
 def test_flag_selection_tag_project_expect_paused_and_threshold_alias(hc):
     code, doc, _ = hc("--project", "61", "--json")
     assert states(doc) == {1001: "OK"} and code == 0
@@ -376,18 +393,28 @@ def test_api_down_exits_3_within_the_timeout(run_script):
     assert result.out.count("\n") == 1
 
 
+def drain_delayed(sandbox, count):
+    """Wait for the sandbox to finish serving delayed requests we gave up on, so that they are
+    not logged into the next test's request log (the session shares one server)."""
+    give_up = time.monotonic() + 10
+    while sum(r["fault"] == "delay" for r in sandbox.control.requests()) < count:
+        assert time.monotonic() < give_up
+        time.sleep(0.1)
+
+
 def test_api_hanging_exits_3_within_the_timeout(sandbox, run_script):
-    sandbox.control.add_fault(method="GET", path=r"^/flows$", action="delay", delay_ms=20000,
+    sandbox.control.add_fault(method="GET", path=r"^/flows$", action="delay", delay_ms=2600,
                               times=10)
     started = time.monotonic()
     result = run_script("health_check", "--all", "--timeout", "2", "--format", "nagios")
     assert result.code == 3 and time.monotonic() - started < 2 + 2.5
     assert "read timeout" in result.err
+    drain_delayed(sandbox, 1)
 
 
 def test_per_flow_calls_past_the_deadline_are_unknown_and_the_run_ends(hc, sandbox):
     sandbox.control.add_fault(method="GET", path=r"^/data_sources/12[45]/metrics/run_summary$",
-                              action="delay", delay_ms=5000, times=10)
+                              action="delay", delay_ms=2200, times=10)
     started = time.monotonic()
     code, doc, _ = hc("--all", "--window", "20", "--timeout", "1.5", "--json")
     assert time.monotonic() - started < 1.5 + 1.5
@@ -397,6 +424,28 @@ def test_per_flow_calls_past_the_deadline_are_unknown_and_the_run_ends(hc, sandb
     assert code == 1  # the worst known state; UNKNOWN ranks below WARNING
     reasons = {f["flow_id"]: f["reason"] for f in doc["flows"]}
     assert "not checked before the --timeout of 1.5s" in reasons[1002]
+    drain_delayed(sandbox, 2)
+
+
+def test_listing_cut_short_by_the_deadline_keeps_what_was_read_and_says_so(hc, sandbox):
+    sandbox.control.populate("flows", 150)
+    sandbox.control.add_fault(method="GET", path=r"^/flows$", action="delay", delay_ms=2200,
+                              skip=1, times=5)
+    started = time.monotonic()
+    code, doc, _ = hc("--all", "--timeout", "1.5", "--json")
+    assert time.monotonic() - started < 1.5 + 1.5
+    assert doc["summary"]["flows"] == 100 and not doc["summary"]["complete"]
+    [note] = doc["notes"]
+    assert note.startswith("flow listing stopped at page 2:")
+    assert code == 2 and states(doc)[1002] == "CRITICAL"
+    drain_delayed(sandbox, 1)
+    sandbox.control.clear_faults()
+    sandbox.control.add_fault(method="GET", path=r"^/flows$", action="delay", delay_ms=2200,
+                              skip=1, times=5)
+    code, doc, _ = hc("--all", "--timeout", "1.5", "--json", "--crit-error-rate", "1", "--threshold", "1",
+                      "--expect-paused", "1004", "--max-age", "2d")
+    assert code == 3 and doc["summary"]["state"] == "UNKNOWN"  # all read flows OK, but not all read
+    drain_delayed(sandbox, 2)
 
 
 def test_rejected_key_exits_3_without_leaking_it(run_script):
