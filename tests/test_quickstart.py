@@ -117,3 +117,14 @@ def test_sandbox_flag_works_on_a_fresh_directory(run_script, script_cwd):
     again = run_script("nexla_quickstart", "--sandbox-reset", env=env, sandbox=False)
     assert again.code == 0 and "reseeded" in again.err
     json.dumps(data)
+
+
+def test_plain_command_works_with_a_dotenv(run_script, sandbox, script_cwd):
+    """The seed's `python scripts/nexla_quickstart.py`, configured only by ./.env."""
+    (script_cwd / ".env").write_text(f"NEXLA_API_URL={sandbox.url}\n"
+                                     f"NEXLA_SERVICE_KEY={sandbox.service_key}\n")
+    result = run_script("nexla_quickstart", env={"NEXLA_API_URL": None,
+                                                 "NEXLA_SERVICE_KEY": None})
+    assert result.code == 0, result.err
+    assert "ada@demo.example" in result.out
+    assert sandbox.service_key not in result.out + result.err
