@@ -25,24 +25,14 @@ SEED_STATES = {1001: "OK", 1002: "CRITICAL", 1003: "WARNING", 1004: "WARNING", 1
 
 
 @pytest.fixture
-def hc(sandbox, monkeypatch, tmp_path, capsys):
-    """Run health_check.main in-process against the sandbox, in a scratch cwd.
-
-    Returns (exit code, stdout, stderr); with --json/--format json, stdout is parsed.
-    """
-    monkeypatch.setenv("NEXLA_API_URL", sandbox.url)
-    monkeypatch.setenv("NEXLA_SERVICE_KEY", sandbox.service_key)
-    for var in ("NEXLA_ACCESS_TOKEN", "NEXLA_TIMEOUT", "NEXLA_MAX_ATTEMPTS", "NEXLA_DEADLINE"):
-        monkeypatch.delenv(var, raising=False)
-    monkeypatch.chdir(tmp_path)
+def hc(run_main):
+    """health_check.main in-process (conftest's run_main): (exit code, stdout, stderr), with
+    stdout parsed when the format is JSON."""
 
     def run(*argv):
-        capsys.readouterr()
-        code = health_check.main([str(a) for a in argv])
-        out, err = capsys.readouterr()
-        if "--json" in argv or "json" in argv:
-            out = json.loads(out)
-        return code, out, err
+        result = run_main(health_check, *argv)
+        as_json = "--json" in argv or "json" in argv
+        return result.code, result.json() if as_json else result.out, result.err
 
     return run
 
