@@ -768,6 +768,9 @@ def _server_message(exc: BaseException) -> str:
 def classify(exc: BaseException) -> Failure:
     """Decide what an exception from an SDK call means (walks the __cause__ chain)."""
     if isinstance(exc, OpsError):
+        # A translated error from a nested ctx.call (e.g. inside find()) keeps its meaning.
+        if exc.__cause__ is not None:
+            return classify(exc.__cause__)
         return Failure("other", exc.message, exc.status)
     status = _status_of(exc)
     if status == 429:

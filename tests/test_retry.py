@@ -249,3 +249,20 @@ def test_delete_whose_answer_was_lost_is_done_when_the_retry_meets_404(sandbox, 
     assert 304 not in {d["id"] for d in sandbox.control.state("data_sinks")}
     with pytest.raises(nexla_ops.NotFound):  # a plain 404 is still an error
         ctx.request("DELETE", "/data_sinks/304")
+
+
+def test_create_once_with_nested_ctx_calls(sandbox, ctx):
+    """find() and create() built on ctx.request/paginate: the outer policy still decides."""
+    name = "foundation-nested"
+    sandbox.control.add_fault(method="POST", path="^/data_sources$", action="commit_then_fail",
+                              fail_with=503, times=1)
+    sandbox.control.add_fault(method="GET", path="^/data_sources$", action="status",
+                              status=502, times=1)  # the look-up itself is retried
+    created = ctx.create_once(
+        finder(ctx, name),
+        lambda: ctx.request("POST", "/data_sources", json=new_source_body(name)),
+        what=f"create source {name}")
+    assert created["name"] == name
+    assert len(sources_named(sandbox, name)) == 1
+    assert len(hits(sandbox, "/data_sources", "POST")) == 1
+    assert len(hits(sandbox, "/data_sources")) == 2
