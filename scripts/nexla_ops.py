@@ -17,13 +17,16 @@ Errors       OpsError(message, detail=, status=) with .exit_code/.message/.detai
              UnknownOutcome (6, a POST whose answer was lost), Partial (7, .leftovers),
              ApiError (1: the API refused, .status has the HTTP status, or an unexpected
              response shape).
-CLI          add_common_args(parser, json_flag=True); main_wrapper(run, parser, argv=None,
-             exit_map=None) parses, sets up stderr logging, runs run(args, ctx) and maps any
-             exception to an exit code with ONE redacted stderr line (traceback with --debug).
+CLI          add_common_args(parser, json_flag=True, timeout_flag=True);
+             main_wrapper(run, parser, argv=None, exit_map=None) parses, sets up stderr
+             logging, runs run(args, ctx) and maps any exception to an exit code with ONE
+             redacted stderr line (traceback with --debug).
 Context      ctx.config (Config, lazily resolved), ctx.client (NexlaClient, SDK retries off,
-             one token per process), ctx.call(fn, *a, idempotent=True, what="GET /x", **kw),
-             ctx.request(method, path, idempotent=None, **kw) (raw client.request; a
-             retried DELETE meeting 404 after a lost answer counts as done),
+             one token per process), ctx.call(fn, *a, idempotent=True, what="GET /x",
+             budget_ends=None, **kw) (budget_ends: a time.monotonic() value to finish by),
+             ctx.request(method, path, idempotent=None, budget_ends=None, **kw) (raw
+             client.request; HTTP timeouts also fit the budget; a retried DELETE meeting 404
+             after a lost answer counts as done),
              ctx.paginate(fetch_or_path, per_page=PAGE_SIZE, limit=None, params=None),
              ctx.create_once(find, create, what=), ctx.current_user(), ctx.out(obj, fmt=None),
              ctx.log/ctx.warn/ctx.debug(msg), ctx.progress(text)/ctx.progress_done().
@@ -833,12 +836,21 @@ class RetryPolicy:
         return random.uniform(0, min(self.max_wait, self.backoff * 2 ** (attempt - 1)))
 
     def call(self, fn: Callable, *args: Any, idempotent: bool = True, what: str | None = None,
-             **kwargs: Any) -> Any:
+             budget_ends: float | None = None, **kwargs: Any) -> Any:
         """Run fn under the policy. Non-retryable errors propagate unchanged; exhaustion raises
-        Transient; a non-idempotent call with a lost answer raises UnknownOutcome."""
+        Transient; a non-idempotent call with a lost answer raises UnknownOutcome.
+
+        budget_ends (a time.monotonic() value) shrinks the retry window to the time left; with
+        none left, Transient is raised and nothing is called.
+        """
         what = what or _describe_callable(fn)
         if getattr(_retry_scope, "active", False):
             return fn(*args, **kwargs)  # an outer policy call already retries this
+        deadline = self.deadline
+        if budget_ends is not None:
+            deadline = min(deadline, budget_ends - time.monotonic())
+            if deadline <= 0:
+                raise Transient(f"{what}: time budget used up; not sent")
         import tenacity
 
         def retry_predicate(exc: BaseException) -> bool:
@@ -855,7 +867,7 @@ class RetryPolicy:
 
         retrying = tenacity.Retrying(
             stop=tenacity.stop_after_attempt(self.attempts)
-            | tenacity.stop_before_delay(self.deadline),
+            | tenacity.stop_before_delay(deadline),
             wait=wait, retry=tenacity.retry_if_exception(retry_predicate),
             before_sleep=log_retry, reraise=False)
         started = time.monotonic()
@@ -932,7 +944,8 @@ def translate(exc: BaseException, what: str = "API call", *, auth_mode: str = "s
 # CLI plumbing
 # ---------------------------------------------------------------------------------------------
 
-def add_common_args(parser: argparse.ArgumentParser, *, json_flag: bool = True) -> None:
+def add_common_args(parser: argparse.ArgumentParser, *, json_flag: bool = True,
+                    timeout_flag: bool = True) -> None:
     """Connection, retry and output flags every script shares.
 
     There are deliberately no flags for the service key or token: command lines are visible to
@@ -943,8 +956,9 @@ def add_common_args(parser: argparse.ArgumentParser, *, json_flag: bool = True) 
     group.add_argument("--env-file", metavar="PATH",
                        help="read settings from this file instead of ./.env")
     group.add_argument("--api-url", metavar="URL", help="Nexla API base URL (NEXLA_API_URL)")
-    group.add_argument("--timeout", type=float, metavar="S",
-                       help="seconds per HTTP request (NEXLA_TIMEOUT, default 30)")
+    if timeout_flag:  # off for scripts whose own --timeout means something else
+        group.add_argument("--timeout", type=float, metavar="S",
+                           help="seconds per HTTP request (NEXLA_TIMEOUT, default 30)")
     group.add_argument("--max-attempts", type=int, metavar="N",
                        help="attempts per call for transient failures (NEXLA_MAX_ATTEMPTS, "
                             "default 5)")
@@ -1090,7 +1104,7 @@ class Context:
         return self._policy
 
     # -- calling the API -------------------------------------------------------------------------
-    def _ensure_token(self) -> None:
+    def _ensure_token(self, budget_ends: float | None = None) -> None:
         # Fetch the session token once, under a lock and the retry policy, before the first
         # real call: concurrent first calls share one token, and a POST never fails because of
         # a token fetch (a failed token fetch means our request was never sent).
@@ -1099,8 +1113,17 @@ class Context:
         with self._lock:
             client = self.client
             if not self._token_ready and self.config.auth_mode == "service_key":
-                self._translated(self.policy.call, client.get_access_token, idempotent=True,
-                                 what="POST /token")
+                http = client.http_client
+                default_timeout = http.timeout
+                if budget_ends is not None:  # the SDK's token call takes no timeout argument
+                    http.timeout = max(0.05, min(default_timeout,
+                                                 budget_ends - time.monotonic()))
+                try:
+                    self._translated(self.policy.call, client.get_access_token,
+                                     idempotent=True, what="POST /token",
+                                     budget_ends=budget_ends)
+                finally:
+                    http.timeout = default_timeout
             self._token_ready = True
 
     def _translated(self, runner: Callable, *args: Any, what: str, **kwargs: Any) -> Any:
@@ -1111,28 +1134,36 @@ class Context:
                             api_url=self.config.api_url) from exc
 
     def call(self, fn: Callable, *args: Any, idempotent: bool = True, what: str | None = None,
-             **kwargs: Any) -> Any:
+             budget_ends: float | None = None, **kwargs: Any) -> Any:
         """Call an SDK function under the retry policy; failures become OpsError subclasses.
 
         Pass idempotent=False for creates/POSTs: they are never blindly re-sent (use
         create_once). `what` names the call in messages, e.g. "GET /data_sources/123".
+        budget_ends (time.monotonic() value): retries and the token fetch fit in the time
+        left; with none left, Transient without sending. (Per-attempt HTTP timeouts are capped
+        too with ctx.request; SDK methods take no timeout argument.)
         """
-        self._ensure_token()
+        self._ensure_token(budget_ends)
         return self._translated(self.policy.call, fn, *args, idempotent=idempotent,
-                                what=what or _describe_callable(fn), **kwargs)
+                                what=what or _describe_callable(fn), budget_ends=budget_ends,
+                                **kwargs)
 
     def request(self, method: str, path: str, *, idempotent: bool | None = None,
-                **kwargs: Any) -> Any:
+                budget_ends: float | None = None, **kwargs: Any) -> Any:
         """Raw client.request (no response parsing) under the policy: the workaround for SDK
-        parsing bugs (e.g. accessors, contract §23.3). kwargs: params=, json=, ..."""
+        parsing bugs (e.g. accessors, contract §23.3). kwargs: params=, json=, ...
+        With budget_ends, each attempt's HTTP timeout is also capped at the time left."""
         method = method.upper()
+        what = f"{method} {path}"
         if idempotent is None:
             idempotent = method in IDEMPOTENT_METHODS
         send = self.client.request
+        if budget_ends is not None:
+            send = _within_budget(send, budget_ends, self.config.timeout, what)
         if method == "DELETE":
-            send = _deleted_is_done(send, f"{method} {path}")
-        return self.call(send, method, path, idempotent=idempotent, what=f"{method} {path}",
-                         **kwargs)
+            send = _deleted_is_done(send, what)
+        return self.call(send, method, path, idempotent=idempotent, what=what,
+                         budget_ends=budget_ends, **kwargs)
 
     def paginate(self, fetch: Callable | str, *, per_page: int = PAGE_SIZE,
                  limit: int | None = None, params: dict | None = None,
@@ -1240,6 +1271,18 @@ class Context:
         if self._sandbox is not None:
             self._sandbox.close()
             self._sandbox = None
+
+
+def _within_budget(send: Callable, budget_ends: float, timeout: float, what: str) -> Callable:
+    """Each attempt waits at most the time left (and never starts without any)."""
+
+    def attempt(*args: Any, **kwargs: Any) -> Any:
+        left = budget_ends - time.monotonic()
+        if left < 0.05:
+            raise Transient(f"{what}: time budget used up; not sent")
+        return send(*args, timeout=min(timeout, left), **kwargs)
+
+    return attempt
 
 
 def _deleted_is_done(send: Callable, what: str) -> Callable:

@@ -130,6 +130,14 @@ def test_there_are_no_secret_flags():
     assert not {o for o in options if "key" in o or "token" in o}
 
 
+def test_timeout_flag_can_be_left_to_the_script():
+    parser = argparse.ArgumentParser()
+    nexla_ops.add_common_args(parser, timeout_flag=False)
+    parser.add_argument("--timeout", dest="check_timeout", type=float)
+    args = parser.parse_args(["--timeout", "5"])
+    assert args.check_timeout == 5 and getattr(args, "timeout", None) is None
+
+
 def test_env_example_lists_every_variable():
     text = (SCRIPTS.parent / ".env.example").read_text()
     for var in nexla_ops.ENV_VARS.values():

@@ -266,3 +266,31 @@ def test_create_once_with_nested_ctx_calls(sandbox, ctx):
     assert len(sources_named(sandbox, name)) == 1
     assert len(hits(sandbox, "/data_sources", "POST")) == 1
     assert len(hits(sandbox, "/data_sources")) == 2
+
+
+def test_budget_caps_retries_and_the_http_timeout(sandbox, ctx):
+    sandbox.control.add_fault(method="GET", path="^/flows$", action="delay", delay_ms=2500,
+                              times=5)
+    started = time.monotonic()
+    with pytest.raises(nexla_ops.Transient):
+        ctx.request("GET", "/flows", budget_ends=started + 1.0)
+    assert time.monotonic() - started < 1.5  # not the 30 s per-request timeout
+    with pytest.raises(nexla_ops.Transient) as err:  # no time left: nothing is sent
+        ctx.request("GET", "/flows", budget_ends=time.monotonic() - 0.1)
+    assert "not sent" in err.value.message
+    deadline = time.monotonic() + 5  # the slow request is logged when the server finishes it
+    while not hits(sandbox, "/flows") and time.monotonic() < deadline:
+        time.sleep(0.1)
+    time.sleep(0.3)
+    assert len(hits(sandbox, "/flows")) == 1
+
+
+def test_budget_also_bounds_the_token_fetch(sandbox, tmp_path):
+    ctx = make_ctx(sandbox, tmp_path)
+    sandbox.control.add_fault(method="POST", path="^/token$", action="delay", delay_ms=2500,
+                              times=1)
+    started = time.monotonic()
+    with pytest.raises(nexla_ops.Transient):
+        ctx.request("GET", SOURCE, budget_ends=started + 1.0)
+    assert time.monotonic() - started < 1.5
+    assert ctx.client.http_client.timeout == ctx.config.timeout  # restored afterwards
