@@ -36,8 +36,9 @@ HISTORY_PAGE = 100
 HISTORY_MAX_PAGES = 5
 ERROR_STATUSES = {"ERROR", "FAILED", "SUSPENDED"}
 RESOURCE_TYPES = ("data_sources", "data_sets", "data_sinks", "flows")
-# Grace after --timeout before the watchdog ends a run that is stuck somewhere unexpected.
-WATCHDOG_GRACE = 5.0
+# Grace after --timeout before the watchdog ends a run stuck where no timeout reaches (e.g. a
+# server trickling a response byte by byte: HTTP read timeouts apply per read, not in total).
+WATCHDOG_GRACE = 3.0
 
 EXAMPLES = """\
 checks (per flow; the flow's state is its worst check):
@@ -53,12 +54,25 @@ checks (per flow; the flow's state is its worst check):
               probe is CRITICAL.
   Overall exit code: the worst flow state, ranked CRITICAL > WARNING > UNKNOWN > OK.
   Unreachable API, rejected key, bad config or flag, lock held: 3 (UNKNOWN), one line.
+  What --timeout leaves unchecked is UNKNOWN, and the run ends (a watchdog ends it if stuck).
+
+alerts (--alert-webhook): one POST per run, only when a flow enters WARNING/CRITICAL or moves
+  between them, is still failing --realert-after later, or recovers (one message). JSON with a
+  Slack-compatible "text" plus "events" and "summary". State is kept in --state-file; a failed
+  POST is retried briefly, logged, due again next run, and never changes the exit code.
+
+prometheus (--format prometheus --output FILE.prom, written atomically): nexla_flow_up,
+  nexla_flow_last_success_timestamp_seconds, nexla_flow_error_rate, nexla_flow_state
+  (labels flow_id, name[, state]), nexla_health_check_duration_seconds,
+  nexla_health_check_last_run_timestamp_seconds, nexla_health_check_status.
 
 config file (JSON or YAML; the per-resource keys override the flags):
   {"resources": [{"type": "data_sources", "id": 123},
                  {"type": "flows", "id": 1002, "max_age": "6h", "warn_error_rate": 0.2},
                  {"type": "data_sources", "id": 126, "expect": "paused"}]}
   types: data_sources, data_sets, data_sinks (mapped to the flow holding them) or flows.
+  keys: max_age, warn_error_rate (or threshold), crit_error_rate, window, stall_runs,
+  stuck_after, expect (paused|active), name; a top-level "defaults" object takes the same keys.
 
 examples:
   python scripts/health_check.py --all

@@ -85,6 +85,15 @@ def test_config_selects_flows_by_resource_with_per_resource_settings(hc, tmp_pat
     assert doc["summary"]["exit_code"] == expected
 
 
+def test_yaml_config_with_defaults(hc, tmp_path):
+    config = tmp_path / "monitors.yaml"
+    config.write_text("defaults:\n  max_age: 2d\nresources:\n"
+                      "  - {type: data_sources, id: 125, name: events}\n"
+                      "  - {type: flows, id: 1001, max_age: 1m}\n")
+    code, doc, _ = hc("--config", config, "--json")
+    assert states(doc) == {1001: "CRITICAL", 1003: "OK"} and code == 2
+
+
 def test_missing_resource_is_reported_unknown_not_ignored(hc, tmp_path):
     config = write_config(tmp_path / "m.json", [{"type": "data_sources", "id": 123},
                                                 {"type": "data_sinks", "id": 999}])
@@ -264,6 +273,7 @@ def test_alerts_only_on_change_realert_after_and_one_recovery(hc, sandbox, sdk_c
     assert (event["event"], event["flow_id"], event["state"], event["previous_state"]) == \
         ("alert", 1001, "WARNING", "OK")
     assert "WARNING flow 1001 orders-s3: flow is paused" in posts[0]["text"]
+    assert sandbox.service_key not in json.dumps(posts)
 
     code, _, _ = hc(*args)
     assert code == 1 and receiver.take() == []  # 2. still failing: none
@@ -288,6 +298,7 @@ def test_alerts_only_on_change_realert_after_and_one_recovery(hc, sandbox, sdk_c
 
     code, _, _ = hc(*args)
     assert receiver.take() == []  # and quiet again
+    assert sandbox.service_key not in state_file.read_text()
 
 
 def test_failing_webhook_is_retried_logged_and_never_changes_the_exit_code(hc, receiver, tmp_path):
@@ -436,6 +447,38 @@ def test_listing_cut_short_by_the_deadline_keeps_what_was_read_and_says_so(hc, s
                       "--expect-paused", "1004", "--max-age", "2d")
     assert code == 3 and doc["summary"]["state"] == "UNKNOWN"  # all read flows OK, but not all read
     drain_delayed(sandbox, 2)
+
+
+def test_a_server_trickling_bytes_cannot_hang_cron(run_script):
+    """Per-read HTTP timeouts never fire when a byte arrives every 0.2 s; the watchdog does."""
+    import socketserver
+
+    class Trickle(socketserver.BaseRequestHandler):
+        def handle(self):
+            self.request.recv(65536)
+            try:
+                self.request.sendall(b"HTTP/1.1 200 OK\r\nX-Never-Ending: ")
+                for _ in range(200):  # one header byte at a time, never the end of the headers
+                    self.request.sendall(b"x")
+                    time.sleep(0.2)
+            except OSError:
+                pass
+
+    server = socketserver.ThreadingTCPServer(("127.0.0.1", 0), Trickle)
+    server.daemon_threads = True
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        started = time.monotonic()
+        result = run_script("health_check", "--all", "--timeout", "1", "--format", "nagios",
+                            env={"NEXLA_API_URL": f"http://127.0.0.1:{server.server_address[1]}/nexla-api"},
+                            timeout=30)
+        elapsed = time.monotonic() - started
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert result.code == 3 and elapsed < 1 + health_check.WATCHDOG_GRACE + 2
+    assert result.out.startswith("NEXLA UNKNOWN - health check still running")
+    assert "giving up" in result.err
 
 
 def test_rejected_key_exits_3_without_leaking_it(run_script):
