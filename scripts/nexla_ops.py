@@ -512,7 +512,7 @@ def _config_model():
         max_wait: float = Field(DEFAULTS["max_wait"], ge=0)
         deadline: float = Field(DEFAULTS["deadline"], gt=0)
         sandbox: bool = False
-        sources: dict[str, str] = Field(default_factory=dict)  # setting -> where it came from
+        origins: dict[str, str] = Field(default_factory=dict)  # setting -> where it came from
 
         @property
         def auth_mode(self) -> str:
@@ -584,7 +584,7 @@ def resolve_config(args: Any = None, *, environ: dict | None = None, cwd: str | 
     from pydantic import ValidationError
 
     try:
-        return _config_model()(**values, sandbox=bool(overrides), sources=sources)
+        return _config_model()(**values, sandbox=bool(overrides), origins=sources)
     except ValidationError as exc:
         err = exc.errors()[0]
         field = str(err["loc"][0]) if err.get("loc") else "setting"

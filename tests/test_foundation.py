@@ -39,7 +39,7 @@ def test_precedence_flag_env_dotenv_default(tmp_path):
     assert config.max_attempts == 2  # flag beats environment
     assert config.max_wait == 30.0 and config.deadline == 300.0  # defaults
     assert config.service_key.get_secret_value() == "key-from-dotenv"
-    assert config.sources == {"api_url": ".env", "timeout": "environment", "max_attempts": "flag",
+    assert config.origins == {"api_url": ".env", "timeout": "environment", "max_attempts": "flag",
                               "max_wait": "default", "deadline": "default",
                               "service_key": ".env"}
 
