@@ -53,6 +53,7 @@ create_once() looks the object up before trying again.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import functools
 import json
 import logging
@@ -1340,9 +1341,10 @@ def main_wrapper(run: Callable[[Any, Context], int | None], parser: argparse.Arg
         logger.error("interrupted")
         code = 130
     except BrokenPipeError:
-        # stdout reader went away (e.g. `| head`); stop quietly like other CLI tools.
-        devnull = os.open(os.devnull, os.O_WRONLY)
-        os.dup2(devnull, sys.stdout.fileno())
+        # stdout reader went away (e.g. `| head`); stop quietly like other CLI tools, and keep
+        # the interpreter's final flush from failing again.
+        with contextlib.suppress(OSError, ValueError, AttributeError):
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         code = EXIT_OK
     except Exception as exc:
         config = ctx._config
