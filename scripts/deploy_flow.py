@@ -882,7 +882,7 @@ class Applier:
         self.activation_timeout = activation_timeout
         self.journal: list[Entry] = []
         self.actions: list[dict] = []
-        self.ids: dict[str, Any] = {}  # config key -> id, filled as we go
+        self.ids: dict[str, Any] = {}  # NewId.what ("source", "nexset x", ...) -> real id
         self.detected_id: int | None = None
         self.flow_id: int | None = None
         self.leftovers: list[dict] = []
@@ -890,8 +890,8 @@ class Applier:
         self.destroyed: list[dict] = []
 
     # -- small API wrappers ------------------------------------------------------------------
-    def _record(self, step: Step, action: str | None = None, **extra) -> None:
-        self.actions.append({**step.as_action(), "action": action or step.action, **extra})
+    def _record(self, step: Step, action: str | None = None) -> None:
+        self.actions.append({**step.as_action(), "action": action or step.action})
 
     def _create(self, step: Step, path: str, body: dict) -> dict:
         self.journal.append(Entry("in_doubt", step.resource_type, step.name))
