@@ -251,6 +251,17 @@ def _owner_label(owner: dict | None) -> str | None:
     return None if label is None else str(label)
 
 
+def _iso(value):
+    """Datetimes stay ISO-8601 strings; an epoch number (s or ms) some endpoints send becomes one."""
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        import datetime as dt
+
+        seconds = value / 1000.0 if abs(value) > 1e10 else float(value)
+        moment = dt.datetime.fromtimestamp(seconds, dt.timezone.utc)
+        return moment.isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    return value
+
+
 def summarize(kind: Kind, obj: dict) -> dict:
     """The compact row of one resource (flows: see flow_items)."""
     name = obj.get(kind.name_key)
@@ -261,8 +272,8 @@ def summarize(kind: Kind, obj: dict) -> dict:
         "status": obj.get(kind.status_key),
         "owner": _owner_label(_owner_of(obj)),
         "tags": obj.get("tags") or [],
-        "created_at": obj.get("created_at"),
-        "updated_at": obj.get("updated_at"),
+        "created_at": _iso(obj.get("created_at")),
+        "updated_at": _iso(obj.get("updated_at")),
     }
     extra = EXTRA_COLUMNS[kind.name]
     if "connector" in extra:
@@ -331,8 +342,8 @@ def flow_items(response) -> list[Item]:
             "status": node.get("status") or origin.get("status"),
             "owner": _owner_label(_owner_of(origin)),
             "tags": origin.get("tags") or [],
-            "created_at": node.get("created_at") or origin.get("created_at"),
-            "updated_at": node.get("updated_at") or origin.get("updated_at"),
+            "created_at": _iso(node.get("created_at") or origin.get("created_at")),
+            "updated_at": _iso(node.get("updated_at") or origin.get("updated_at")),
             "origin_type": origin_type,
             "origin_id": origin_id,
             "origin_name": origin.get("name"),

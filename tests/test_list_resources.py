@@ -436,3 +436,10 @@ def test_read_ahead_stays_bounded_and_passes_errors_on():
 
     with pytest.raises(RuntimeError, match="page 2 failed"):
         list(list_resources.read_ahead(failing(), 5))
+
+
+def test_epoch_datetimes_become_iso():
+    kind = list_resources.KINDS["sources"]
+    row = list_resources.summarize(kind, {"id": 1, "name": "x", "status": "ACTIVE",
+                                          "created_at": 1704067200000, "updated_at": 1704067200})
+    assert row["created_at"] == row["updated_at"] == "2024-01-01T00:00:00.000Z"
