@@ -175,7 +175,7 @@ def parse_options(args) -> Options:
     if len(modes) > 1:
         raise nexla_ops.BadInput(f"{modes[1]}: cannot be combined with {modes[0]}")
     if args.follow and fmt == "json":
-        raise nexla_ops.BadInput("--format: --follow streams; use text or jsonl, not json")
+        raise nexla_ops.BadInput("--format: --follow streams lines; use text or jsonl (not json)")
     if args.follow_timeout is not None and not args.follow:
         raise nexla_ops.BadInput("--follow-timeout: only meaningful with --follow")
     follow_timeout = (nexla_ops.parse_duration(args.follow_timeout, field="--follow-timeout")
