@@ -719,7 +719,7 @@ class RunLock:
 # ---------------------------------------------------------------- outputs
 
 
-def summarize(results, started_at: datetime, duration: float, requests_made: int, incomplete: bool) -> dict:
+def summarize(results, started_at: datetime, duration: float, api_calls: int, incomplete: bool) -> dict:
     counts = {name: 0 for name in STATE_NAMES}
     for result in results:
         counts[STATE_NAMES[result.state]] += 1
@@ -732,7 +732,7 @@ def summarize(results, started_at: datetime, duration: float, requests_made: int
         "complete": not incomplete,
         "checked_at": started_at.isoformat(),
         "duration_seconds": round(duration, 3),
-        "api_requests": requests_made,
+        "api_calls": api_calls,  # not counting the token fetch and retries
     }
 
 
@@ -830,45 +830,20 @@ def render_prometheus(results, summary, finished_ts: float) -> str:
 # ---------------------------------------------------------------- talking to the API
 
 
-class DeadlineReached(nexla_ops.Transient):
-    """The --timeout budget ran out before this call could be (re)tried."""
-
-
 class Api:
-    """GETs under the shared retry policy, every attempt and wait capped by the run's deadline."""
+    """GETs under the shared retry policy, every attempt, wait and the token fetch fitted into
+    what is left of the run's --timeout."""
 
     def __init__(self, ctx, deadline: Deadline):
         self.ctx = ctx
         self.deadline = deadline
-        self.config = ctx.config
-        self.requests = 0
+        self.calls = 0
         self._count_lock = threading.Lock()
-        # The SDK fetches its session token with the client's default timeout, outside our
-        # per-call timeout: keep that first call inside the budget too.
-        ctx.client.http_client.timeout = min(self.config.timeout, max(0.1, deadline.remaining()))
 
     def get(self, path: str, params: dict | None = None):
-        what = f"GET {path}"
-
-        def attempt():
-            remaining = self.deadline.remaining()
-            if remaining < 0.05:
-                raise DeadlineReached(f"{what}: --timeout of {self.deadline.seconds:g}s reached")
-            with self._count_lock:
-                self.requests += 1
-            return self.ctx.client.request("GET", path, params=params,
-                                           timeout=min(self.config.timeout, remaining))
-
-        # A fresh policy per call so its retry window is what is left of --timeout, not the
-        # shared per-call default; attempts and the per-wait cap stay the user's settings.
-        window = min(self.config.deadline, self.deadline.remaining())
-        policy = nexla_ops.RetryPolicy(attempts=self.config.max_attempts, max_wait=self.config.max_wait,
-                                       deadline=max(0.05, window))
-        try:
-            return policy.call(attempt, idempotent=True, what=what)
-        except Exception as exc:
-            raise nexla_ops.translate(exc, what, auth_mode=self.config.auth_mode,
-                                      api_url=self.config.api_url) from exc
+        with self._count_lock:
+            self.calls += 1
+        return self.ctx.request("GET", path, params=params, budget_ends=self.deadline.ends)
 
 
 @dataclass
@@ -1065,7 +1040,7 @@ def check(args, ctx, deadline: Deadline, defaults: Thresholds, targets) -> int:
     if not results and not notes:
         notes.append("no flows matched the selection")
     duration = deadline.elapsed()
-    summary = summarize(results, started_at, duration, api.requests, incomplete=bool(listing.problem))
+    summary = summarize(results, started_at, duration, api.calls, incomplete=bool(listing.problem))
     if notes:  # an incomplete listing or an empty selection cannot be reported as fine
         overall = worst([summary["exit_code"], UNKNOWN]) if results else UNKNOWN
         summary["state"], summary["exit_code"] = STATE_NAMES[overall], overall
@@ -1135,9 +1110,6 @@ def build_parser() -> argparse.ArgumentParser:
         description=__doc__,
         epilog=EXAMPLES,
         formatter_class=argparse.RawDescriptionHelpFormatter,
-        # Our --timeout is the whole run's budget; it replaces the shared per-request flag
-        # (the per-request limit stays available as NEXLA_TIMEOUT).
-        conflict_handler="resolve",
     )
     select_group = parser.add_argument_group("which flows")
     select_group.add_argument("--config", metavar="FILE",
@@ -1169,6 +1141,10 @@ def build_parser() -> argparse.ArgumentParser:
                         help="also probe each credential the flows use (one call per credential)")
 
     speed = parser.add_argument_group("time and concurrency")
+    # The whole run's budget, so the shared per-request --timeout is left out (NEXLA_TIMEOUT
+    # still sets the per-request limit).
+    speed.add_argument("--timeout", dest="check_timeout", type=_positive(float), default=60.0, metavar="S",
+                       help="total seconds for the whole check; what is unchecked by then is UNKNOWN (default 60)")
     speed.add_argument("--concurrency", type=_positive(int, 1), default=8, metavar="N",
                        help="parallel per-flow calls when the bulk listing is not enough (default 8)")
 
@@ -1192,10 +1168,7 @@ def build_parser() -> argparse.ArgumentParser:
                         help="lock against overlapping runs (default: the state file + .lock)")
     alerts.add_argument("--lock-wait", type=_positive(float, 0), default=0.0, metavar="S",
                         help="wait up to S seconds for a running check to finish (default 0: exit 3 at once)")
-    nexla_ops.add_common_args(parser, json_flag=False)
-    # Re-added after the shared flags so that ours wins the --timeout conflict.
-    speed.add_argument("--timeout", dest="check_timeout", type=_positive(float), default=60.0, metavar="S",
-                       help="total seconds for the whole check; what is unchecked by then is UNKNOWN (default 60)")
+    nexla_ops.add_common_args(parser, json_flag=False, timeout_flag=False)
     return parser
 
 

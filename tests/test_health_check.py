@@ -140,7 +140,7 @@ def test_window_beyond_the_bulk_runs_fetches_history_only_for_flows_that_need_it
     assert per_flow == [f"/data_sources/{s}/metrics/run_summary" for s in (123, 124, 125, 127)]
     flows = {f["flow_id"]: f for f in doc["flows"]}
     assert flows[1002]["runs_considered"] == 30
-    assert doc["summary"]["api_requests"] == 1 + 4
+    assert doc["summary"]["api_calls"] == 1 + 4
 
 
 def test_probe_credentials_once_each_and_a_rejected_probe_is_critical(hc, sandbox):
