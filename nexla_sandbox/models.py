@@ -491,6 +491,9 @@ class Domain:
             nkind, res = self.node_resource(n)
             if res and res["id"] != doc["id"]:
                 self.store.delete(nkind, res["id"])
+            if n["parent_node_id"] is None:
+                for run in self.store.find("runs", "flow_id", n["id"]):
+                    self.store.delete("runs", run["id"])
             self.store.delete("flows", n["id"])
         self.store.delete(kind, doc["id"])
 
@@ -694,6 +697,8 @@ class Domain:
             self.store.put("flows", {**root, "_scheduled": False})
             return math.inf
         due = sim.get("next_run_at") or now + FIRST_RUN_DELAY
+        if due > now and sim.get("next_run_at") == due:
+            return due  # nothing due yet: no write
         interval = max(float(sim.get("interval") or RUN_INTERVAL), 1.0)
         if due <= now:
             missed = int((now - due) // interval) + 1

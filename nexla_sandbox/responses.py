@@ -298,6 +298,13 @@ def delete_kind(kind):
                                resource_type=kind, resource_id=doc["id"])
             c.store.delete(kind, doc["id"])
         elif kind == "users":
+            owned = [f"{k}/{d['id']}" for k in ("data_sources", "data_sets", "data_sinks",
+                                               "data_credentials", "teams", "projects")
+                     for d in c.store.find(k, "owner_id", doc["id"])]
+            if owned:
+                raise ApiError(409, f"User {doc['id']} still owns {len(owned)} resources (e.g. "
+                                    f"{owned[0]}); transfer them first", resource_type=kind,
+                               resource_id=doc["id"])
             c.store.delete(kind, doc["id"])
         else:
             c.store.delete(kind, doc["id"])
