@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 import signal
 import subprocess
 import sys
@@ -12,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import CANARY
+from conftest import CANARY, _script_env
 from test_deploy_helpers import (
     FULL,
     FULL_WRITES,
@@ -23,19 +22,20 @@ from test_deploy_helpers import (
     new_objects,
     shape,
     snapshot,
+    writes,
 )
 
 ROOT = Path(__file__).resolve().parent.parent
 SCRIPT = ROOT / "scripts" / "deploy_flow.py"
 
-pytest_plugins = ["test_deploy_helpers"]  # the deploy/deploy_env fixtures
+pytest_plugins = ["test_deploy_helpers"]  # the deploy fixture
 
 
 def test_minimal_seed_shape_applies_and_wires_an_int_nexset_id(deploy, sandbox):
     before = snapshot(sandbox)
     run = deploy(MINIMAL)
     assert run.code == 0, run.err
-    res = run.result
+    res = run.json()
     assert res["status"] == "applied"
     new = new_objects(sandbox, before)
     (source,) = new["data_sources"]
@@ -59,7 +59,7 @@ def test_minimal_seed_shape_applies_and_wires_an_int_nexset_id(deploy, sandbox):
     first_write = next(i for i, r in enumerate(run.requests)
                        if r["method"] != "GET" and r["path"] != "/token")
     assert all(i < first_write for i, r in enumerate(run.requests) if r["path"].endswith("/probe"))
-    assert [(m, shape(p)) for m, p in run.writes] == [
+    assert [(m, shape(p)) for m, p in writes(run)] == [
         ("POST", "/data_sources"), ("POST", "/data_sinks"), ("PUT", "/flows/ID/activate")]
     # the destination is created on the nexset's id (an int), not on a nexset object
     (sink_post,) = [r for r in run.requests if r["method"] == "POST" and r["path"] == "/data_sinks"]
@@ -70,29 +70,29 @@ def test_full_apply_then_reapply_makes_zero_writes(deploy, sandbox):
     before = snapshot(sandbox)
     first = deploy(FULL)
     assert first.code == 0, first.err
-    assert [(m, shape(p)) for m, p in first.writes] == FULL_WRITES
+    assert [(m, shape(p)) for m, p in writes(first)] == FULL_WRITES
     new = assert_complete_full(sandbox, before)
-    res = first.result
+    res = first.json()
     derived = next(n for n in new["data_sets"] if n["name"] == "orders-full-clean")
     assert res["nexset_ids"][1] == derived["id"]
     assert sorted(res["destination_ids"]) == sorted(s["id"] for s in new["data_sinks"])
     # the transform is really applied on the derived nexset
     second = deploy(FULL)
     assert second.code == 0, second.err
-    assert second.result["status"] == "unchanged"
-    assert second.writes == []
-    assert {a["action"] for a in second.result["actions"]} == {"unchanged"}
-    assert second.result["source_id"] == res["source_id"]
-    assert second.result["flow_id"] == res["flow_id"]
+    assert second.json()["status"] == "unchanged"
+    assert writes(second) == []
+    assert {a["action"] for a in second.json()["actions"]} == {"unchanged"}
+    assert second.json()["source_id"] == res["source_id"]
+    assert second.json()["flow_id"] == res["flow_id"]
     assert_complete_full(sandbox, before)
 
 
 def test_plan_makes_no_writes_and_lists_creates(deploy, sandbox):
     run = deploy(FULL, "--plan")
     assert run.code == 0, run.err
-    assert run.writes == []
+    assert writes(run) == []
     assert {r["method"] for r in run.requests} <= {"GET", "POST"}  # POST only for /token
-    res = run.result
+    res = run.json()
     assert res["status"] == "planned"
     actions = {(a["resource_type"], a["name"]): a["action"] for a in res["actions"]}
     assert actions == {
@@ -114,15 +114,15 @@ def test_plan_after_apply_shows_updates_without_writing(deploy, sandbox):
     changed = config(FULL, **{"destinations.0.sink_config": {"table": "orders_v2"},
                               "source.description": "nightly"})
     run = deploy(changed, "--plan")
-    assert run.code == 0 and run.writes == []
-    by_name = {a["name"]: a for a in run.result["actions"] if a["resource_type"] != "flows"}
+    assert run.code == 0 and writes(run) == []
+    by_name = {a["name"]: a for a in run.json()["actions"] if a["resource_type"] != "flows"}
     assert by_name["orders-full-warehouse"]["action"] == "update"
     assert by_name["orders-full-warehouse"]["changes"] == {
         "sink_config.table": {"from": "orders_full", "to": "orders_v2"}}
     assert by_name["orders-full-s3"]["changes"] == {"description": {"from": None, "to": "nightly"}}
     for name in ("orders-full-archive", "orders-full-clean", "orders-full-pg"):
         assert by_name[name]["action"] == "unchanged"
-    (flow,) = [a for a in run.result["actions"] if a["resource_type"] == "flows"]
+    (flow,) = [a for a in run.json()["actions"] if a["resource_type"] == "flows"]
     assert flow["action"] == "update" and flow["changes"]["paused_during_apply"] is True
 
 
@@ -134,10 +134,10 @@ def test_update_changes_only_what_changed(deploy, sandbox):
     changed = config(FULL, **{"destinations.0.sink_config": {"table": "orders_v2"}})
     run = deploy(changed)
     assert run.code == 0, run.err
-    assert run.result["status"] == "applied"
+    assert run.json()["status"] == "applied"
     sink_id = next(i for i, s in before["data_sinks"].items() if s["name"] == "orders-full-warehouse")
-    flow_id = run.result["flow_id"]
-    assert run.writes == [("PUT", f"/flows/{flow_id}/pause"), ("PUT", f"/data_sinks/{sink_id}"),
+    flow_id = run.json()["flow_id"]
+    assert writes(run) == [("PUT", f"/flows/{flow_id}/pause"), ("PUT", f"/data_sinks/{sink_id}"),
                           ("PUT", f"/flows/{flow_id}/activate")]
     (put,) = [r for r in run.requests if r["method"] == "PUT" and "/data_sinks/" in r["path"]]
     assert put["body"] == {"sink_config": {"table": "orders_v2"}}  # only the changed field
@@ -152,7 +152,7 @@ def test_update_changes_only_what_changed(deploy, sandbox):
     described = config(changed, **{"source.description": "nightly orders"})
     run = deploy(described)
     assert run.code == 0, run.err
-    assert run.writes == [("PUT", f"/data_sources/{source['id']}")]
+    assert writes(run) == [("PUT", f"/data_sources/{source['id']}")]
     assert [r["body"] for r in run.requests if r["method"] == "PUT"] == [
         {"description": "nightly orders"}]
     assert snapshot(sandbox)["data_sources"][source["id"]]["description"] == "nightly orders"
@@ -162,25 +162,25 @@ def test_update_changes_only_what_changed(deploy, sandbox):
     transformed = config(described, **{"nexset.transform": {"version": 1, "operations": ops}})
     run = deploy(transformed)
     assert run.code == 0, run.err
-    derived_id = run.result["nexset_ids"][1]
-    assert ("PUT", f"/data_sets/{derived_id}") in run.writes
-    assert [w for w in run.writes if w[0] == "POST" or w[0] == "DELETE"] == []
+    derived_id = run.json()["nexset_ids"][1]
+    assert ("PUT", f"/data_sets/{derived_id}") in writes(run)
+    assert [w for w in writes(run) if w[0] == "POST" or w[0] == "DELETE"] == []
     assert snapshot(sandbox)["data_sets"][derived_id]["transform"]["operations"] == ops
 
-    assert deploy(transformed).writes == []
+    assert writes(deploy(transformed)) == []
 
 
 def test_activate_false_leaves_the_flow_paused_and_pausing_is_an_update(deploy, sandbox):
     run = deploy(config(MINIMAL, activate=False))
     assert run.code == 0, run.err
-    assert not any(p.endswith("/activate") for _, p in run.writes)
-    src = snapshot(sandbox)["data_sources"][run.result["source_id"]]
+    assert not any(p.endswith("/activate") for _, p in writes(run))
+    src = snapshot(sandbox)["data_sources"][run.json()["source_id"]]
     assert src["status"] != "ACTIVE"
-    assert deploy(config(MINIMAL, activate=False)).writes == []
+    assert writes(deploy(config(MINIMAL, activate=False))) == []
     run = deploy(MINIMAL)
-    assert run.writes == [("PUT", f"/flows/{run.result['flow_id']}/activate")]
+    assert writes(run) == [("PUT", f"/flows/{run.json()['flow_id']}/activate")]
     run = deploy(config(MINIMAL, activate=False))
-    assert run.writes == [("PUT", f"/flows/{run.result['flow_id']}/pause")]
+    assert writes(run) == [("PUT", f"/flows/{run.json()['flow_id']}/pause")]
 
 
 def test_broken_credential_creates_nothing(deploy, sandbox):
@@ -188,18 +188,18 @@ def test_broken_credential_creates_nothing(deploy, sandbox):
     cfg = config(MINIMAL, credential_id=13, **{"source.data_credentials_id": 13})
     run = deploy(cfg)
     assert run.code == 1
-    assert run.result["status"] == "failed"
-    assert "credential 13 failed its probe" in run.result["error"]
-    assert run.writes == []
+    assert run.json()["status"] == "failed"
+    assert "credential 13 failed its probe" in run.json()["error"]
+    assert writes(run) == []
     assert_nothing_new(sandbox, before)
     plan = deploy(cfg, "--plan")
-    assert plan.code == 1 and plan.writes == []
+    assert plan.code == 1 and writes(plan) == []
 
 
 def test_missing_credential_id_is_not_found(deploy, sandbox):
     run = deploy(config(MINIMAL, credential_id=999999))
-    assert run.code == 1 and "credential 999999 not found" in run.result["error"]
-    assert run.writes == []
+    assert run.code == 1 and "credential 999999 not found" in run.json()["error"]
+    assert writes(run) == []
 
 
 def test_discovery_timeout_rolls_back(deploy, sandbox):
@@ -210,7 +210,7 @@ def test_discovery_timeout_rolls_back(deploy, sandbox):
     finally:
         sandbox.control.configure(discovery_delay=0.3)
     assert run.code == 1, run.err
-    res = run.result
+    res = run.json()
     assert res["status"] == "rolled_back"
     assert "no nexset detected within 0.5s" in res["error"]
     assert res["leftovers"] == []
@@ -233,7 +233,7 @@ def test_rollback_failure_exits_7_with_leftovers(deploy, sandbox):
         sandbox.control.configure(discovery_delay=0.3)
         sandbox.control.clear_faults()
     assert run.code == 7, run.err
-    res = run.result
+    res = run.json()
     assert res["status"] == "partial"
     (source,) = new_objects(sandbox, before)["data_sources"]
     assert res["leftovers"] == [{"type": "data_sources", "id": source["id"],
@@ -243,7 +243,7 @@ def test_rollback_failure_exits_7_with_leftovers(deploy, sandbox):
     sandbox.control.tick(30)  # its discovery was scheduled with the 30 s delay
     again = deploy(MINIMAL)
     assert again.code == 0, again.err
-    assert again.result["source_id"] == source["id"]
+    assert again.json()["source_id"] == source["id"]
 
 
 def test_pre_existing_objects_survive_a_failed_apply(deploy, sandbox):
@@ -256,7 +256,7 @@ def test_pre_existing_objects_survive_a_failed_apply(deploy, sandbox):
                               times=1)
     run = deploy(changed)
     assert run.code == 1, run.err
-    assert run.result["status"] == "rolled_back"
+    assert run.json()["status"] == "rolled_back"
     after = snapshot(sandbox)
     for kind in before:
         assert set(after[kind]) == set(before[kind]), kind
@@ -265,7 +265,7 @@ def test_pre_existing_objects_survive_a_failed_apply(deploy, sandbox):
         for obj_id, obj in before[kind].items():
             for key in ("name", "status", "sink_config", "source_config", "data_set_id", "tags"):
                 assert after[kind][obj_id].get(key) == obj.get(key), (kind, obj_id, key)
-    restored = [a for a in run.result["actions"] if a.get("rollback")]
+    restored = [a for a in run.json()["actions"] if a.get("rollback")]
     assert [a["action"] for a in restored] == ["restore", "activate"]
 
 
@@ -274,7 +274,7 @@ def test_signal_rolls_back(sandbox, tmp_path, sig):
     before = snapshot(sandbox)
     (tmp_path / "cfg.json").write_text(json.dumps(MINIMAL))
     sandbox.control.configure(discovery_delay=60)
-    env = _env(sandbox)
+    env = _script_env(sandbox, {})  # conftest's subprocess environment
     try:
         proc = subprocess.Popen(
             [sys.executable, str(SCRIPT), "--config", "cfg.json", "--json", "--wait-timeout", "50"],
@@ -302,25 +302,18 @@ def test_failure_after_activation_pauses_then_deletes(deploy, sandbox):
     run = deploy(FULL)
     sandbox.control.clear_faults()
     assert run.code == 6, run.err  # transient: rolled back cleanly, safe to re-run
-    assert run.result["status"] == "rolled_back" and run.result["leftovers"] == []
-    undo = [(a["action"], a["resource_type"]) for a in run.result["actions"] if a.get("rollback")]
+    assert run.json()["status"] == "rolled_back" and run.json()["leftovers"] == []
+    undo = [(a["action"], a["resource_type"]) for a in run.json()["actions"] if a.get("rollback")]
     assert undo == [("pause", "flows"), ("delete", "data_sinks"), ("delete", "data_sinks"),
                     ("delete", "data_sets"), ("delete", "data_sources"),
                     ("delete", "data_credentials")]
     assert_nothing_new(sandbox, before)
 
 
-def _env(sandbox, **extra) -> dict:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("NEXLA_")}
-    env.update(NEXLA_API_URL=sandbox.url, NEXLA_SERVICE_KEY=sandbox.service_key,
-               PYTHONDONTWRITEBYTECODE="1", **extra)
-    return env
-
-
 def test_parallel_double_apply_gives_one_deployment(sandbox, tmp_path):
     before = snapshot(sandbox)
     (tmp_path / "cfg.json").write_text(json.dumps(FULL))
-    env = _env(sandbox, DEPLOY_TEST_PG_PASSWORD="pw-value")
+    env = _script_env(sandbox, {"DEPLOY_TEST_PG_PASSWORD": "pw-value"})
     procs = [subprocess.Popen([sys.executable, str(SCRIPT), "--config", "cfg.json", "--json"],
                               cwd=tmp_path, env=env, stdout=subprocess.PIPE,
                               stderr=subprocess.PIPE, text=True) for _ in range(2)]
@@ -340,7 +333,7 @@ def test_create_lost_after_commit_is_not_duplicated(deploy, sandbox):
                               fail_with="drop", times=1)
     run = deploy(FULL)
     assert run.code == 0, run.err
-    assert [m for m, p in run.writes if p == "/data_sources"] == ["POST"]
+    assert [m for m, p in writes(run) if p == "/data_sources"] == ["POST"]
     assert_complete_full(sandbox, before)
 
 
@@ -348,11 +341,11 @@ def test_name_clash_with_a_foreign_object_is_refused_unless_adopted(deploy, sand
     # demo source 123 "orders-s3" is not ours: a deployment reusing the name must not touch it
     cfg = config(MINIMAL, **{"source.name": "orders-s3"})
     run = deploy(cfg)
-    assert run.code == 1 and run.writes == []
-    assert "already exists (id 123)" in run.result["error"] and "--adopt" in run.result["error"]
+    assert run.code == 1 and writes(run) == []
+    assert "already exists (id 123)" in run.json()["error"] and "--adopt" in run.json()["error"]
     plan = deploy(cfg, "--plan", "--adopt")
     assert plan.code == 0, plan.err
-    src = next(a for a in plan.result["actions"] if a["resource_type"] == "data_sources")
+    src = next(a for a in plan.json()["actions"] if a["resource_type"] == "data_sources")
     assert src["action"] == "update" and src["id"] == 123 and "tags" in src["changes"]
 
 
@@ -369,20 +362,20 @@ def test_secrets_never_printed(run_script, sandbox, script_cwd):
     assert len(stored) == 1  # the secret did reach the API (and only there)
 
 
-def test_output_file_is_written_atomically_with_the_result(deploy, deploy_env):
+def test_output_file_is_written_atomically_with_the_result(deploy, script_cwd):
     run = deploy(MINIMAL, "--output", "result.json")
     assert run.code == 0
-    assert json.loads((deploy_env / "result.json").read_text())["status"] == "applied"
+    assert json.loads((script_cwd / "result.json").read_text())["status"] == "applied"
     run = deploy(MINIMAL, "--output", "result.json", json_flag=False)
-    assert json.loads((deploy_env / "result.json").read_text())["status"] == "unchanged"
+    assert json.loads((script_cwd / "result.json").read_text())["status"] == "unchanged"
     assert "unchanged" in run.out and not run.out.lstrip().startswith("{")
-    assert [p.name for p in deploy_env.iterdir() if p.name.startswith(".result")] == []
+    assert [p.name for p in script_cwd.iterdir() if p.name.startswith(".result")] == []
 
 
 @pytest.mark.parametrize("flag", ["--plan", "--dry-run"])
 def test_dry_run_is_an_alias(deploy, flag):
     run = deploy(MINIMAL, flag)
-    assert run.code == 0 and run.result["status"] == "planned" and run.writes == []
+    assert run.code == 0 and run.json()["status"] == "planned" and writes(run) == []
 
 
 def test_type_change_is_a_replace_that_needs_allow_replace(deploy, sandbox):
@@ -392,19 +385,19 @@ def test_type_change_is_a_replace_that_needs_allow_replace(deploy, sandbox):
     changed = config(MINIMAL, **{"destination.sink_type": "s3", "destination.data_credentials_id": 11,
                                  "destination.sink_config": {"path": "b/"}})
     plan = deploy(changed, "--plan")
-    (step,) = [a for a in plan.result["actions"] if a["resource_type"] == "data_sinks"]
+    (step,) = [a for a in plan.json()["actions"] if a["resource_type"] == "data_sinks"]
     assert step["action"] == "replace" and step["changes"]["sink_type"] == {
         "from": "postgres", "to": "s3"}
     refused = deploy(changed)
-    assert refused.code == 1 and "--allow-replace" in refused.result["error"]
-    assert refused.writes == []
+    assert refused.code == 1 and "--allow-replace" in refused.json()["error"]
+    assert writes(refused) == []
     run = deploy(changed, "--allow-replace")
     assert run.code == 0, run.err
-    assert [(m, shape(p)) for m, p in run.writes] == [
+    assert [(m, shape(p)) for m, p in writes(run)] == [
         ("PUT", "/flows/ID/pause"), ("DELETE", "/data_sinks/ID"), ("POST", "/data_sinks"),
         ("PUT", "/flows/ID/activate")]
     after = snapshot(sandbox)
     assert old_sink["id"] not in after["data_sinks"]
     (new_sink,) = [s for s in after["data_sinks"].values() if s["name"] == "orders-min-warehouse"]
     assert new_sink["sink_type"] == "s3" and new_sink["status"] == "ACTIVE"
-    assert deploy(changed).writes == []
+    assert writes(deploy(changed)) == []

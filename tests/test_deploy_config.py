@@ -14,7 +14,7 @@ from test_deploy_helpers import FULL, MINIMAL, config
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLES = sorted((ROOT / "examples" / "deploy").glob("*.*"))
 
-pytest_plugins = ["test_deploy_helpers"]  # the deploy/deploy_env fixtures
+pytest_plugins = ["test_deploy_helpers"]  # the deploy fixture
 
 
 def test_print_schema_seed_command_works_as_written(run_script):
@@ -110,7 +110,7 @@ def test_bad_config_exits_2_naming_the_field_and_sends_nothing(deploy, sandbox, 
     assert expected in run.err
     assert "Traceback" not in run.err
     assert run.requests == []  # not even a token
-    assert run.result["status"] == "failed" and any(expected in p for p in run.result["problems"])
+    assert run.json()["status"] == "failed" and any(expected in p for p in run.json()["problems"])
 
 
 def test_every_problem_is_listed_at_once(deploy):
@@ -124,11 +124,11 @@ def test_every_problem_is_listed_at_once(deploy):
                      "destination.sink_config: expected an object",
                      "destination.name: required field is missing"):
         assert expected in run.err, expected
-    assert len(run.result["problems"]) == 5
+    assert len(run.json()["problems"]) == 5
 
 
-def test_unparseable_file_exits_2(deploy, deploy_env):
-    path = deploy_env / "broken.yaml"
+def test_unparseable_file_exits_2(deploy, script_cwd):
+    path = script_cwd / "broken.yaml"
     path.write_text("source: [unclosed\n")
     run = deploy(path)
     assert run.code == 2 and "invalid YAML" in run.err and run.requests == []

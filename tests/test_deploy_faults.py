@@ -21,6 +21,7 @@ from test_deploy_helpers import (
     new_objects,
     shape,
     snapshot,
+    writes,
 )
 
 FAULTS = {
@@ -29,7 +30,7 @@ FAULTS = {
     "commit_then_fail": {"action": "commit_then_fail", "fail_with": 502},
 }
 
-pytest_plugins = ["test_deploy_helpers"]  # the deploy/deploy_env fixtures
+pytest_plugins = ["test_deploy_helpers"]  # the deploy fixture
 
 
 _recorded: list[tuple[str, str]] = []
@@ -50,7 +51,7 @@ def _rule_for(k: int, recorded: list[tuple[str, str]]) -> dict:
 def test_clean_apply_writes_exactly_the_expected_requests(deploy, sandbox):
     run = deploy(FULL)
     assert run.code == 0, run.err
-    assert [(m, shape(p)) for m, p in run.writes] == FULL_WRITES
+    assert [(m, shape(p)) for m, p in writes(run)] == FULL_WRITES
 
 
 @pytest.mark.slow
@@ -60,8 +61,8 @@ def test_fault_on_each_write_leaves_all_or_nothing(deploy, sandbox, k, fault):
     if not _recorded:  # a clean apply, recorded once (ids are deterministic after a reset)
         clean = deploy(FULL)
         assert clean.code == 0, clean.err
-        assert [(m, shape(p)) for m, p in clean.writes] == FULL_WRITES
-        _recorded.extend(clean.writes)
+        assert [(m, shape(p)) for m, p in writes(clean)] == FULL_WRITES
+        _recorded.extend(writes(clean))
         sandbox.control.reset("demo")
     recorded = _recorded
 
@@ -76,15 +77,15 @@ def test_fault_on_each_write_leaves_all_or_nothing(deploy, sandbox, k, fault):
 
     new = new_objects(sandbox, before)
     if run.code == 0:
-        assert run.result["status"] == "applied"
+        assert run.json()["status"] == "applied"
         assert_complete_full(sandbox, before)
     else:
         assert run.code == 1, run.err
-        assert run.result["status"] == "rolled_back", run.result
-        assert run.result["leftovers"] == []
+        assert run.json()["status"] == "rolled_back", run.json()
+        assert run.json()["leftovers"] == []
         assert all(not objs for objs in new.values()), new
 
     again = deploy(FULL)
     assert again.code == 0, again.err
     assert_complete_full(sandbox, before)
-    assert deploy(FULL).writes == []
+    assert writes(deploy(FULL)) == []

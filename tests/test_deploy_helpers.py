@@ -9,7 +9,6 @@ from __future__ import annotations
 import copy
 import json
 import re
-from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -92,8 +91,10 @@ def config(base: dict, **changes) -> dict:
     return out
 
 
-def writes(requests: list[dict]) -> list[tuple[str, str]]:
-    """(method, path) of every write: anything but GET, except fetching a token."""
+def writes(requests) -> list[tuple[str, str]]:
+    """(method, path) of every write: anything but GET, except fetching a token. Takes a
+    request list or a deploy() result."""
+    requests = getattr(requests, "requests", requests)
     return [(r["method"], r["path"]) for r in requests
             if r["method"] != "GET" and not r["path"].startswith("/token")]
 
@@ -146,49 +147,22 @@ def assert_complete_full(sandbox, before: dict) -> dict:
     return new
 
 
-@dataclass
-class Run:
-    code: int
-    out: str
-    err: str
-    requests: list[dict]
-
-    @property
-    def result(self) -> dict:
-        return json.loads(self.out)
-
-    @property
-    def writes(self) -> list[tuple[str, str]]:
-        return writes(self.requests)
-
-
 @pytest.fixture
-def deploy_env(sandbox, monkeypatch, tmp_path):
-    monkeypatch.setenv("NEXLA_API_URL", sandbox.url)
-    monkeypatch.setenv("NEXLA_SERVICE_KEY", sandbox.service_key)
+def deploy(sandbox, run_main, script_cwd, monkeypatch):
+    """deploy(cfg_dict_or_path, *flags) -> conftest's ScriptResult plus `.requests`, the
+    sandbox requests this run made. --json and fast retry flags are added."""
     monkeypatch.setenv("DEPLOY_TEST_PG_PASSWORD", "pg-secret-value")
-    for var in ("NEXLA_ACCESS_TOKEN", "NEXLA_OPS_STATE_DIR", "NEXLA_MAX_ATTEMPTS"):
-        monkeypatch.delenv(var, raising=False)
-    monkeypatch.chdir(tmp_path)
-    return tmp_path
 
-
-@pytest.fixture
-def deploy(sandbox, deploy_env, capsys):
-    """deploy(cfg_dict_or_path, *flags) -> Run; --json and fast retry flags are added."""
-
-    def run(cfg, *flags, json_flag=True, fast=True) -> Run:
+    def run(cfg, *flags, json_flag=True, fast=True):
         if isinstance(cfg, dict):
-            path = deploy_env / "deployment.json"
+            path = script_cwd / "deployment.json"
             path.write_text(json.dumps(cfg))
         else:
             path = Path(cfg)
-        capsys.readouterr()
         seen = len(sandbox.control.requests())
-        argv = ["--config", str(path), *(["--json"] if json_flag else []),
-                *(FAST if fast else []), *map(str, flags)]
-        code = deploy_flow.main(argv)
-        captured = capsys.readouterr()
-        return Run(code, captured.out, captured.err, sandbox.control.requests()[seen:])
+        res = run_main(deploy_flow, "--config", path, *(["--json"] if json_flag else []),
+                       *(FAST if fast else []), *flags)
+        res.requests = sandbox.control.requests()[seen:]
+        return res
 
     return run
