@@ -1,26 +1,30 @@
-"""WSGI app assembly, the threaded HTTP server, and `start_sandbox`.
+"""WSGI app assembly, the threaded HTTP/1.1 server, and `start_sandbox`.
 
-Why werkzeug: it is a maintained WSGI toolkit (the one moto builds on) with a routing Map,
-Request/Response objects and a threaded server, and its server hands the app the raw client
-socket (environ["werkzeug.socket"]). The "drop" and "commit then drop" faults need exactly that:
-an ASGI server cannot cut a connection from inside the app, so a lost response could not be
-simulated there.
+Why werkzeug: a maintained WSGI toolkit (the one moto builds on) for routing, Request and
+Response. Being WSGI, the app can reach the raw client socket (environ["werkzeug.socket"]); the
+"drop" and "commit then drop" faults need exactly that — an ASGI server cannot cut a connection
+from inside the app, so a lost response could not be simulated there.
+Why not werkzeug's own dev server: it closes the connection after every response on purpose,
+so each request would pay a new TCP connection and thread. The small handler below speaks
+HTTP/1.1 keep-alive (as Nexla does, and as the SDK's requests.Session expects) and hands each
+request to the same WSGI app.
 """
 
 from __future__ import annotations
 
 import copy
+import io
 import json
-import logging
 import socket
 import struct
 import sys
 import threading
 import time
 import traceback
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from urllib.parse import unquote_to_bytes
 
 from werkzeug.exceptions import MethodNotAllowed, NotFound
-from werkzeug.serving import WSGIRequestHandler, make_server
 from werkzeug.wrappers import Request, Response
 
 from . import seed as seeds
@@ -35,7 +39,7 @@ JSON_TYPE = "application/json"
 
 
 class DroppedConnection(ConnectionError):
-    """Raised after cutting the client socket; werkzeug treats it as a dropped connection."""
+    """Raised after cutting the client socket; the HTTP handler then writes nothing."""
 
 
 def _json_response(body, status=200, headers=None) -> Response:
@@ -201,17 +205,124 @@ def _logged_body(request: Request):
         return None
 
 
-class _QuietHandler(WSGIRequestHandler):
-    """No per-request access log (speed); server errors only with --debug."""
+MAX_BODY = 50 * 1024 * 1024
 
+
+class _WSGIHandler(BaseHTTPRequestHandler):
+    """HTTP/1.1 keep-alive front for the WSGI app: reads the whole request body (so the next
+    request line on the connection is never mistaken for body), answers with Content-Length."""
+
+    protocol_version = "HTTP/1.1"
+    timeout = 120  # an idle keep-alive connection frees its thread after this
+    app = None  # set per server
     debug = False
 
-    def log_request(self, *args, **kwargs):
-        pass
+    def do_request(self):
+        try:
+            body = self._read_body()
+        except ValueError as exc:
+            self._write(400, [("Content-Type", JSON_TYPE)],
+                        json.dumps({"message": str(exc), "code": 400}).encode())
+            self.close_connection = True
+            return
+        environ = self._environ(body)
+        started: list = []
 
-    def log(self, type, message, *args):
+        def start_response(status, headers, exc_info=None):
+            started[:] = [status, headers]
+            return chunks.append
+
+        chunks: list = []
+        try:
+            result = self.app(environ, start_response)
+            try:
+                chunks.extend(result)
+            finally:
+                if hasattr(result, "close"):
+                    result.close()
+        except ConnectionError:  # a drop fault already cut the socket
+            self.close_connection = True
+            return
+        except Exception:  # the app maps errors itself; this is a last resort
+            if self.debug:
+                traceback.print_exc(file=sys.stderr)
+            started[:] = ["500 INTERNAL SERVER ERROR", [("Content-Type", JSON_TYPE)]]
+            chunks[:] = [json.dumps({"message": "Internal server error", "code": 500}).encode()]
+        status, headers = started
+        self._write(status, headers, b"".join(chunks))
+
+    do_GET = do_POST = do_PUT = do_DELETE = do_PATCH = do_HEAD = do_OPTIONS = do_request
+
+    def _read_body(self) -> bytes:
+        if "chunked" in self.headers.get("Transfer-Encoding", "").lower():
+            parts, total = [], 0
+            while True:
+                size = int(self.rfile.readline().split(b";")[0].strip() or b"0", 16)
+                if size == 0:
+                    while self.rfile.readline() not in (b"\r\n", b"\n", b""):
+                        pass
+                    return b"".join(parts)
+                total += size
+                if total > MAX_BODY:
+                    raise ValueError("request body too large")
+                parts.append(self.rfile.read(size))
+                self.rfile.readline()
+        length = self.headers.get("Content-Length")
+        if not length:
+            return b""
+        if not length.isdigit() or int(length) > MAX_BODY:
+            raise ValueError("bad or too large Content-Length")
+        return self.rfile.read(int(length))
+
+    def _environ(self, body: bytes) -> dict:
+        path, _, query = self.path.partition("?")
+        host, port = self.server.server_address[:2]
+        environ = {
+            "REQUEST_METHOD": self.command, "SCRIPT_NAME": "",
+            "PATH_INFO": unquote_to_bytes(path).decode("latin-1"), "QUERY_STRING": query,
+            "SERVER_NAME": str(host), "SERVER_PORT": str(port),
+            "SERVER_PROTOCOL": self.request_version, "REMOTE_ADDR": self.client_address[0],
+            "CONTENT_LENGTH": str(len(body)), "wsgi.version": (1, 0), "wsgi.url_scheme": "http",
+            "wsgi.input": io.BytesIO(body), "wsgi.errors": sys.stderr, "wsgi.multithread": True,
+            "wsgi.multiprocess": False, "wsgi.run_once": False,
+            "werkzeug.socket": self.connection,
+        }
+        for key, value in self.headers.items():
+            name = key.upper().replace("-", "_")
+            if name == "CONTENT_TYPE":
+                environ["CONTENT_TYPE"] = value
+            elif name != "CONTENT_LENGTH":
+                name = "HTTP_" + name
+                environ[name] = f"{environ[name]},{value}" if name in environ else value
+        return environ
+
+    def _write(self, status, headers, body: bytes):
+        code = status if isinstance(status, int) else int(status.split(" ", 1)[0])
+        reason = status.split(" ", 1)[1] if isinstance(status, str) and " " in status else ""
+        lines = [f"HTTP/1.1 {code} {reason}"]
+        lines += [f"{k}: {v}" for k, v in headers if k.lower() not in ("content-length", "connection")]
+        if self.command == "HEAD":
+            body = b""
+        lines.append(f"Content-Length: {len(body)}")
+        lines.append("Connection: close" if self.close_connection else "Connection: keep-alive")
+        self.wfile.write(("\r\n".join(lines) + "\r\n\r\n").encode("latin-1") + body)
+
+    def log_message(self, format, *args):  # no per-request access log (speed)
         if self.debug:
-            super().log(type, message, *args)
+            super().log_message(format, *args)
+
+
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True
+    allow_reuse_address = True
+
+    @property
+    def host(self) -> str:
+        return self.server_address[0]
+
+    @property
+    def port(self) -> int:
+        return self.server_address[1]
 
 
 class Sandbox:
@@ -260,10 +371,9 @@ def build_app(db=None, seed="demo", latency_ms=0, control=True, discovery_delay=
     return app
 
 
-def serve(app: SandboxApp, host="127.0.0.1", port=0):
-    logging.getLogger("werkzeug").setLevel(logging.ERROR)
-    handler = type("SandboxHandler", (_QuietHandler,), {"debug": app.settings.debug})
-    return make_server(host, port, app, threaded=True, request_handler=handler)
+def serve(app: SandboxApp, host="127.0.0.1", port=0) -> _Server:
+    handler = type("SandboxHandler", (_WSGIHandler,), {"app": app, "debug": app.settings.debug})
+    return _Server((host, port), handler)
 
 
 def start_sandbox(db=None, seed="demo", host="127.0.0.1", port=0, latency_ms=0, control=True,
