@@ -10,7 +10,6 @@ import json
 import math
 import os
 import time
-from dataclasses import dataclass
 
 import pytest
 
@@ -18,33 +17,10 @@ import list_resources
 from conftest import CANARY
 
 
-@dataclass
-class Result:
-    code: int
-    out: str
-    err: str
-
-    def json(self):
-        return json.loads(self.out)
-
-    def jsonl(self):
-        return [json.loads(line) for line in self.out.splitlines()]
-
-
 @pytest.fixture
-def cli(sandbox, monkeypatch, tmp_path, capsys):
-    """Run list_resources.main(argv) in-process against the sandbox."""
-    monkeypatch.setenv("NEXLA_API_URL", sandbox.url)
-    monkeypatch.setenv("NEXLA_SERVICE_KEY", sandbox.service_key)
-    monkeypatch.chdir(tmp_path)
-
-    def call(*argv):
-        capsys.readouterr()
-        code = list_resources.main([str(a) for a in argv])
-        out, err = capsys.readouterr()
-        return Result(code, out, err)
-
-    return call
+def cli(run_main):
+    """list_resources.main(argv) in-process against the sandbox."""
+    return lambda *argv: run_main(list_resources, *argv)
 
 
 def list_calls(sandbox, path):
@@ -403,12 +379,9 @@ def test_missing_credentials_exit_3(run_script):
     assert "NEXLA_SERVICE_KEY" in result.err
 
 
-def test_iter_resources_is_importable_for_other_scripts(sandbox, monkeypatch, tmp_path):
+def test_iter_resources_is_importable_for_other_scripts(api_env):
     import nexla_ops
 
-    monkeypatch.setenv("NEXLA_API_URL", sandbox.url)
-    monkeypatch.setenv("NEXLA_SERVICE_KEY", sandbox.service_key)
-    monkeypatch.chdir(tmp_path)
     ctx = nexla_ops.Context()
     rows = list(list_resources.iter_resources(ctx, "data_sources", list_resources.Filters(
         statuses=frozenset({"ACTIVE"}))))

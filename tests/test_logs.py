@@ -11,43 +11,19 @@ import json
 import threading
 import time
 from collections import Counter
-from dataclasses import dataclass
 
 import pytest
 
 import get_resource_logs
-from conftest import CANARY
+from conftest import CANARY, wait_for
 
 FLOW_OF_SOURCE = {123: 1001, 124: 1002, 125: 1003, 126: 1004, 127: 1005}
 
 
-@dataclass
-class Result:
-    code: int
-    out: str
-    err: str
-
-    def json(self):
-        return json.loads(self.out)
-
-    def jsonl(self):
-        return [json.loads(line) for line in self.out.splitlines()]
-
-
 @pytest.fixture
-def logs(sandbox, monkeypatch, tmp_path, capsys):
-    """Run get_resource_logs.main(argv) in-process against the sandbox."""
-    monkeypatch.setenv("NEXLA_API_URL", sandbox.url)
-    monkeypatch.setenv("NEXLA_SERVICE_KEY", sandbox.service_key)
-    monkeypatch.chdir(tmp_path)
-
-    def call(*argv):
-        capsys.readouterr()
-        code = get_resource_logs.main([str(a) for a in argv])
-        out, err = capsys.readouterr()
-        return Result(code, out, err)
-
-    return call
+def logs(run_main):
+    """get_resource_logs.main(argv) in-process against the sandbox."""
+    return lambda *argv: run_main(get_resource_logs, *argv)
 
 
 def iso_ms(ms: int) -> str:
@@ -245,7 +221,7 @@ def test_normalise_message():
 # --------------------------------------------------------------------------- follow
 
 
-def test_follow_prints_a_new_runs_lines_once(sandbox, logs, capsys):
+def test_follow_prints_a_new_runs_lines_once(sandbox, api_env, capsys):
     before = stored_runs(sandbox, 1001)
     result: dict = {}
 
@@ -258,9 +234,7 @@ def test_follow_prints_a_new_runs_lines_once(sandbox, logs, capsys):
     worker = threading.Thread(target=follow)
     worker.start()
     try:
-        deadline = time.monotonic() + 5
-        while not log_calls(sandbox) and time.monotonic() < deadline:
-            time.sleep(0.05)
+        wait_for(lambda: log_calls(sandbox), "the first logs request", timeout=10)
         # The next run is due 30 min after the seed's newest run: land a few seconds into it
         # (RUNNING, some lines visible), let several polls re-read it, then let it finish.
         sandbox.control.tick(1800 + 8)
