@@ -7,8 +7,11 @@ from __future__ import annotations
 
 import json
 import os
+import re
+import signal
 import subprocess
 import sys
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -127,3 +130,74 @@ def run_main(api_env, monkeypatch, capsys):
         return ScriptResult(code, out, err)
 
     return run
+
+
+@pytest.fixture
+def spawn_script(sandbox, script_cwd):
+    """Start `python scripts/<name>.py *args` in the background against the sandbox, for tests
+    that kill it mid-run. Output is discarded (nothing reads it, so a full pipe cannot stall the
+    script); a process the test left running is killed at teardown."""
+    started = []
+
+    def spawn(name, *args, env=None, cwd=None):
+        proc = subprocess.Popen(
+            [sys.executable, str(SCRIPTS / f"{name}.py"), *map(str, args)],
+            cwd=str(cwd or script_cwd),
+            env=_script_env(sandbox, env),
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        started.append(proc)
+        return proc
+
+    yield spawn
+    for proc in started:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait(timeout=10)
+
+
+def wait_for(predicate, what, timeout=30.0):
+    """Poll `predicate` until it is true; fail naming `what` after `timeout` seconds."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return
+        time.sleep(0.01)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+def kill9(proc):
+    """SIGKILL a spawned script and reap it; it must die by the signal, not have finished."""
+    proc.send_signal(signal.SIGKILL)
+    proc.wait(timeout=10)
+    assert proc.returncode == -signal.SIGKILL
+
+
+def kill9_while_held(sandbox, proc, fault, what):
+    """kill -9 `proc` while the sandbox holds its request in the "delay" `fault` (the rule
+    add_fault returned), then wait until the server has served that request: a write whose
+    client died still commits, as it would on Nexla."""
+
+    def held():
+        return any(f["id"] == fault["id"] and f["hits"] for f in sandbox.control.faults())
+
+    def served():
+        return any(e["method"] == fault["method"] and re.search(fault["path"], e["path"])
+                   and e.get("fault") == "delay" for e in sandbox.control.requests())
+
+    wait_for(held, f"{what} on the wire")
+    kill9(proc)
+    wait_for(served, f"{what} to commit")
+
+
+def write_requests(sandbox):
+    """The sandbox's logged requests that can change state: everything but reads and the token
+    fetch/logout (POSTs that change no resource)."""
+    return [e for e in sandbox.control.requests()
+            if e["method"] not in ("GET", "HEAD", "OPTIONS") and not e["path"].startswith("/token")]
+
+
+def writes(sandbox):
+    """(method, path) of every state-changing request the sandbox saw, in order."""
+    return [(e["method"], e["path"]) for e in write_requests(sandbox)]
