@@ -8,53 +8,16 @@ holds operator/collaborator roles, so his key gets 403 on accessor writes.
 from __future__ import annotations
 
 import json
-import os
-from dataclasses import dataclass
 from datetime import datetime, timezone
 
 import pytest
 
 import manage_access
-from conftest import CANARY
+from conftest import CANARY, writes
 
-WRITE_METHODS = {"PUT", "POST", "DELETE", "PATCH"}
 SOURCE_123 = "/data_sources/123/accessors"
 SEEDED_123 = {("USER", 1): ["owner"], ("USER", 2): ["operator"], ("USER", 3): ["collaborator"],
               ("TEAM", 43): ["collaborator"]}
-
-
-@dataclass
-class Result:
-    code: int
-    out: str
-    err: str
-
-    def json(self):
-        return json.loads(self.out)
-
-
-@pytest.fixture
-def access(sandbox, monkeypatch, tmp_path, capsys):
-    """Run manage_access.main(argv) in-process against the sandbox, cwd = a tmp dir."""
-    monkeypatch.chdir(tmp_path)
-    for name in [k for k in os.environ if k.startswith("NEXLA_")]:
-        monkeypatch.delenv(name)
-    monkeypatch.setenv("NEXLA_API_URL", sandbox.url)
-
-    def call(*argv, key=None):
-        monkeypatch.setenv("NEXLA_SERVICE_KEY", key or sandbox.service_key)
-        capsys.readouterr()
-        code = manage_access.main([str(a) for a in argv])
-        out, err = capsys.readouterr()
-        return Result(code, out, err)
-
-    return call
-
-
-def writes(sandbox):
-    """Accessor-changing requests in the sandbox's log (the token fetch is a POST too)."""
-    return [(r["method"], r["path"]) for r in sandbox.control.requests()
-            if r["method"] in WRITE_METHODS and not r["path"].startswith("/token")]
 
 
 def server_roles(sdk_client, path=SOURCE_123):
@@ -81,15 +44,12 @@ def test_sdk_accessor_read_crashes_on_the_seed(sdk_client):
         sdk_client.sources.get_accessors(123)
 
 
-def test_accessor_named_by_email_or_name_is_matched_even_in_an_id_only_list(sandbox,
-                                                                             monkeypatch):
+def test_accessor_named_by_email_or_name_is_matched_even_in_an_id_only_list(sandbox, api_env):
     # The API's email/name fields are optional (contract §11): against a list that names
     # accessors by id only, "omar@..." must still be recognised as USER 2, or a merge write
     # would replace roles he already has. The lookup is real HTTP against the sandbox.
     import nexla_ops
 
-    monkeypatch.setenv("NEXLA_API_URL", sandbox.url)
-    monkeypatch.setenv("NEXLA_SERVICE_KEY", sandbox.service_key)
     resolver = manage_access.Resolver(nexla_ops.Context())
     id_only = manage_access.parse_accessor_list(
         [{"type": "USER", "id": 2, "access_roles": ["operator"]},
@@ -122,9 +82,9 @@ def test_accessor_named_by_email_or_name_is_matched_even_in_an_id_only_list(sand
 # ------------------------------------------------------------------ list
 
 
-def test_list_json_shows_all_seeded_accessors(access, sandbox):
-    result = access("--operation", "list", "--resource-type", "sources", "--resource-id", 123,
-                    "--json")
+def test_list_json_shows_all_seeded_accessors(run_main, sandbox):
+    result = run_main(manage_access, "--operation", "list", "--resource-type", "sources",
+                      "--resource-id", 123, "--json")
     assert result.code == 0, result.err
     doc = result.json()
     assert doc["resource"] == {"type": "data_sources", "id": 123}
@@ -132,8 +92,9 @@ def test_list_json_shows_all_seeded_accessors(access, sandbox):
     assert writes(sandbox) == []
 
 
-def test_list_text_table_and_api_type_name(access):
-    result = access("--operation", "list", "--resource-type", "data_sources", "--resource-id", 123)
+def test_list_text_table_and_api_type_name(run_main):
+    result = run_main(manage_access, "--operation", "list", "--resource-type", "data_sources",
+                      "--resource-id", 123)
     assert result.code == 0, result.err
     lines = result.out.splitlines()
     assert lines[0].split() == ["TYPE", "ID", "EMAIL/NAME", "ROLES"]
@@ -146,8 +107,8 @@ def test_list_text_table_and_api_type_name(access):
 # ------------------------------------------------------------------ grant / revoke round trips
 
 
-def test_seed_grant_command_works_as_written(access, sandbox, sdk_client, tmp_path):
-    result = access(*GRANT_TEAM_42, "--json")
+def test_seed_grant_command_works_as_written(run_main, sandbox, sdk_client, tmp_path):
+    result = run_main(manage_access, *GRANT_TEAM_42, "--json")
     assert result.code == 0, result.err
     [row] = result.json()["results"]
     assert row["result"] == "changed"
@@ -161,33 +122,35 @@ def test_seed_grant_command_works_as_written(access, sandbox, sdk_client, tmp_pa
     assert len(audit_lines(tmp_path / "nexla-access-audit.jsonl")) == 1
 
 
-def test_grant_rerun_makes_zero_writes(access, sandbox, tmp_path):
-    assert access(*GRANT_TEAM_42).code == 0
+def test_grant_rerun_makes_zero_writes(run_main, sandbox, tmp_path):
+    assert run_main(manage_access, *GRANT_TEAM_42).code == 0
     sandbox.control.clear_requests()
-    again = access(*GRANT_TEAM_42, "--json")
+    again = run_main(manage_access, *GRANT_TEAM_42, "--json")
     assert again.code == 0, again.err
     assert again.json()["results"][0]["result"] == "unchanged"
     assert writes(sandbox) == []
     assert len(audit_lines(tmp_path / "nexla-access-audit.jsonl")) == 1  # only the first run
 
 
-def test_grant_adds_a_role_and_keeps_the_existing_one(access, sdk_client):
-    result = access("--operation", "grant", "--resource-type", "sources", "--resource-id", 123,
-                    "--accessor-type", "USER", "--accessor-id", 2, "--role", "admin", "--json")
+def test_grant_adds_a_role_and_keeps_the_existing_one(run_main, sdk_client):
+    result = run_main(manage_access, "--operation", "grant", "--resource-type", "sources",
+                      "--resource-id", 123, "--accessor-type", "USER", "--accessor-id", 2,
+                      "--role", "admin", "--json")
     assert result.code == 0, result.err
     row = result.json()["results"][0]
     assert (row["before"], row["after"]) == (["operator"], ["admin", "operator"])
     assert server_roles(sdk_client)[("USER", 2)] == ["admin", "operator"]
 
 
-def test_revoke_one_role_keeps_the_others(access, sandbox, sdk_client):
-    assert access("--operation", "grant", "--resource-type", "sources", "--resource-id", 123,
-                  "--accessor-type", "USER", "--accessor-email", "omar@demo.example",
-                  "--role", "admin", "--role", "collaborator").code == 0
+def test_revoke_one_role_keeps_the_others(run_main, sandbox, sdk_client):
+    assert run_main(manage_access, "--operation", "grant", "--resource-type", "sources",
+                    "--resource-id", 123, "--accessor-type", "USER",
+                    "--accessor-email", "omar@demo.example", "--role", "admin",
+                    "--role", "collaborator").code == 0
     sandbox.control.clear_requests()
-    result = access("--operation", "revoke", "--resource-type", "sources", "--resource-id", 123,
-                    "--accessor-type", "USER", "--accessor-email", "omar@demo.example",
-                    "--role", "operator", "--json")
+    result = run_main(manage_access, "--operation", "revoke", "--resource-type", "sources",
+                      "--resource-id", 123, "--accessor-type", "USER",
+                      "--accessor-email", "omar@demo.example", "--role", "operator", "--json")
     assert result.code == 0, result.err
     row = result.json()["results"][0]
     assert (row["before"], row["after"]) == (["admin", "operator", "collaborator"],
@@ -196,19 +159,20 @@ def test_revoke_one_role_keeps_the_others(access, sandbox, sdk_client):
     assert server_roles(sdk_client) == {**SEEDED_123, ("USER", 2): ["admin", "collaborator"]}
 
 
-def test_revoke_absent_role_or_accessor_is_unchanged(access, sandbox):
+def test_revoke_absent_role_or_accessor_is_unchanged(run_main, sandbox):
     for accessor in (("--accessor-type", "USER", "--accessor-id", 3, "--role", "admin"),
                      ("--accessor-type", "TEAM", "--accessor-id", 42, "--role", "operator")):
-        result = access("--operation", "revoke", "--resource-type", "sources",
-                        "--resource-id", 123, *accessor, "--json")
+        result = run_main(manage_access, "--operation", "revoke", "--resource-type", "sources",
+                                         "--resource-id", 123, *accessor, "--json")
         assert result.code == 0, result.err
         assert result.json()["results"][0]["result"] == "unchanged"
     assert writes(sandbox) == []
 
 
-def test_revoke_without_role_removes_the_accessor_with_a_delete(access, sandbox, sdk_client):
-    result = access("--operation", "revoke", "--resource-type", "sources", "--resource-id", 123,
-                    "--accessor-type", "TEAM", "--accessor-name", "analytics", "--json")
+def test_revoke_without_role_removes_the_accessor_with_a_delete(run_main, sandbox, sdk_client):
+    result = run_main(manage_access, "--operation", "revoke", "--resource-type", "sources",
+                      "--resource-id", 123, "--accessor-type", "TEAM",
+                      "--accessor-name", "analytics", "--json")
     assert result.code == 0, result.err
     row = result.json()["results"][0]
     assert (row["before"], row["after"]) == (["collaborator"], None)
@@ -218,14 +182,14 @@ def test_revoke_without_role_removes_the_accessor_with_a_delete(access, sandbox,
     assert server_roles(sdk_client) == expected
 
 
-def test_grant_on_other_resource_types(access, sdk_client):
+def test_grant_on_other_resource_types(run_main, sdk_client):
     for rtype, path in (("nexsets", "/data_sets/223/accessors"),
                         ("destinations", "/data_sinks/301/accessors"),
                         ("flows", "/flows/1001/accessors")):
         rid = path.split("/")[2]
-        result = access("--operation", "grant", "--resource-type", rtype, "--resource-id", rid,
-                        "--accessor-type", "USER", "--accessor-email", "dana@demo.example",
-                        "--role", "collaborator")
+        result = run_main(manage_access, "--operation", "grant", "--resource-type", rtype,
+                          "--resource-id", rid, "--accessor-type", "USER",
+                          "--accessor-email", "dana@demo.example", "--role", "collaborator")
         assert result.code == 0, (rtype, result.err)
         assert server_roles(sdk_client, path)[("USER", 4)] == ["collaborator"]
 
@@ -233,14 +197,14 @@ def test_grant_on_other_resource_types(access, sdk_client):
 # ------------------------------------------------------------------ set
 
 
-def test_set_replaces_all_and_rerun_is_unchanged(access, sandbox, sdk_client, tmp_path):
+def test_set_replaces_all_and_rerun_is_unchanged(run_main, sandbox, sdk_client, tmp_path):
     desired = [{"type": "USER", "id": 1, "access_roles": ["owner"]},
                {"type": "TEAM", "name": "data-ops", "access_roles": ["operator", "collaborator"]},
                {"type": "USER", "email": "dana@demo.example", "access_roles": ["admin"]}]
     (tmp_path / "acl.json").write_text(json.dumps(desired))
     args = ("--operation", "set", "--resource-type", "sources", "--resource-id", 123,
             "--from-file", tmp_path / "acl.json", "--json")
-    result = access(*args)
+    result = run_main(manage_access, *args)
     assert result.code == 0, result.err
     doc = result.json()
     assert doc["result"] == "changed"
@@ -250,7 +214,7 @@ def test_set_replaces_all_and_rerun_is_unchanged(access, sandbox, sdk_client, tm
                                         ("TEAM", 42): ["collaborator", "operator"],
                                         ("USER", 4): ["admin"]}
     sandbox.control.clear_requests()
-    again = access(*args)
+    again = run_main(manage_access, *args)
     assert again.code == 0 and again.json()["result"] == "unchanged"
     assert writes(sandbox) == []
     [line] = audit_lines(tmp_path / "nexla-access-audit.jsonl")
@@ -258,10 +222,10 @@ def test_set_replaces_all_and_rerun_is_unchanged(access, sandbox, sdk_client, tm
     assert len(line["before"]) == 4 and len(line["after"]) == 3
 
 
-def test_set_without_an_owner_is_refused_before_any_request(access, sandbox, tmp_path):
+def test_set_without_an_owner_is_refused_before_any_request(run_main, sandbox, tmp_path):
     (tmp_path / "acl.yaml").write_text("- {type: TEAM, id: 42, access_roles: [admin]}\n")
-    result = access("--operation", "set", "--resource-type", "sources", "--resource-id", 123,
-                    "--from-file", tmp_path / "acl.yaml")
+    result = run_main(manage_access, "--operation", "set", "--resource-type", "sources",
+                      "--resource-id", 123, "--from-file", tmp_path / "acl.yaml")
     assert result.code == 1
     assert "no owner" in result.err and "--force" in result.err
     assert sandbox.control.requests() == []
@@ -270,31 +234,34 @@ def test_set_without_an_owner_is_refused_before_any_request(access, sandbox, tmp
 # ------------------------------------------------------------------ guards and dry-run
 
 
-def test_last_owner_guard(access, sandbox, sdk_client):
+def test_last_owner_guard(run_main, sandbox, sdk_client):
     revoke_owner = ("--operation", "revoke", "--resource-type", "sources", "--resource-id", 123,
                     "--accessor-type", "USER", "--accessor-id", 1, "--role", "owner")
-    refused = access(*revoke_owner)
+    refused = run_main(manage_access, *revoke_owner)
     assert refused.code == 1
     assert "without an owner" in refused.err and "USER 1" in refused.err
     assert writes(sandbox) == []
     assert server_roles(sdk_client) == SEEDED_123
     # with a second owner the same revoke is not the last owner, so the guard lets it through
-    assert access("--operation", "grant", "--resource-type", "sources", "--resource-id", 123,
-                  "--accessor-type", "USER", "--accessor-id", 2, "--role", "owner").code == 0
-    demote = access("--operation", "revoke", "--resource-type", "sources", "--resource-id", 123,
-                    "--accessor-type", "USER", "--accessor-id", 2, "--role", "owner")
+    assert run_main(manage_access, "--operation", "grant", "--resource-type", "sources",
+                    "--resource-id", 123, "--accessor-type", "USER", "--accessor-id", 2,
+                    "--role", "owner").code == 0
+    demote = run_main(manage_access, "--operation", "revoke", "--resource-type", "sources",
+                      "--resource-id", 123, "--accessor-type", "USER", "--accessor-id", 2,
+                      "--role", "owner")
     assert demote.code == 0, demote.err
 
 
-def test_dry_run_shows_before_and_after_and_writes_nothing(access, sandbox, tmp_path):
+def test_dry_run_shows_before_and_after_and_writes_nothing(run_main, sandbox, tmp_path):
     (tmp_path / "acl.json").write_text(json.dumps(
         [{"type": "USER", "id": 1, "access_roles": ["owner"]}]))
     runs = [
-        access(*GRANT_TEAM_42, "--dry-run", "--json"),
-        access("--operation", "revoke", "--resource-type", "sources", "--resource-id", 123,
-               "--accessor-type", "USER", "--accessor-id", 2, "--dry-run", "--json"),
-        access("--operation", "set", "--resource-type", "sources", "--resource-id", 123,
-               "--from-file", tmp_path / "acl.json", "--dry-run", "--json"),
+        run_main(manage_access, *GRANT_TEAM_42, "--dry-run", "--json"),
+        run_main(manage_access, "--operation", "revoke", "--resource-type", "sources",
+                 "--resource-id", 123, "--accessor-type", "USER", "--accessor-id", 2, "--dry-run",
+                 "--json"),
+        run_main(manage_access, "--operation", "set", "--resource-type", "sources",
+                 "--resource-id", 123, "--from-file", tmp_path / "acl.json", "--dry-run", "--json"),
     ]
     assert [r.code for r in runs] == [0, 0, 0], [r.err for r in runs]
     grant, revoke, replace = (r.json() for r in runs)
@@ -309,13 +276,13 @@ def test_dry_run_shows_before_and_after_and_writes_nothing(access, sandbox, tmp_
     assert not (tmp_path / "nexla-access-audit.jsonl").exists()
 
 
-def test_read_back_mismatch_exits_1(access, sandbox, sdk_client, tmp_path):
+def test_read_back_mismatch_exits_1(run_main, sandbox, sdk_client, tmp_path):
     # --force passes our guard, but the API keeps a resource's owner whatever the new list says,
     # so what is read back differs from what was sent: that must fail loudly, not report success.
     (tmp_path / "acl.json").write_text(json.dumps(
         [{"type": "TEAM", "id": 42, "access_roles": ["admin"]}]))
-    result = access("--operation", "set", "--resource-type", "sources", "--resource-id", 123,
-                    "--from-file", tmp_path / "acl.json", "--force")
+    result = run_main(manage_access, "--operation", "set", "--resource-type", "sources",
+                      "--resource-id", 123, "--from-file", tmp_path / "acl.json", "--force")
     assert result.code == 1
     assert "read-back mismatch" in result.err
     assert writes(sandbox) == [("POST", SOURCE_123)]
@@ -324,12 +291,12 @@ def test_read_back_mismatch_exits_1(access, sandbox, sdk_client, tmp_path):
     assert line["result"] == "mismatch" and len(line["after"]) == 2
 
 
-def test_lost_answer_to_a_write_is_retried_safely(access, sandbox, sdk_client, tmp_path):
+def test_lost_answer_to_a_write_is_retried_safely(run_main, sandbox, sdk_client, tmp_path):
     # The server applies the PUT, then the connection drops: the write is idempotent (it names
     # the accessor's full role set), so sending it again is safe and the result is verified.
     sandbox.control.add_fault(method="PUT", path="/accessors$", action="commit_then_fail",
                               fail_with="drop", times=1)
-    result = access(*GRANT_TEAM_42, "--json")
+    result = run_main(manage_access, *GRANT_TEAM_42, "--json")
     assert result.code == 0, result.err
     assert writes(sandbox) == [("PUT", SOURCE_123), ("PUT", SOURCE_123)]
     assert server_roles(sdk_client) == {**SEEDED_123, ("TEAM", 42): ["operator"]}
@@ -340,14 +307,16 @@ def test_lost_answer_to_a_write_is_retried_safely(access, sandbox, sdk_client, t
 # ------------------------------------------------------------------ audit trail
 
 
-def test_audit_log_one_valid_line_per_change(access, tmp_path):
+def test_audit_log_one_valid_line_per_change(run_main, tmp_path):
     log = tmp_path / "trail" / "access.jsonl"
     log.parent.mkdir()
     log.write_text('{"earlier": "line kept"}\n')
-    assert access(*GRANT_TEAM_42, "--audit-log", log).code == 0
-    assert access(*GRANT_TEAM_42, "--audit-log", log).code == 0  # unchanged: no line
-    assert access("--operation", "revoke", "--resource-type", "sources", "--resource-id", 123,
-                  "--accessor-type", "USER", "--accessor-id", 3, "--audit-log", log).code == 0
+    assert run_main(manage_access, *GRANT_TEAM_42, "--audit-log", log).code == 0
+    # unchanged: no line
+    assert run_main(manage_access, *GRANT_TEAM_42, "--audit-log", log).code == 0
+    assert run_main(manage_access, "--operation", "revoke", "--resource-type", "sources",
+                    "--resource-id", 123, "--accessor-type", "USER", "--accessor-id", 3,
+                    "--audit-log", log).code == 0
     lines = [json.loads(line) for line in log.read_text().splitlines()]
     assert lines[0] == {"earlier": "line kept"}  # appended, never rewritten
     grant, revoke = lines[1:]
@@ -394,8 +363,8 @@ def test_audit_log_and_output_never_contain_the_service_key(canary_sandbox, run_
         assert CANARY not in text
 
 
-def test_operator_key_gets_403_exit_4_naming_the_role(access, sandbox, sdk_client, tmp_path):
-    result = access(*GRANT_TEAM_42, key=sandbox.service_keys["operator"])
+def test_operator_key_gets_403_exit_4_naming_the_role(run_main, sandbox, sdk_client, tmp_path):
+    result = run_main(manage_access, *GRANT_TEAM_42, key=sandbox.service_keys["operator"])
     assert result.code == 4
     [line] = result.err.strip().splitlines()
     assert "admin" in line and "operator" in line  # the role needed and the role held
@@ -409,7 +378,7 @@ def test_operator_key_gets_403_exit_4_naming_the_role(access, sandbox, sdk_clien
 # ------------------------------------------------------------------ bulk
 
 
-def test_bulk_csv_grant_reports_per_row_and_continues_past_failures(access, sandbox, sdk_client,
+def test_bulk_csv_grant_reports_per_row_and_continues_past_failures(run_main, sandbox, sdk_client,
                                                                     tmp_path):
     rows = tmp_path / "grants.csv"
     rows.write_text(
@@ -420,7 +389,7 @@ def test_bulk_csv_grant_reports_per_row_and_continues_past_failures(access, sand
         "sources,123,USER,2,,,operator\n"             # already has it
         "destinations,301,TEAM,,,no-such-team,admin\n"  # the API refuses: 400
     )
-    result = access("--operation", "grant", "--from-file", rows, "--json")
+    result = run_main(manage_access, "--operation", "grant", "--from-file", rows, "--json")
     assert result.code == 7
     doc = result.json()
     assert [r["result"] for r in doc["results"]] == ["changed", "failed", "changed",
@@ -433,14 +402,14 @@ def test_bulk_csv_grant_reports_per_row_and_continues_past_failures(access, sand
     assert server_roles(sdk_client, "/data_sets/223/accessors")[("USER", 4)] == [
         "collaborator", "operator"]
     sandbox.control.clear_requests()
-    again = access("--operation", "grant", "--from-file", rows, "--json")
+    again = run_main(manage_access, "--operation", "grant", "--from-file", rows, "--json")
     assert again.code == 7
     assert [r["result"] for r in again.json()["results"]] == ["unchanged", "failed", "unchanged",
                                                               "unchanged", "failed"]
     assert [w for w in writes(sandbox) if "/data_sinks/" not in w[1]] == []
 
 
-def test_bulk_json_revoke(access, sdk_client, tmp_path):
+def test_bulk_json_revoke(run_main, sdk_client, tmp_path):
     rows = tmp_path / "revokes.json"
     rows.write_text(json.dumps([
         {"resource_type": "sources", "resource_id": 123, "accessor_type": "USER",
@@ -448,18 +417,18 @@ def test_bulk_json_revoke(access, sdk_client, tmp_path):
         {"resource_type": "data_sources", "resource_id": "123", "type": "TEAM", "id": 43,
          "roles": ["collaborator"]},
     ]))
-    result = access("--operation", "revoke", "--from-file", rows)
+    result = run_main(manage_access, "--operation", "revoke", "--from-file", rows)
     assert result.code == 0, result.err
     assert server_roles(sdk_client) == {("USER", 1): ["owner"], ("USER", 2): ["operator"]}
     assert result.out.splitlines()[0].split()[:2] == ["ROW", "RESULT"]
 
 
-def test_bulk_bad_row_exits_2_before_any_request(access, sandbox, tmp_path):
+def test_bulk_bad_row_exits_2_before_any_request(run_main, sandbox, tmp_path):
     rows = tmp_path / "grants.csv"
     rows.write_text("resource_type,resource_id,accessor_type,accessor_id,roles\n"
                     "sources,123,TEAM,42,operator\n"
                     "sources,123,TEAM,43,superuser\n")
-    result = access("--operation", "grant", "--from-file", rows)
+    result = run_main(manage_access, "--operation", "grant", "--from-file", rows)
     assert result.code == 2
     assert "row 2" in result.err and "superuser" in result.err
     assert sandbox.control.requests() == []
@@ -492,9 +461,9 @@ def desired_file(tmp_path, sdk_client):
     return path
 
 
-def test_audit_reports_drift_and_fix_converges(access, sandbox, sdk_client, tmp_path):
+def test_audit_reports_drift_and_fix_converges(run_main, sandbox, sdk_client, tmp_path):
     desired = desired_file(tmp_path, sdk_client)
-    report = access("--operation", "audit", "--from-file", desired, "--json")
+    report = run_main(manage_access, "--operation", "audit", "--from-file", desired, "--json")
     assert report.code == 7, report.err
     doc = report.json()
     source, flow = doc["resources"]
@@ -509,7 +478,8 @@ def test_audit_reports_drift_and_fix_converges(access, sandbox, sdk_client, tmp_
     }
     assert writes(sandbox) == []
 
-    fixed = access("--operation", "audit", "--from-file", desired, "--fix", "--json")
+    fixed = run_main(manage_access, "--operation", "audit", "--from-file", desired, "--fix",
+                     "--json")
     assert fixed.code == 0, fixed.err
     assert [r["status"] for r in fixed.json()["resources"]] == ["fixed", "in_sync"]
     # merges first, the removal last; never replace-all
@@ -521,13 +491,14 @@ def test_audit_reports_drift_and_fix_converges(access, sandbox, sdk_client, tmp_
     assert all(line["result"] == "ok" for line in trail)
 
     sandbox.control.clear_requests()
-    clean = access("--operation", "audit", "--from-file", desired, "--fix", "--json")
+    clean = run_main(manage_access, "--operation", "audit", "--from-file", desired, "--fix",
+                     "--json")
     assert clean.code == 0, clean.err
     assert [r["status"] for r in clean.json()["resources"]] == ["in_sync", "in_sync"]
     assert writes(sandbox) == []
 
 
-def test_audit_fix_dry_run_and_owner_guard(access, sandbox, tmp_path):
+def test_audit_fix_dry_run_and_owner_guard(run_main, sandbox, tmp_path):
     desired = tmp_path / "desired.json"
     desired.write_text(json.dumps({"resources": [
         {"resource_type": "sources", "resource_id": 123,
@@ -536,13 +507,13 @@ def test_audit_fix_dry_run_and_owner_guard(access, sandbox, tmp_path):
          "accessors": [{"type": "USER", "id": 1, "access_roles": ["owner"]},
                        {"type": "TEAM", "id": 42, "access_roles": ["operator"]}]},
     ]}))
-    preview = access("--operation", "audit", "--from-file", desired, "--fix", "--dry-run",
-                     "--json")
+    preview = run_main(manage_access, "--operation", "audit", "--from-file", desired, "--fix",
+                       "--dry-run", "--json")
     assert preview.code == 7
     statuses = {r["resource"]["id"]: r["status"] for r in preview.json()["resources"]}
     assert statuses == {123: "refused", 301: "would_fix"}
     assert writes(sandbox) == []
-    text = access("--operation", "audit", "--from-file", desired, "--fix")
+    text = run_main(manage_access, "--operation", "audit", "--from-file", desired, "--fix")
     assert text.code == 7
     assert "without an owner" in text.out
     assert [w for w in writes(sandbox) if "/data_sources/" in w[1]] == []
@@ -580,8 +551,8 @@ def test_audit_fix_dry_run_and_owner_guard(access, sandbox, tmp_path):
     (("--operation", "list", "--resource-type", "sources", "--resource-id", "123", "--fix"),
      "--fix"),
 ])
-def test_bad_input_exits_2_naming_the_field_before_any_request(access, sandbox, argv, field):
-    result = access(*argv)
+def test_bad_input_exits_2_naming_the_field_before_any_request(run_main, sandbox, argv, field):
+    result = run_main(manage_access, *argv)
     assert result.code == 2, result.err
     [line] = result.err.strip().splitlines()
     assert field in line
