@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import os
 import re
-import signal
 import subprocess
 import sys
 import time
@@ -16,6 +15,7 @@ import pytest
 
 import batch_operations
 import checkpoint
+from conftest import CANARY, SCRIPTS, _script_env, kill9, kill9_while_held, wait_for, writes
 
 # --------------------------------------------------------------------------- journal (no API)
 
@@ -102,52 +102,9 @@ def test_bad_input_exits_2_naming_the_field_before_any_request(argv, field, caps
 
 # --------------------------------------------------------------------------- helpers
 
-SCRIPT = Path(__file__).resolve().parent.parent / "scripts" / "batch_operations.py"
 PAUSE = r"/flows/(\d+)/pause"
 DELETE_FLOW = r"/flows/(\d+)"
 COPY_FLOW = r"/flows/(\d+)/copy"
-
-
-@pytest.fixture
-def batch(sandbox, monkeypatch, tmp_path):
-    """Call batch_operations.main in-process against the sandbox: (code, stdout, stderr)."""
-    monkeypatch.chdir(tmp_path)
-    for key in [k for k in os.environ if k.startswith("NEXLA_")]:
-        monkeypatch.delenv(key)
-    monkeypatch.setenv("NEXLA_API_URL", sandbox.url)
-    monkeypatch.setenv("NEXLA_SERVICE_KEY", sandbox.service_key)
-
-    def call(*argv, capsys=None):
-        code = batch_operations.main([str(a) for a in argv])
-        captured = capsys.readouterr() if capsys else None
-        return code, captured.out if captured else "", captured.err if captured else ""
-
-    return call
-
-
-def spawn(sandbox, cwd, *args):
-    env = {k: v for k, v in os.environ.items() if not k.startswith("NEXLA_")}
-    env.update(NEXLA_API_URL=sandbox.url, NEXLA_SERVICE_KEY=sandbox.service_key,
-               PYTHONDONTWRITEBYTECODE="1")
-    return subprocess.Popen([sys.executable, str(SCRIPT), *map(str, args)], cwd=str(cwd),
-                            env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-
-
-def wait_for(predicate, what, timeout=30.0):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return
-        time.sleep(0.01)
-    raise AssertionError(f"timed out waiting for {what}")
-
-
-def kill9(proc):
-    proc.send_signal(signal.SIGKILL)
-    proc.wait(timeout=10)
-    proc.stdout.close()
-    proc.stderr.close()
-    assert proc.returncode == -signal.SIGKILL
 
 
 def journal_lines(path) -> int:
@@ -167,11 +124,6 @@ def effective_writes(sandbox, method, pattern) -> Counter:
     return counts
 
 
-def writes_sent(sandbox) -> list:
-    return [(e["method"], e["path"]) for e in sandbox.control.requests()
-            if e["method"] != "GET" and e["path"] != "/token"]
-
-
 def populate_flows(sandbox, count, prefix="batch", status="ACTIVE") -> list[int]:
     return sandbox.control.populate("flows", count, name_prefix=prefix, runs=1,
                                     status=status)["ids"]
@@ -185,35 +137,30 @@ def flow_status(sandbox, flow_id) -> str:
     return source["status"]
 
 
-def delayed_request_logged(sandbox, method, pattern):
-    return any(e["method"] == method and re.fullmatch(pattern, e["path"]) and
-               e.get("fault") == "delay" for e in sandbox.control.requests())
-
-
 # --------------------------------------------------------------------------- basic runs
 
 
-def test_dry_run_lists_every_target_and_change_and_writes_nothing(sandbox, batch, capsys):
-    code, out, err = batch("pause", "--type", "flows", "--all", "--dry-run", "--json",
-                           capsys=capsys)
-    assert code == 0, err
-    doc = json.loads(out)
+def test_dry_run_lists_every_target_and_change_and_writes_nothing(sandbox, run_main):
+    result = run_main(batch_operations, "pause", "--type", "flows", "--all", "--dry-run", "--json")
+    assert result.code == 0, result.err
+    doc = result.json()
     by_id = {item["id"]: item for item in doc["items"]}
     assert set(by_id) == {1001, 1002, 1003, 1004, 1005}
     assert by_id[1001]["result"] == "would_change"
     assert by_id[1001]["change"] == "ACTIVE -> PAUSED"
     assert by_id[1004]["result"] == "unchanged"  # seeded PAUSED
-    assert writes_sent(sandbox) == []
-    assert "\x1b[K" not in err  # no progress bar when stderr is not a TTY
+    assert writes(sandbox) == []
+    assert "\x1b[K" not in result.err  # no progress bar when stderr is not a TTY
 
 
-def test_filters_walk_every_page_and_pause_exactly_the_matches(sandbox, batch, capsys):
+def test_filters_walk_every_page_and_pause_exactly_the_matches(sandbox, run_main):
     ids = sandbox.control.populate("sources", 130, name_prefix="paged", status="ACTIVE")["ids"]
     sandbox.control.clear_requests()
-    code, out, err = batch("pause", "--type", "sources", "--name-regex", "^paged-source-",
-                           "--status", "ACTIVE", "--concurrency", "8", "--json", capsys=capsys)
-    assert code == 0, err
-    doc = json.loads(out)
+    result = run_main(batch_operations, "pause", "--type", "sources",
+                      "--name-regex", "^paged-source-", "--status", "ACTIVE",
+                      "--concurrency", "8", "--json")
+    assert result.code == 0, result.err
+    doc = result.json()
     assert doc["counts"] == {"total": 130, "changed": 130}
     pages = [e for e in sandbox.control.requests()
              if e["method"] == "GET" and e["path"] == "/data_sources"]
@@ -224,107 +171,107 @@ def test_filters_walk_every_page_and_pause_exactly_the_matches(sandbox, batch, c
         "PAUSED"}
 
 
-def test_rerun_changes_nothing_and_activate_restores(sandbox, batch, capsys):
-    assert batch("pause", "--type", "flows", "--ids", "1001,1002", capsys=capsys)[0] == 0
+def test_rerun_changes_nothing_and_activate_restores(sandbox, run_main):
+    assert run_main(batch_operations, "pause", "--type", "flows", "--ids", "1001,1002").code == 0
     sandbox.control.clear_requests()
-    code, out, _ = batch("pause", "--type", "flows", "--ids", "1001,1002", "--json",
-                         capsys=capsys)
-    assert code == 0
-    assert json.loads(out)["counts"] == {"total": 2, "unchanged": 2}
-    assert writes_sent(sandbox) == []
-    assert batch("activate", "--type", "flows", "--ids", "1001", capsys=capsys)[0] == 0
+    result = run_main(batch_operations, "pause", "--type", "flows", "--ids", "1001,1002",
+                      "--json")
+    assert result.code == 0
+    assert result.json()["counts"] == {"total": 2, "unchanged": 2}
+    assert writes(sandbox) == []
+    assert run_main(batch_operations, "activate", "--type", "flows", "--ids", "1001").code == 0
     assert flow_status(sandbox, 1001) == "ACTIVE"
     assert flow_status(sandbox, 1002) == "PAUSED"
 
 
-def test_tag_untag_and_update_are_idempotent(sandbox, batch, capsys):
-    code, _, err = batch("tag", "--type", "sources", "--ids", "123,124", "--tags", "pii,eu",
-                         capsys=capsys)
-    assert code == 0, err
+def test_tag_untag_and_update_are_idempotent(sandbox, run_main):
+    result = run_main(batch_operations, "tag", "--type", "sources", "--ids", "123,124",
+                      "--tags", "pii,eu")
+    assert result.code == 0, result.err
     tags = {s["id"]: s["tags"] for s in sandbox.control.state("data_sources")}
     assert tags[123] == ["pii", "eu"] and tags[124] == ["pii", "eu"]
     sandbox.control.clear_requests()
-    assert batch("tag", "--type", "sources", "--tag", "pii", "--tags", "pii", capsys=capsys)[0] == 0
-    assert writes_sent(sandbox) == []
+    assert run_main(batch_operations, "tag", "--type", "sources", "--tag", "pii",
+                    "--tags", "pii").code == 0
+    assert writes(sandbox) == []
     # flows are tagged on their origin resource, where list_resources reads a flow's tags
-    assert batch("untag", "--type", "flows", "--tag", "eu", "--tags", "eu", capsys=capsys)[0] == 0
+    assert run_main(batch_operations, "untag", "--type", "flows", "--tag", "eu",
+                    "--tags", "eu").code == 0
     tags = {s["id"]: s["tags"] for s in sandbox.control.state("data_sources")}
     assert tags[123] == ["pii"] and tags[124] == ["pii"]
     patch = {"description": "nightly load", "sink_config": {"table": "orders_v2"}}
-    code, out, err = batch("update", "--type", "destinations", "--ids", "301", "--patch",
-                           json.dumps(patch), "--json", capsys=capsys)
-    assert code == 0, err
+    result = run_main(batch_operations, "update", "--type", "destinations", "--ids", "301",
+                      "--patch", json.dumps(patch), "--json")
+    assert result.code == 0, result.err
     sink = next(s for s in sandbox.control.state("data_sinks") if s["id"] == 301)
     assert sink["description"] == "nightly load" and sink["sink_config"]["table"] == "orders_v2"
     sandbox.control.clear_requests()
-    code, out, _ = batch("update", "--type", "destinations", "--ids", "301", "--patch",
-                         json.dumps(patch), "--json", capsys=capsys)
-    assert json.loads(out)["counts"] == {"total": 1, "unchanged": 1}
-    assert writes_sent(sandbox) == []
+    result = run_main(batch_operations, "update", "--type", "destinations", "--ids", "301",
+                      "--patch", json.dumps(patch), "--json")
+    assert result.json()["counts"] == {"total": 1, "unchanged": 1}
+    assert writes(sandbox) == []
 
 
-def test_delete_pauses_first_and_copy_is_found_again(sandbox, batch, capsys):
-    code, out, err = batch("copy", "--type", "flows", "--ids", "1001", "--json", capsys=capsys)
-    assert code == 0, err
-    copy_id = json.loads(out)["items"][0]["copy_id"]
+def test_delete_pauses_first_and_copy_is_found_again(sandbox, run_main):
+    result = run_main(batch_operations, "copy", "--type", "flows", "--ids", "1001", "--json")
+    assert result.code == 0, result.err
+    copy_id = result.json()["items"][0]["copy_id"]
     # a plain re-run finds the existing copy instead of making a second one
-    code, out, _ = batch("copy", "--type", "flows", "--ids", "1001", "--json", capsys=capsys)
-    again = json.loads(out)["items"][0]
+    result = run_main(batch_operations, "copy", "--type", "flows", "--ids", "1001", "--json")
+    again = result.json()["items"][0]
     assert (again["result"], again["copy_id"], again["writes"]) == ("unchanged", copy_id, 0)
     copies = [s for s in sandbox.control.state("data_sources") if s.get("copied_from_id") == 123]
     assert len(copies) == 1
-    code, out, err = batch("delete", "--type", "flows", "--ids", f"1001,{copy_id}", "--json",
-                           capsys=capsys)
-    assert code == 0, err
-    changes = {i["id"]: i["change"] for i in json.loads(out)["items"]}
+    result = run_main(batch_operations, "delete", "--type", "flows", "--ids", f"1001,{copy_id}",
+                      "--json")
+    assert result.code == 0, result.err
+    changes = {i["id"]: i["change"] for i in result.json()["items"]}
     assert changes == {1001: "pause, then delete", copy_id: "delete"}  # the copy is PAUSED
     assert not {1001, copy_id} & {n["id"] for n in sandbox.control.state("flows")}
-    deletes = sorted(p for p in writes_sent(sandbox) if p[0] == "DELETE")
+    deletes = sorted(p for p in writes(sandbox) if p[0] == "DELETE")
     assert deletes == sorted([("DELETE", "/flows/1001"), ("DELETE", f"/flows/{copy_id}")])
 
 
-def test_failed_items_exit_7_listed_and_resume_retries_only_them(sandbox, batch, capsys,
-                                                                 tmp_path):
+def test_failed_items_exit_7_listed_and_resume_retries_only_them(sandbox, run_main, tmp_path):
     journal = tmp_path / "j.jsonl"
     sandbox.control.add_fault(method="PUT", path=r"^/flows/1002/pause$", action="status",
                               status=400, times=1)
-    code, out, err = batch("pause", "--type", "flows", "--ids", "1001,1002,1003",
-                           "--checkpoint", journal, "--json", capsys=capsys)
-    assert code == 7
-    doc = json.loads(out)
+    result = run_main(batch_operations, "pause", "--type", "flows", "--ids", "1001,1002,1003",
+                      "--checkpoint", journal, "--json")
+    assert result.code == 7
+    doc = result.json()
     assert [i["id"] for i in doc["items"] if i["result"] == "failed"] == [1002]
-    assert "1002" in err and "--resume" in err
+    assert "1002" in result.err and "--resume" in result.err
     sandbox.control.clear_requests()
-    code, out, err = batch("pause", "--type", "flows", "--ids", "1001,1002,1003",
-                           "--checkpoint", journal, "--resume", "--json", capsys=capsys)
-    assert code == 0, err
-    results = {i["id"]: i["result"] for i in json.loads(out)["items"]}
+    result = run_main(batch_operations, "pause", "--type", "flows", "--ids", "1001,1002,1003",
+                      "--checkpoint", journal, "--resume", "--json")
+    assert result.code == 0, result.err
+    results = {i["id"]: i["result"] for i in result.json()["items"]}
     assert results == {1001: "journal", 1002: "changed", 1003: "journal"}
-    assert writes_sent(sandbox) == [("PUT", "/flows/1002/pause")]
+    assert writes(sandbox) == [("PUT", "/flows/1002/pause")]
     # without --resume an existing journal is refused (no accidental second run)
-    code, _, err = batch("pause", "--type", "flows", "--ids", "1001", "--checkpoint", journal,
-                         capsys=capsys)
-    assert code == 2 and "--resume" in err
+    result = run_main(batch_operations, "pause", "--type", "flows", "--ids", "1001",
+                      "--checkpoint", journal)
+    assert result.code == 2 and "--resume" in result.err
 
 
-def test_resume_refuses_a_journal_of_another_run(sandbox, batch, capsys, tmp_path):
+def test_resume_refuses_a_journal_of_another_run(run_main, tmp_path):
     journal = tmp_path / "j.jsonl"
-    assert batch("pause", "--type", "flows", "--ids", "1001", "--checkpoint", journal,
-                 capsys=capsys)[0] == 0
-    code, _, err = batch("activate", "--type", "flows", "--ids", "1001", "--checkpoint",
-                         journal, "--resume", capsys=capsys)
-    assert code == 2 and "op=" in err
+    assert run_main(batch_operations, "pause", "--type", "flows", "--ids", "1001",
+                    "--checkpoint", journal).code == 0
+    result = run_main(batch_operations, "activate", "--type", "flows", "--ids", "1001",
+                      "--checkpoint", journal, "--resume")
+    assert result.code == 2 and "op=" in result.err
 
 
-def test_shards_cover_every_target_exactly_once(sandbox, batch, capsys):
+def test_shards_cover_every_target_exactly_once(sandbox, run_main):
     ids = sandbox.control.populate("sources", 45, name_prefix="shard")["ids"]
     seen = []
     for index in range(3):
-        code, out, err = batch("tag", "--type", "sources", "--name", "shard-source-",
-                               "--tags", "migrated", "--shard", f"{index}/3", "--json",
-                               capsys=capsys)
-        assert code == 0, err
-        shard_ids = [i["id"] for i in json.loads(out)["items"]]
+        result = run_main(batch_operations, "tag", "--type", "sources", "--name", "shard-source-",
+                          "--tags", "migrated", "--shard", f"{index}/3", "--json")
+        assert result.code == 0, result.err
+        shard_ids = [i["id"] for i in result.json()["items"]]
         assert shard_ids, "every shard gets work"
         seen += shard_ids
     assert sorted(seen) == sorted(ids)
@@ -342,23 +289,24 @@ def _assert_exactly_once(sandbox, ids, method, pattern):
 
 @pytest.mark.slow
 @pytest.mark.parametrize("lines", [2, 14])
-def test_kill_after_n_journal_lines_then_resume_applies_each_once(sandbox, batch, capsys,
-                                                                   tmp_path, lines):
+def test_kill_after_n_journal_lines_then_resume_applies_each_once(sandbox, run_main,
+                                                                   spawn_script, tmp_path,
+                                                                   lines):
     ids = populate_flows(sandbox, 16)
     journal = tmp_path / "j.jsonl"
     argv = ["pause", "--type", "flows", "--ids", ",".join(map(str, ids)), "--concurrency", "3",
             "--checkpoint", journal]
     sandbox.control.configure(latency_ms=40)  # keeps the run going well past the kill point
     try:
-        proc = spawn(sandbox, tmp_path, *argv)
+        proc = spawn_script("batch_operations", *argv)
         wait_for(lambda: journal_lines(journal) >= lines, f"{lines} journal lines")
         kill9(proc)
     finally:
         sandbox.control.configure(latency_ms=0)
     time.sleep(0.2)  # let writes already on the wire finish on the server
-    code, out, err = batch(*argv, "--resume", "--json", capsys=capsys)
-    assert code == 0, err
-    results = Counter(i["result"] for i in json.loads(out)["items"])
+    result = run_main(batch_operations, *argv, "--resume", "--json")
+    assert result.code == 0, result.err
+    results = Counter(i["result"] for i in result.json()["items"])
     assert results["journal"] >= 1 or lines == 2
     assert sum(results.values()) == 16
     _assert_exactly_once(sandbox, ids, "PUT", PAUSE)
@@ -366,26 +314,24 @@ def test_kill_after_n_journal_lines_then_resume_applies_each_once(sandbox, batch
 
 
 @pytest.mark.slow
-def test_kill_while_a_pause_is_in_flight_resume_does_not_resend_it(sandbox, batch, capsys,
-                                                                    tmp_path):
+def test_kill_while_a_pause_is_in_flight_resume_does_not_resend_it(sandbox, run_main,
+                                                                    spawn_script, tmp_path):
     ids = populate_flows(sandbox, 8)
     journal = tmp_path / "j.jsonl"
     fault = sandbox.control.add_fault(method="PUT", path=PAUSE, action="delay", delay_ms=1500,
                                       skip=3, times=1)
     argv = ["pause", "--type", "flows", "--ids", ",".join(map(str, ids)), "--concurrency", "1",
             "--checkpoint", journal]
-    proc = spawn(sandbox, tmp_path, *argv)
-    wait_for(lambda: sandbox.control.faults()[0]["hits"] == 1, "the 4th pause on the wire")
-    kill9(proc)
+    proc = spawn_script("batch_operations", *argv)
+    # the server still commits the write whose client died; wait for it, as an operator would
+    kill9_while_held(sandbox, proc, fault, "the 4th pause")
     in_flight = ids[3]
     events = [json.loads(line) for line in journal.read_text(encoding="utf-8").splitlines()]
     assert {"event": "intent", "key": f"flows:{in_flight}"}.items() <= events[-1].items()
-    # the server still commits the write whose client died; wait for it, as an operator would
-    wait_for(lambda: delayed_request_logged(sandbox, "PUT", PAUSE), "the delayed pause")
     assert fault["id"]
-    code, out, err = batch(*argv, "--resume", "--json", capsys=capsys)
-    assert code == 0, err
-    item = next(i for i in json.loads(out)["items"] if i["id"] == in_flight)
+    result = run_main(batch_operations, *argv, "--resume", "--json")
+    assert result.code == 0, result.err
+    item = next(i for i in result.json()["items"] if i["id"] == in_flight)
     assert item["result"] == "unchanged" and "not re-sent" in item["detail"]
     _assert_exactly_once(sandbox, ids, "PUT", PAUSE)
     assert {flow_status(sandbox, i) for i in ids} == {"PAUSED"}
@@ -393,41 +339,37 @@ def test_kill_while_a_pause_is_in_flight_resume_does_not_resend_it(sandbox, batc
 
 @pytest.mark.slow
 def test_kill_between_the_pause_and_the_delete_resume_deletes_without_repausing(
-        sandbox, batch, capsys, tmp_path):
+        sandbox, run_main, spawn_script, tmp_path):
     ids = populate_flows(sandbox, 6, prefix="doomed")
     journal = tmp_path / "j.jsonl"
-    sandbox.control.add_fault(method="PUT", path=PAUSE, action="delay", delay_ms=1500, skip=2,
-                              times=1)
+    fault = sandbox.control.add_fault(method="PUT", path=PAUSE, action="delay", delay_ms=1500,
+                                      skip=2, times=1)
     argv = ["delete", "--type", "flows", "--name", "doomed-", "--concurrency", "2",
             "--checkpoint", journal]
-    proc = spawn(sandbox, tmp_path, *argv)
-    wait_for(lambda: sandbox.control.faults()[0]["hits"] == 1, "the 3rd pause on the wire")
-    kill9(proc)
-    wait_for(lambda: delayed_request_logged(sandbox, "PUT", PAUSE), "the delayed pause")
-    code, out, err = batch(*argv, "--resume", "--json", capsys=capsys)
-    assert code == 0, err
-    assert json.loads(out)["counts"]["total"] == 6
+    proc = spawn_script("batch_operations", *argv)
+    kill9_while_held(sandbox, proc, fault, "the 3rd pause")
+    result = run_main(batch_operations, *argv, "--resume", "--json")
+    assert result.code == 0, result.err
+    assert result.json()["counts"]["total"] == 6
     _assert_exactly_once(sandbox, ids, "PUT", PAUSE)
     _assert_exactly_once(sandbox, ids, "DELETE", DELETE_FLOW)
     assert not set(ids) & {n["id"] for n in sandbox.control.state("flows")}
 
 
 @pytest.mark.slow
-def test_kill_while_a_copy_is_in_flight_resume_finds_the_copy(sandbox, batch, capsys,
+def test_kill_while_a_copy_is_in_flight_resume_finds_the_copy(sandbox, run_main, spawn_script,
                                                               tmp_path):
     ids = populate_flows(sandbox, 4, prefix="tmpl", status="PAUSED")
     journal = tmp_path / "j.jsonl"
-    sandbox.control.add_fault(method="POST", path=COPY_FLOW, action="delay", delay_ms=1500,
-                              skip=1, times=1)
+    fault = sandbox.control.add_fault(method="POST", path=COPY_FLOW, action="delay",
+                                      delay_ms=1500, skip=1, times=1)
     argv = ["copy", "--type", "flows", "--ids", ",".join(map(str, ids)), "--concurrency", "1",
             "--checkpoint", journal]
-    proc = spawn(sandbox, tmp_path, *argv)
-    wait_for(lambda: sandbox.control.faults()[0]["hits"] == 1, "the 2nd copy on the wire")
-    kill9(proc)
-    wait_for(lambda: delayed_request_logged(sandbox, "POST", COPY_FLOW), "the delayed copy")
-    code, out, err = batch(*argv, "--resume", "--json", capsys=capsys)
-    assert code == 0, err
-    items = {i["id"]: i for i in json.loads(out)["items"]}
+    proc = spawn_script("batch_operations", *argv)
+    kill9_while_held(sandbox, proc, fault, "the 2nd copy")
+    result = run_main(batch_operations, *argv, "--resume", "--json")
+    assert result.code == 0, result.err
+    items = {i["id"]: i for i in result.json()["items"]}
     assert "not re-sent" in items[ids[1]]["detail"]
     _assert_exactly_once(sandbox, ids, "POST", COPY_FLOW)
     roots = {n["id"]: n for n in sandbox.control.state("flows")}
@@ -439,35 +381,32 @@ def test_kill_while_a_copy_is_in_flight_resume_finds_the_copy(sandbox, batch, ca
         assert roots[items[flow_id]["copy_id"]]["data_source_id"] == copies[0]
 
 
-def test_a_secret_in_a_patch_stays_out_of_output_and_journal(sandbox, batch, capsys, tmp_path):
-    from conftest import CANARY
-
+def test_a_secret_in_a_patch_stays_out_of_output_and_journal(sandbox, run_main, tmp_path):
     journal = tmp_path / "j.jsonl"
     patch = json.dumps({"sink_config": {"table": "t", "password": CANARY}})
-    code, out, err = batch("update", "--type", "destinations", "--ids", "302", "--patch", patch,
-                           "--checkpoint", journal, "--json", capsys=capsys)
-    assert code == 0, err
+    result = run_main(batch_operations, "update", "--type", "destinations", "--ids", "302",
+                      "--patch", patch, "--checkpoint", journal, "--json")
+    assert result.code == 0, result.err
     sink = next(s for s in sandbox.control.state("data_sinks") if s["id"] == 302)
     assert sink["sink_config"]["table"] == "t"
-    assert CANARY not in out + err + journal.read_text(encoding="utf-8")
+    assert CANARY not in result.out + result.err + journal.read_text(encoding="utf-8")
     other = json.dumps({"sink_config": {"table": "u", "password": CANARY}})
-    code, _, err = batch("update", "--type", "destinations", "--ids", "302", "--patch", other,
-                         "--checkpoint", journal, "--resume", capsys=capsys)
-    assert code == 2 and "--patch" in err and CANARY not in err
+    result = run_main(batch_operations, "update", "--type", "destinations", "--ids", "302",
+                      "--patch", other, "--checkpoint", journal, "--resume")
+    assert result.code == 2 and "--patch" in result.err and CANARY not in result.err
 
 
-def test_ids_from_list_resources_jsonl_and_plain_lines(sandbox, batch, capsys, tmp_path):
+def test_ids_from_list_resources_jsonl_and_plain_lines(sandbox, run_main, tmp_path):
     import list_resources
 
-    assert list_resources.main(["--type", "destinations", "--name", "warehouse", "--format",
-                                "jsonl", "--output", str(tmp_path / "sinks.jsonl")]) == 0
-    capsys.readouterr()
+    assert run_main(list_resources, "--type", "destinations", "--name", "warehouse",
+                    "--format", "jsonl", "--output", tmp_path / "sinks.jsonl").code == 0
     (tmp_path / "more.txt").write_text("# retired archives\n303\n\n304  # legacy\n")
     for source, expected in (("sinks.jsonl", {301, 302}), ("more.txt", {303, 304})):
-        code, out, err = batch("tag", "--type", "destinations", "--ids-from", tmp_path / source,
-                               "--tags", "reviewed", "--json", capsys=capsys)
-        assert code == 0, err
-        assert {i["id"] for i in json.loads(out)["items"]} == expected
+        result = run_main(batch_operations, "tag", "--type", "destinations",
+                          "--ids-from", tmp_path / source, "--tags", "reviewed", "--json")
+        assert result.code == 0, result.err
+        assert {i["id"] for i in result.json()["items"]} == expected
     assert {s["id"] for s in sandbox.control.state("data_sinks") if "reviewed" in s["tags"]} == {
         301, 302, 303, 304}
 
@@ -476,12 +415,12 @@ def test_progress_only_on_a_tty(sandbox, tmp_path):
     import pty
 
     main_fd, tty_fd = pty.openpty()
-    env = {k: v for k, v in os.environ.items() if not k.startswith("NEXLA_")}
-    env.update(NEXLA_API_URL=sandbox.url, NEXLA_SERVICE_KEY=sandbox.service_key)
+    env = _script_env(sandbox, {})  # conftest's subprocess environment
     try:
-        proc = subprocess.run([sys.executable, str(SCRIPT), "pause", "--type", "flows", "--ids",
-                               "1001,1002", "--json"], cwd=str(tmp_path), env=env,
-                              stdout=subprocess.PIPE, stderr=tty_fd, timeout=60)
+        proc = subprocess.run([sys.executable, str(SCRIPTS / "batch_operations.py"), "pause",
+                               "--type", "flows", "--ids", "1001,1002", "--json"],
+                              cwd=str(tmp_path), env=env, stdout=subprocess.PIPE, stderr=tty_fd,
+                              timeout=60)
         os.close(tty_fd)
         tty_fd = -1
         shown = b""
