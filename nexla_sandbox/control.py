@@ -66,9 +66,9 @@ class ControlAPI:
                 return _reply(dom.tick(float(seconds)))
         if head == "requests":
             if method == "DELETE":
-                app.faults.log.clear()
+                app.faults.clear_log()
                 return _reply({"requests": []})
-            return _reply({"requests": list(app.faults.log)})
+            return _reply({"requests": app.faults.requests()})
         if head == "faults":
             if method == "POST":
                 return _reply(app.faults.add(self._body(request)))

@@ -133,8 +133,17 @@ class Faults:
                  "ts": time.time(), "fault": fault, "body": body}
         if committed is not None:
             entry["committed_status"] = committed
-        self.log.append(entry)
+        with self._lock:  # so requests() never iterates the deque while it changes
+            self.log.append(entry)
+
+    def requests(self) -> list[dict]:
+        with self._lock:
+            return list(self.log)
+
+    def clear_log(self):
+        with self._lock:
+            self.log.clear()
 
     def reset(self):
         self.clear()
-        self.log.clear()
+        self.clear_log()
