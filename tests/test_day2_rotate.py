@@ -3,24 +3,16 @@
 from __future__ import annotations
 
 import argparse
-import json
-import os
 import re
-import signal
-import subprocess
-import sys
-import time
 from collections import Counter
-from pathlib import Path
 
 import pytest
 
 import checkpoint
 import nexla_ops
 import rotate_credential
-from conftest import CANARY
+from conftest import CANARY, kill9_while_held, write_requests, writes
 
-SCRIPT = Path(__file__).resolve().parent.parent / "scripts" / "rotate_credential.py"
 # Demo seed: credential 11 is used by source 123 (flow 1001, ACTIVE), destination 303 (flow
 # 1003, ACTIVE), and source 126 + destination 304 (flow 1004, PAUSED).
 USERS_OF_11 = {("data_sources", 123), ("data_sinks", 303), ("data_sources", 126),
@@ -36,23 +28,6 @@ def new_cred(sdk_client):
     return body["id"]
 
 
-@pytest.fixture
-def rotate(sandbox, monkeypatch, tmp_path, capsys):
-    """rotate_credential.main in-process: returns (code, stdout, stderr)."""
-    monkeypatch.chdir(tmp_path)
-    for key in [k for k in os.environ if k.startswith("NEXLA_")]:
-        monkeypatch.delenv(key)
-    monkeypatch.setenv("NEXLA_API_URL", sandbox.url)
-    monkeypatch.setenv("NEXLA_SERVICE_KEY", sandbox.service_key)
-
-    def call(*argv):
-        code = rotate_credential.main([str(a) for a in argv])
-        captured = capsys.readouterr()
-        return code, captured.out, captured.err
-
-    return call
-
-
 def credential_of(sandbox) -> dict:
     return {(kind, obj["id"]): obj.get("data_credentials_id")
             for kind in ("data_sources", "data_sinks") for obj in sandbox.control.state(kind)}
@@ -64,21 +39,16 @@ def flow_statuses(sandbox) -> dict:
             if n.get("parent_node_id") is None}
 
 
-def writes(sandbox) -> list[tuple[str, str, int]]:
-    return [(e["method"], e["path"], e["status"]) for e in sandbox.control.requests()
-            if e["method"] != "GET" and e["path"] != "/token"]
-
-
 def assert_untouched(sandbox, before_creds, before_status):
     assert credential_of(sandbox) == before_creds
     assert flow_statuses(sandbox) == before_status
 
 
-def test_plan_shows_every_user_grouped_by_flow_and_writes_nothing(sandbox, rotate, new_cred):
+def test_plan_shows_every_user_grouped_by_flow_and_writes_nothing(sandbox, run_main, new_cred):
     sandbox.control.clear_requests()
-    code, out, err = rotate("--old", 11, "--new", new_cred, "--plan", "--json")
-    assert code == 0, err
-    doc = json.loads(out)
+    result = run_main(rotate_credential, "--old", 11, "--new", new_cred, "--plan", "--json")
+    assert result.code == 0, result.err
+    doc = result.json()
     assert doc["result"] == "planned" and doc["probe"] == "ok"
     found = {(r["type"], r["id"]) for u in doc["units"] for r in u["resources"]}
     assert found == USERS_OF_11
@@ -86,16 +56,17 @@ def test_plan_shows_every_user_grouped_by_flow_and_writes_nothing(sandbox, rotat
     assert writes(sandbox) == []
 
 
-def test_users_are_found_on_every_page(sandbox, rotate, new_cred):
+def test_users_are_found_on_every_page(sandbox, run_main, new_cred):
     # 120 bulk flows: 125 sources and 124 destinations, more than one page of 100 each; every
     # bulk source and destination uses the one credential populate made for them
     sandbox.control.populate("flows", 120, name_prefix="many", runs=1)
     bulk_cred = max(c["id"] for c in sandbox.control.state("data_credentials")
                     if c["name"] == "many-cred")
     sandbox.control.clear_requests()
-    code, out, err = rotate("--old", bulk_cred, "--new", new_cred, "--plan", "--json")
-    assert code == 0, err
-    found = [r for u in json.loads(out)["units"] for r in u["resources"]]
+    result = run_main(rotate_credential, "--old", bulk_cred, "--new", new_cred, "--plan",
+                      "--json")
+    assert result.code == 0, result.err
+    found = [r for u in result.json()["units"] for r in u["resources"]]
     assert Counter(r["type"] for r in found) == {"data_sources": 120, "data_sinks": 120}
     pages = Counter(e["path"] for e in sandbox.control.requests()
                     if e["path"] in ("/data_sources", "/data_sinks"))
@@ -103,18 +74,18 @@ def test_users_are_found_on_every_page(sandbox, rotate, new_cred):
     assert writes(sandbox) == []
 
 
-def test_happy_path_switches_every_user_and_flows_run_again(sandbox, rotate, new_cred):
+def test_happy_path_switches_every_user_and_flows_run_again(sandbox, run_main, new_cred):
     before_status = flow_statuses(sandbox)
     sandbox.control.clear_requests()
-    code, out, err = rotate("--old", 11, "--new", new_cred, "--json")
-    assert code == 0, err
-    doc = json.loads(out)
+    result = run_main(rotate_credential, "--old", 11, "--new", new_cred, "--json")
+    assert result.code == 0, result.err
+    doc = result.json()
     assert doc["result"] == "rotated"
     creds = credential_of(sandbox)
     assert {key for key, cred in creds.items() if cred == new_cred} == USERS_OF_11
     assert 11 not in creds.values()
     assert flow_statuses(sandbox) == before_status  # paused stays paused, active is active
-    sent = Counter((m, p) for m, p, s in writes(sandbox) if s < 300)
+    sent = Counter((e["method"], e["path"]) for e in write_requests(sandbox) if e["status"] < 300)
     assert sent == Counter({
         ("PUT", "/flows/1001/pause"): 1, ("PUT", "/data_sources/123"): 1,
         ("PUT", "/flows/1001/activate"): 1, ("PUT", "/flows/1003/pause"): 1,
@@ -128,8 +99,8 @@ def test_happy_path_switches_every_user_and_flows_run_again(sandbox, rotate, new
     assert len(runs_after) > runs_before
     # a re-run finds nothing left to do
     sandbox.control.clear_requests()
-    code, out, _ = rotate("--old", 11, "--new", new_cred, "--json")
-    assert code == 0 and json.loads(out)["units"] == [] and writes(sandbox) == []
+    again = run_main(rotate_credential, "--old", 11, "--new", new_cred, "--json")
+    assert again.code == 0 and again.json()["units"] == [] and writes(sandbox) == []
 
 
 def test_probe_failure_exits_1_and_changes_nothing(sandbox, run_script):
@@ -144,45 +115,43 @@ def test_probe_failure_exits_1_and_changes_nothing(sandbox, run_script):
 
 
 @pytest.mark.parametrize("kth_put", [2, 5, 7])
-def test_a_midway_failure_is_rolled_back_to_the_original_credentials(sandbox, rotate,
+def test_a_midway_failure_is_rolled_back_to_the_original_credentials(sandbox, run_main,
                                                                      new_cred, kth_put):
     before = credential_of(sandbox), flow_statuses(sandbox)
     sandbox.control.clear_requests()
     sandbox.control.add_fault(method="PUT", path=".", action="status", status=400,
                               skip=kth_put - 1, times=1,
                               body={"message": "data_credentials_id: rejected", "code": 400})
-    code, out, err = rotate("--old", 11, "--new", new_cred, "--json")
-    assert code == 1, err
-    doc = json.loads(out)
+    result = run_main(rotate_credential, "--old", 11, "--new", new_cred, "--json")
+    assert result.code == 1, result.err
+    doc = result.json()
     assert doc["result"] == "rolled back" and "rejected" in doc["error"]
     assert_untouched(sandbox, *before)
-    assert "switching everything back" in err
+    assert "switching everything back" in result.err
 
 
-def test_a_failed_rollback_exits_7_and_lists_the_leftovers(sandbox, rotate, new_cred):
+def test_a_failed_rollback_exits_7_and_lists_the_leftovers(sandbox, run_main, new_cred):
     sandbox.control.add_fault(method="PUT", path=r"^/flows/1001/activate$", action="status",
                               status=400, times=5)
-    code, out, err = rotate("--old", 11, "--new", new_cred, "--json")
-    assert code == 7, err
-    doc = json.loads(out)
+    result = run_main(rotate_credential, "--old", 11, "--new", new_cred, "--json")
+    assert result.code == 7, result.err
+    doc = result.json()
     assert doc["result"] == "rollback failed"
     assert [left["flow_id"] for left in doc["leftovers"]] == [1001]
-    assert "NOT restored: flow 1001" in err
+    assert "NOT restored: flow 1001" in result.err
     # what could be restored was: the source is back on 11; only the re-activation is left
     assert credential_of(sandbox)[("data_sources", 123)] == 11
     assert flow_statuses(sandbox)[1001] == "PAUSED"
 
 
-def test_retire_old_deletes_it_after_success(sandbox, rotate, new_cred):
-    code, out, err = rotate("--old", 11, "--new", new_cred, "--retire-old", "--json")
-    assert code == 0, err
-    assert json.loads(out)["retired_old"] is True
+def test_retire_old_deletes_it_after_success(sandbox, run_main, new_cred):
+    result = run_main(rotate_credential, "--old", 11, "--new", new_cred, "--retire-old", "--json")
+    assert result.code == 0, result.err
+    assert result.json()["retired_old"] is True
     assert 11 not in {c["id"] for c in sandbox.control.state("data_credentials")}
 
 
-def test_retire_refuses_while_something_still_uses_it(sandbox, sdk_client, monkeypatch):
-    monkeypatch.setenv("NEXLA_API_URL", sandbox.url)
-    monkeypatch.setenv("NEXLA_SERVICE_KEY", sandbox.service_key)
+def test_retire_refuses_while_something_still_uses_it(sandbox, api_env):
     ctx = nexla_ops.Context(argparse.Namespace())
     users = rotate_credential.Rotation(ctx, 12, 11, checkpoint.MemoryJournal()).retire()
     assert {(u["type"], u["id"]) for u in users} == {("data_sources", 124), ("data_sinks", 301),
@@ -207,44 +176,26 @@ def test_bad_input_exits_2_before_any_request(run_script):
 # --------------------------------------------------------------------------- kill -9 + resume
 
 
-def spawn(sandbox, cwd, *args):
-    env = {k: v for k, v in os.environ.items() if not k.startswith("NEXLA_")}
-    env.update(NEXLA_API_URL=sandbox.url, NEXLA_SERVICE_KEY=sandbox.service_key)
-    return subprocess.Popen([sys.executable, str(SCRIPT), *map(str, args)], cwd=str(cwd),
-                            env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-
-
-def wait_for(predicate, what, timeout=30.0):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return
-        time.sleep(0.01)
-    raise AssertionError(f"timed out waiting for {what}")
-
-
 @pytest.mark.slow
 @pytest.mark.parametrize(("method", "in_flight"), [
     ("PUT", r"^/data_sources/123$"), ("PUT", r"^/flows/1003/activate$"),
     ("DELETE", r"^/data_credentials/11$")])
-def test_kill_mid_rotation_then_resume_writes_each_step_once(sandbox, rotate, new_cred,
-                                                             tmp_path, method, in_flight):
+def test_kill_mid_rotation_then_resume_writes_each_step_once(sandbox, run_main, spawn_script,
+                                                             new_cred, tmp_path, method,
+                                                             in_flight):
     journal = tmp_path / "rotate.jsonl"
     before_status = flow_statuses(sandbox)
     sandbox.control.clear_requests()
-    sandbox.control.add_fault(method=method, path=in_flight, action="delay", delay_ms=1200)
-    proc = spawn(sandbox, tmp_path, "--old", 11, "--new", new_cred, "--checkpoint", journal,
-                 "--retire-old")
-    wait_for(lambda: sandbox.control.faults()[0]["hits"] == 1, "the write on the wire")
-    proc.send_signal(signal.SIGKILL)
-    proc.wait(timeout=10)
-    wait_for(lambda: any(e.get("fault") == "delay" for e in sandbox.control.requests()),
-             "the delayed write to commit")
-    code, out, err = rotate("--old", 11, "--new", new_cred, "--checkpoint", journal,
-                            "--resume", "--retire-old", "--json")
-    assert code == 0, err
-    assert json.loads(out)["result"] == "rotated" and json.loads(out)["retired_old"] is True
-    sent = Counter((m, p) for m, p, s in writes(sandbox))
+    fault = sandbox.control.add_fault(method=method, path=in_flight, action="delay",
+                                      delay_ms=1200)
+    proc = spawn_script("rotate_credential", "--old", 11, "--new", new_cred,
+                        "--checkpoint", journal, "--retire-old")
+    kill9_while_held(sandbox, proc, fault, "the delayed write")
+    result = run_main(rotate_credential, "--old", 11, "--new", new_cred, "--checkpoint", journal,
+                      "--resume", "--retire-old", "--json")
+    assert result.code == 0, result.err
+    assert result.json()["result"] == "rotated" and result.json()["retired_old"] is True
+    sent = Counter(writes(sandbox))
     assert set(sent.values()) == {1}, sent  # no pause, switch, activation or delete twice
     assert len(sent) == 9 and sent[("DELETE", "/data_credentials/11")] == 1
     assert {k for k, c in credential_of(sandbox).items() if c == new_cred} == USERS_OF_11
@@ -254,23 +205,20 @@ def test_kill_mid_rotation_then_resume_writes_each_step_once(sandbox, rotate, ne
 
 @pytest.mark.slow
 def test_resume_with_a_now_failing_probe_switches_back_what_was_switched(
-        sandbox, sdk_client, rotate, new_cred, tmp_path):
+        sandbox, sdk_client, run_main, spawn_script, new_cred, tmp_path):
     journal = tmp_path / "rotate.jsonl"
     before = credential_of(sandbox), flow_statuses(sandbox)
-    sandbox.control.add_fault(method="PUT", path=r"^/flows/1003/pause$", action="delay",
-                              delay_ms=1000)
-    proc = spawn(sandbox, tmp_path, "--old", 11, "--new", new_cred, "--checkpoint", journal)
-    wait_for(lambda: sandbox.control.faults()[0]["hits"] == 1, "flow 1003's pause on the wire")
-    proc.send_signal(signal.SIGKILL)
-    proc.wait(timeout=10)
-    wait_for(lambda: any(e.get("fault") == "delay" for e in sandbox.control.requests()),
-             "the delayed pause to commit")
+    fault = sandbox.control.add_fault(method="PUT", path=r"^/flows/1003/pause$", action="delay",
+                                      delay_ms=1000)
+    proc = spawn_script("rotate_credential", "--old", 11, "--new", new_cred,
+                        "--checkpoint", journal)
+    kill9_while_held(sandbox, proc, fault, "flow 1003's pause")
     assert credential_of(sandbox)[("data_sources", 123)] == new_cred  # flow 1001 was done
     # meanwhile someone revoked the new credential's secret
     sdk_client.request("PUT", f"/data_credentials/{new_cred}",
                        json={"credentials": {"secret_key": "wrong-secret"}})
-    code, out, err = rotate("--old", 11, "--new", new_cred, "--checkpoint", journal, "--resume",
-                            "--json")
-    assert code == 1, err
-    assert json.loads(out)["result"] == "rolled back"
+    result = run_main(rotate_credential, "--old", 11, "--new", new_cred, "--checkpoint", journal,
+                      "--resume", "--json")
+    assert result.code == 1, result.err
+    assert result.json()["result"] == "rolled back"
     assert_untouched(sandbox, *before)
