@@ -566,6 +566,12 @@ def samples(c: Ctx):
     return out
 
 
+def nexset_docs_recommendation(c: Ctx):
+    doc = c.dom.get("data_sets", c.args["id"], c.user)
+    fields = ", ".join(sorted((doc.get("output_schema") or {}).get("properties", {})))
+    return {"recommendation": f"# {doc.get('name')}\nFields: {fields}", "status": "success"}
+
+
 def list_docs(c: Ctx):
     doc = c.dom.get("data_sets", c.args["id"], c.user)
     return [c.shaper.plain(d) for d in doc.get("_docs", [])]
@@ -1467,6 +1473,16 @@ CREATORS = {
     "notification_channel_settings": create_channel_setting,
     "notification_settings": create_notification_setting,
 }
+
+
+def notification_settings_where(c: Ctx):
+    docs = c.dom.visible("notification_settings", c.user)
+    if "type_id" in c.args:
+        docs = [d for d in docs if d["notification_type_id"] == c.args["type_id"]]
+    else:
+        docs = [d for d in docs if d["notification_resource_type"] == c.args["resource_type"].upper()
+                and d.get("resource_id") == c.args["resource_id"]]
+    return [c.shaper.plain(d) for d in docs]
 
 
 def _update_plain(kind, allowed: dict):

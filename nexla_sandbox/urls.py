@@ -45,6 +45,7 @@ def _routes():
         ("/data_sets/<int:id>/samples", ["GET"], r.samples, True),
         ("/data_sets/<int:id>/docs", ["GET"], r.list_docs, True),
         ("/data_sets/<int:id>/docs", ["POST"], r.update_docs, True),
+        ("/data_sets/<int:id>/docs/recommendation", ["POST"], r.nexset_docs_recommendation, True),
         # teams
         ("/teams/<int:id>/members", ["GET"], r.team_members("get"), True),
         ("/teams/<int:id>/members", ["PUT"], r.team_members("merge"), True),
@@ -70,6 +71,10 @@ def _routes():
         ("/notifications/mark_unread", ["PUT"], r.mark_notifications(False), True),
         ("/notification_types", ["GET"], r.notification_types, True),
         ("/notification_types/list", ["GET"], r.notification_type, True),
+        ("/notification_settings/notification_types/<int:type_id>", ["GET"],
+         r.notification_settings_where, True),
+        ("/notification_settings/<resource_type>/<int:resource_id>", ["GET"],
+         r.notification_settings_where, True),
         # async tasks
         ("/async_tasks/types", ["GET"], r.task_types, True),
         ("/async_tasks/of_type/<value>", ["GET"], r.tasks_where("type"), True),

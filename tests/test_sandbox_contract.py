@@ -31,6 +31,10 @@ from nexla_sdk.models.flows.responses import (
 from nexla_sdk.models.lookups.responses import Lookup
 from nexla_sdk.models.metrics.responses import MetricsByRunResponse, MetricsResponse
 from nexla_sdk.models.nexsets.responses import Nexset, NexsetSample
+from nexla_sdk.models.notifications.requests import (
+    NotificationChannelSettingCreate,
+    NotificationSettingCreate,
+)
 from nexla_sdk.models.notifications.responses import Notification, NotificationCount
 from nexla_sdk.models.projects.requests import ProjectFlowList
 from nexla_sdk.models.projects.responses import Project, ProjectDataFlow
@@ -276,3 +280,23 @@ def test_accessor_mutations_merge_replace_delete(sdk_client):
     assert [(a["type"], a["id"]) for a in cleared] == [("USER", 1)]
     for entry in replaced:
         ACCESSOR_MODELS[entry["type"]].model_validate(entry)
+
+
+def test_notification_settings_docs_and_genai_calls_parse(sdk_client):
+    c = sdk_client
+    setting = c.notifications.create_setting(NotificationSettingCreate(
+        channel="APP", notification_type_id=2, notification_resource_type="SOURCE",
+        resource_id=124))
+    assert setting.name == "Source error" and setting.config == {}
+    assert [s.id for s in c.notifications.get_settings_by_type(2)] == [setting.id]
+    assert [s.id for s in c.notifications.get_resource_settings("SOURCE", 124)] == [setting.id]
+    channel = c.notifications.create_channel_setting(NotificationChannelSettingCreate(
+        channel="EMAIL", config={"emails": ["ada@demo.example"]}))
+    assert [ch.id for ch in c.notifications.list_channel_settings()] == [channel.id]
+    docs = c.nexsets.update_docs(223, [{"name": "Overview", "text": "# Orders"}])
+    assert [d.name for d in docs] == ["Overview"] and c.nexsets.list_docs(223)[0].text == "# Orders"
+    assert "Fields:" in c.nexsets.docs_recommendation(223)["recommendation"]
+    config = c.genai.create_config({"name": "g", "type": "genai_openai", "config": {},
+                                    "data_credentials_id": 11})
+    c.genai.create_org_setting({"gen_ai_config_id": config.id, "gen_ai_usage": "all"})
+    assert c.genai.show_active_config("gen_docs").active_config["id"] == config.id
