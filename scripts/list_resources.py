@@ -20,6 +20,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import csv
+import itertools
 import json
 import os
 import queue
@@ -415,14 +416,15 @@ class _Raised:
         self.exc = exc
 
 
-def read_ahead(iterable, depth: int):
-    """Iterate `iterable` in a worker thread at most `depth` items ahead of the consumer.
+def read_ahead(iterable, batch: int):
+    """Iterate `iterable` in a worker thread that hands items over `batch` at a time and runs
+    at most two batches ahead of the consumer (one queued, one being read).
 
-    With depth = one page, the request for page p+1 is in flight while the caller writes page p,
-    so the client's own work hides behind the network instead of adding to it. Errors are
-    re-raised in the consumer; the worker stops when the consumer does.
+    With batch = one page, the request for the next page is in flight while the caller writes
+    this one, so the client's own work hides behind the network instead of adding to it.
+    Errors are re-raised in the consumer; the worker stops when the consumer does.
     """
-    slots: queue.Queue = queue.Queue(maxsize=max(1, depth))
+    slots: queue.Queue = queue.Queue(maxsize=1)
     stop = threading.Event()
 
     def put(value) -> bool:
@@ -436,9 +438,13 @@ def read_ahead(iterable, depth: int):
 
     def produce() -> None:
         try:
-            for value in iterable:
-                if not put(value):
+            items = iter(iterable)
+            while True:
+                chunk = list(itertools.islice(items, batch))
+                if chunk and not put(chunk):
                     return
+                if len(chunk) < batch:
+                    break
             put(_DONE)
         except BaseException as exc:  # handed to the consumer, which raises it
             put(_Raised(exc))
@@ -452,7 +458,7 @@ def read_ahead(iterable, depth: int):
                 return
             if isinstance(value, _Raised):
                 raise value.exc
-            yield value
+            yield from value
     finally:
         stop.set()
 
