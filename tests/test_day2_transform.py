@@ -10,6 +10,7 @@ import pytest
 import requests
 
 import validate_transform as vt
+from conftest import writes
 
 ORDERS = 123  # demo nexset "orders": order_id, customer_id, amount, currency, status, ...
 
@@ -20,27 +21,10 @@ UNKNOWN_OPERATION = [{"operation": "frobnicate", "spec": {"amount": "x"}}]
 AMOUNT_TO_STRING = [{"operation": "modify-overwrite-beta", "spec": {"amount": "=toString"}}]
 
 
-@pytest.fixture
-def api(sandbox, monkeypatch, tmp_path):
-    """In-process runs of main() against the sandbox, from an empty working directory."""
-    for var in ("NEXLA_ACCESS_TOKEN", "NEXLA_WEBHOOK_API_KEY"):
-        monkeypatch.delenv(var, raising=False)
-    monkeypatch.setenv("NEXLA_API_URL", sandbox.url)
-    monkeypatch.setenv("NEXLA_SERVICE_KEY", sandbox.service_key)
-    monkeypatch.chdir(tmp_path)
-    return sandbox
-
-
 def write(tmp_path, name, obj):
     path = tmp_path / name
     path.write_text(json.dumps(obj))
     return str(path)
-
-
-def run(capsys, *argv):
-    code = vt.main([str(a) for a in argv])
-    out, err = capsys.readouterr()
-    return code, out, err
 
 
 def temp_nexsets(sandbox):
@@ -48,18 +32,13 @@ def temp_nexsets(sandbox):
             if str(n.get("name", "")).startswith(vt.TEMP_PREFIX)]
 
 
-def writes(sandbox):
-    return [(r["method"], r["path"]) for r in sandbox.control.requests()
-            if r["method"] in ("POST", "PUT", "DELETE") and r["path"] != "/token"]
-
-
-def test_good_transform_passes_and_reports_schema_and_record_diff(api, capsys, tmp_path):
-    flows_before = len(api.control.state("flows"))
-    code, out, _ = run(capsys, "--nexset", ORDERS, "--transform-file",
-                       write(tmp_path, "t.json", RENAME_AMOUNT),
-                       "--expect-fields", "order_id,amount_usd,customer.id", "--json")
-    doc = json.loads(out)
-    assert code == 0 and doc["ok"] and doc["verdict"] == "pass", doc["reasons"]
+def test_good_transform_passes_and_reports_schema_and_record_diff(sandbox, run_main, tmp_path):
+    flows_before = len(sandbox.control.state("flows"))
+    result = run_main(vt, "--nexset", ORDERS, "--transform-file",
+                      write(tmp_path, "t.json", RENAME_AMOUNT),
+                      "--expect-fields", "order_id,amount_usd,customer.id", "--json")
+    doc = result.json()
+    assert result.code == 0 and doc["ok"] and doc["verdict"] == "pass", doc["reasons"]
     assert doc["passthrough"] is False
     assert doc["samples"] == {"input": 20, "output": 20, "dropped": 0, "dropped_indexes": [],
                               "pairing": "position"}
@@ -73,54 +52,54 @@ def test_good_transform_passes_and_reports_schema_and_record_diff(api, capsys, t
     # The temporary nexset was really created with the transform, then deleted.
     temp = doc["temp_nexset"]
     assert temp["deleted"] and temp["name"].startswith(vt.TEMP_PREFIX)
-    assert ("POST", "/data_sets") in writes(api)
-    assert ("DELETE", f"/data_sets/{temp['id']}") in writes(api)
-    assert temp_nexsets(api) == []
-    assert len(api.control.state("flows")) == flows_before
+    assert ("POST", "/data_sets") in writes(sandbox)
+    assert ("DELETE", f"/data_sets/{temp['id']}") in writes(sandbox)
+    assert temp_nexsets(sandbox) == []
+    assert len(sandbox.control.state("flows")) == flows_before
 
 
-def test_unknown_operation_is_caught_as_silent_pass_through(api, capsys, tmp_path):
-    code, out, _ = run(capsys, "--nexset", ORDERS, "--transform-file",
-                       write(tmp_path, "t.json", UNKNOWN_OPERATION), "--json")
-    doc = json.loads(out)
-    assert code == 1 and doc["verdict"] == "fail"
+def test_unknown_operation_is_caught_as_silent_pass_through(sandbox, run_main, tmp_path):
+    result = run_main(vt, "--nexset", ORDERS, "--transform-file",
+                      write(tmp_path, "t.json", UNKNOWN_OPERATION), "--json")
+    doc = result.json()
+    assert result.code == 1 and doc["verdict"] == "fail"
     assert doc["passthrough"] is True
     assert any("pass-through" in r for r in doc["reasons"])
     assert doc["records_unchanged"] == 20
-    assert temp_nexsets(api) == []
+    assert temp_nexsets(sandbox) == []
 
 
-def test_rename_breaks_an_expected_field(api, capsys, tmp_path):
-    code, out, _ = run(capsys, "--nexset", ORDERS, "--transform-file",
-                       write(tmp_path, "t.json", RENAME_AMOUNT),
-                       "--expect-fields", "order_id,amount")
-    assert code == 1
-    assert out.startswith("FAIL")
-    assert "expected field 'amount' is missing from the output" in out
-    assert "- amount (number)" in out and "+ amount_usd (number)" in out
-    assert temp_nexsets(api) == []
+def test_rename_breaks_an_expected_field(sandbox, run_main, tmp_path):
+    result = run_main(vt, "--nexset", ORDERS, "--transform-file",
+                      write(tmp_path, "t.json", RENAME_AMOUNT),
+                      "--expect-fields", "order_id,amount")
+    assert result.code == 1
+    assert result.out.startswith("FAIL")
+    assert "expected field 'amount' is missing from the output" in result.out
+    assert "- amount (number)" in result.out and "+ amount_usd (number)" in result.out
+    assert temp_nexsets(sandbox) == []
 
 
-def test_type_change_is_reported_and_fails_expect_schema(api, capsys, tmp_path):
+def test_type_change_is_reported_and_fails_expect_schema(sandbox, run_main, tmp_path):
     transform = write(tmp_path, "t.json", AMOUNT_TO_STRING)
-    code, out, _ = run(capsys, "--nexset", ORDERS, "--transform-file", transform, "--json")
-    doc = json.loads(out)
-    assert code == 0  # a type change alone is reported, not judged
+    result = run_main(vt, "--nexset", ORDERS, "--transform-file", transform, "--json")
+    doc = result.json()
+    assert result.code == 0  # a type change alone is reported, not judged
     assert doc["schema"]["changed"] == [{"field": "amount", "from": "number", "to": "string"}]
     assert any("amount number -> string" in w for w in doc["warnings"])
 
     schema = write(tmp_path, "s.json", {"type": "object", "properties": {
         "order_id": {"type": "integer"}, "amount": {"type": "number"}}})
-    code, out, _ = run(capsys, "--nexset", ORDERS, "--transform-file", transform,
-                       "--expect-schema", schema, "--json")
-    doc = json.loads(out)
-    assert code == 1
+    result = run_main(vt, "--nexset", ORDERS, "--transform-file", transform,
+                      "--expect-schema", schema, "--json")
+    doc = result.json()
+    assert result.code == 1
     assert doc["expectations"]["type_mismatches"] == [
         {"field": "amount", "expected": "number", "actual": "string"}]
-    assert temp_nexsets(api) == []
+    assert temp_nexsets(sandbox) == []
 
 
-def test_records_dropped_to_errors_are_flagged(api, capsys, tmp_path, sdk_client):
+def test_records_dropped_to_errors_are_flagged(sandbox, run_main, tmp_path, sdk_client):
     # Feed the webhook nexset mixed values: "7" converts to an integer, "n/a" cannot.
     key = sdk_client.sources.get(127).api_keys[0]
 
@@ -131,9 +110,9 @@ def test_records_dropped_to_errors_are_flagged(api, capsys, tmp_path, sdk_client
     assert response.status_code == 200
     transform = write(tmp_path, "t.json", [{"operation": "modify-overwrite-beta",
                                             "spec": {"code": "=toInteger"}}])
-    code, out, _ = run(capsys, "--nexset", 127, "--transform-file", transform, "--json")
-    doc = json.loads(out)
-    assert code == 1
+    result = run_main(vt, "--nexset", 127, "--transform-file", transform, "--json")
+    doc = result.json()
+    assert result.code == 1
     assert doc["samples"]["input"] == 3 and doc["samples"]["output"] == 2
     assert doc["samples"]["dropped"] == 1
     assert any("1 of 3 sample records produced no output" in r for r in doc["reasons"])
@@ -141,65 +120,65 @@ def test_records_dropped_to_errors_are_flagged(api, capsys, tmp_path, sdk_client
     # The other two records are matched to their inputs despite the gap.
     assert doc["records_changed"] == 2
     assert all(r["changed"] == ["code"] for r in doc["records"])
-    assert temp_nexsets(api) == []
+    assert temp_nexsets(sandbox) == []
 
 
-def test_reusable_transform_by_id(api, capsys):
-    code, out, _ = run(capsys, "--nexset", ORDERS, "--transform-id", 901, "--json")
-    doc = json.loads(out)
-    assert code == 0, doc["reasons"]
+def test_reusable_transform_by_id(sandbox, run_main):
+    result = run_main(vt, "--nexset", ORDERS, "--transform-id", 901, "--json")
+    doc = result.json()
+    assert result.code == 0, doc["reasons"]
     assert doc["records_changed"] > 0
-    assert temp_nexsets(api) == []
+    assert temp_nexsets(sandbox) == []
 
 
-def test_unknown_transform_id_exits_5_before_creating_anything(api, capsys):
-    code, _, err = run(capsys, "--nexset", ORDERS, "--transform-id", 99999)
-    assert code == 5
-    assert "not found" in err
-    assert writes(api) == []
+def test_unknown_transform_id_exits_5_before_creating_anything(sandbox, run_main):
+    result = run_main(vt, "--nexset", ORDERS, "--transform-id", 99999)
+    assert result.code == 5
+    assert "not found" in result.err
+    assert writes(sandbox) == []
 
 
-def test_temp_nexset_is_deleted_when_reading_its_samples_fails(api, capsys, tmp_path):
+def test_temp_nexset_is_deleted_when_reading_its_samples_fails(sandbox, run_main, tmp_path):
     # The parent's samples succeed; the temporary nexset's samples answer 400 (never retried).
-    api.control.add_fault(method="GET", path=r"^/data_sets/\d+/samples$", action="status",
-                          status=400, skip=1, times=1, body={"message": "boom", "code": 400})
-    code, _, err = run(capsys, "--nexset", ORDERS, "--transform-file",
-                       write(tmp_path, "t.json", RENAME_AMOUNT))
-    assert code == 1
-    assert "boom" in err
-    assert temp_nexsets(api) == []
-    assert any(m == "DELETE" for m, _ in writes(api))
+    sandbox.control.add_fault(method="GET", path=r"^/data_sets/\d+/samples$", action="status",
+                              status=400, skip=1, times=1, body={"message": "boom", "code": 400})
+    result = run_main(vt, "--nexset", ORDERS, "--transform-file",
+                      write(tmp_path, "t.json", RENAME_AMOUNT))
+    assert result.code == 1
+    assert "boom" in result.err
+    assert temp_nexsets(sandbox) == []
+    assert any(m == "DELETE" for m, _ in writes(sandbox))
 
 
-def test_lost_create_response_creates_exactly_one_temp_nexset(api, capsys, tmp_path):
-    api.control.add_fault(method="POST", path=r"^/data_sets$", action="commit_then_fail",
-                          fail_with=502, times=1)
-    code, out, _ = run(capsys, "--nexset", ORDERS, "--transform-file",
-                       write(tmp_path, "t.json", RENAME_AMOUNT), "--json")
-    assert code == 0, out
-    assert [w for w in writes(api) if w == ("POST", "/data_sets")] == [("POST", "/data_sets")]
-    assert temp_nexsets(api) == []
+def test_lost_create_response_creates_exactly_one_temp_nexset(sandbox, run_main, tmp_path):
+    sandbox.control.add_fault(method="POST", path=r"^/data_sets$", action="commit_then_fail",
+                              fail_with=502, times=1)
+    result = run_main(vt, "--nexset", ORDERS, "--transform-file",
+                      write(tmp_path, "t.json", RENAME_AMOUNT), "--json")
+    assert result.code == 0, result.out
+    assert [w for w in writes(sandbox) if w == ("POST", "/data_sets")] == [("POST", "/data_sets")]
+    assert temp_nexsets(sandbox) == []
 
 
-def test_keep_leaves_the_temp_nexset_and_prints_its_id(api, capsys, tmp_path):
-    code, out, _ = run(capsys, "--nexset", ORDERS, "--transform-file",
-                       write(tmp_path, "t.json", RENAME_AMOUNT), "--keep", "--json")
-    doc = json.loads(out)
-    assert code == 0
-    kept = temp_nexsets(api)
+def test_keep_leaves_the_temp_nexset_and_prints_its_id(sandbox, run_main, tmp_path):
+    result = run_main(vt, "--nexset", ORDERS, "--transform-file",
+                      write(tmp_path, "t.json", RENAME_AMOUNT), "--keep", "--json")
+    doc = result.json()
+    assert result.code == 0
+    kept = temp_nexsets(sandbox)
     assert [n["id"] for n in kept] == [doc["temp_nexset"]["id"]]
     assert kept[0]["tags"] == [vt.TEMP_TAG]
 
 
-def test_dry_run_writes_nothing(api, capsys, tmp_path):
-    code, out, _ = run(capsys, "--nexset", ORDERS, "--transform-file",
-                       write(tmp_path, "t.json", RENAME_AMOUNT), "--dry-run", "--json")
-    doc = json.loads(out)
-    assert code == 0 and doc["dry_run"]
+def test_dry_run_writes_nothing(sandbox, run_main, tmp_path):
+    result = run_main(vt, "--nexset", ORDERS, "--transform-file",
+                      write(tmp_path, "t.json", RENAME_AMOUNT), "--dry-run", "--json")
+    doc = result.json()
+    assert result.code == 0 and doc["dry_run"]
     body = doc["would_create"]["POST /data_sets"]
     assert body["parent_data_set_id"] == ORDERS and body["has_custom_transform"] is True
     assert body["transform"] == RENAME_AMOUNT
-    assert writes(api) == []
+    assert writes(sandbox) == []
 
 
 @pytest.mark.parametrize("argv, field", [
@@ -210,19 +189,19 @@ def test_dry_run_writes_nothing(api, capsys, tmp_path):
     (["--nexset", "123", "--transform-id", "901", "--samples", "0"], "--samples"),
     (["--nexset", "123", "--transform-id", "901", "--expect-fields", "a,,b"], "--expect-fields"),
 ])
-def test_bad_input_exits_2_before_any_request(api, capsys, argv, field):
-    code, out, err = run(capsys, *argv)
-    assert code == 2
-    assert field in err and out == ""
-    assert api.control.requests() == []
+def test_bad_input_exits_2_before_any_request(sandbox, run_main, argv, field):
+    result = run_main(vt, *argv)
+    assert result.code == 2
+    assert field in result.err and result.out == ""
+    assert sandbox.control.requests() == []
 
 
-def test_bad_transform_file_names_the_operation(api, capsys, tmp_path):
-    code, _, err = run(capsys, "--nexset", ORDERS, "--transform-file",
-                       write(tmp_path, "t.json", [{"operation": "shift"}, {"spec": {}}]))
-    assert code == 2
-    assert "operations[1].operation" in err
-    assert api.control.requests() == []
+def test_bad_transform_file_names_the_operation(sandbox, run_main, tmp_path):
+    result = run_main(vt, "--nexset", ORDERS, "--transform-file",
+                      write(tmp_path, "t.json", [{"operation": "shift"}, {"spec": {}}]))
+    assert result.code == 2
+    assert "operations[1].operation" in result.err
+    assert sandbox.control.requests() == []
 
 
 def test_evaluate_pairs_outputs_by_origin_metadata():
@@ -247,28 +226,29 @@ def test_subprocess_end_to_end_text_output(run_script, tmp_path, script_cwd):
     assert "Traceback" not in result.err
 
 
-def test_parent_without_samples_fails_without_creating_anything(api, capsys, tmp_path,
+def test_parent_without_samples_fails_without_creating_anything(sandbox, run_main, tmp_path,
                                                                  sdk_client):
     # A derived nexset whose every record fails: its samples are error records only.
     broken = sdk_client.nexsets.create({
         "name": "all-errors", "parent_data_set_id": ORDERS, "has_custom_transform": True,
         "transform": {"version": 1, "operations": [
             {"operation": "modify-overwrite-beta", "spec": {"currency": "=toInteger"}}]}})
-    api.control.clear_requests()
-    code, out, _ = run(capsys, "--nexset", broken.id, "--transform-file",
-                       write(tmp_path, "t.json", AMOUNT_TO_STRING), "--json")
-    doc = json.loads(out)
-    assert code == 1
+    sandbox.control.clear_requests()
+    result = run_main(vt, "--nexset", broken.id, "--transform-file",
+                      write(tmp_path, "t.json", AMOUNT_TO_STRING), "--json")
+    doc = result.json()
+    assert result.code == 1
     assert "no sample records" in doc["reasons"][0]
-    assert writes(api) == []
+    assert writes(sandbox) == []
 
 
-def test_transform_rejected_by_the_api_is_a_failed_validation(api, capsys, tmp_path):
-    api.control.add_fault(method="POST", path=r"^/data_sets$", action="status", status=400,
-                          body={"message": "transform.operations[0].spec: invalid", "code": 400})
-    code, out, err = run(capsys, "--nexset", ORDERS, "--transform-file",
-                         write(tmp_path, "t.json", RENAME_AMOUNT))
-    assert code == 1
-    assert out.startswith("FAIL") and "Nexla rejected the transform" in out
-    assert "operations[0].spec: invalid" in out
-    assert temp_nexsets(api) == [] and "Traceback" not in err
+def test_transform_rejected_by_the_api_is_a_failed_validation(sandbox, run_main, tmp_path):
+    sandbox.control.add_fault(
+        method="POST", path=r"^/data_sets$", action="status", status=400,
+        body={"message": "transform.operations[0].spec: invalid", "code": 400})
+    result = run_main(vt, "--nexset", ORDERS, "--transform-file",
+                      write(tmp_path, "t.json", RENAME_AMOUNT))
+    assert result.code == 1
+    assert result.out.startswith("FAIL") and "Nexla rejected the transform" in result.out
+    assert "operations[0].spec: invalid" in result.out
+    assert temp_nexsets(sandbox) == [] and "Traceback" not in result.err
