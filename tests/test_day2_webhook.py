@@ -4,31 +4,15 @@ Nexla): lost answers are never silently re-sent, checkpoints resume, the key sta
 from __future__ import annotations
 
 import json
-import os
-import signal
-import subprocess
-import sys
-import time
 from collections import Counter
 
 import pytest
 
 import push_webhook as pw
-from conftest import CANARY, SCRIPTS
+from conftest import CANARY, kill9, wait_for
 
 WEBHOOK = 127
 PATH = f"/webhook/{WEBHOOK}"
-
-
-@pytest.fixture
-def api(sandbox, monkeypatch, tmp_path):
-    """In-process runs of main() against the sandbox, from an empty working directory."""
-    for var in ("NEXLA_ACCESS_TOKEN", "NEXLA_WEBHOOK_API_KEY"):
-        monkeypatch.delenv(var, raising=False)
-    monkeypatch.setenv("NEXLA_API_URL", sandbox.url)
-    monkeypatch.setenv("NEXLA_SERVICE_KEY", sandbox.service_key)
-    monkeypatch.chdir(tmp_path)
-    return sandbox
 
 
 @pytest.fixture
@@ -38,15 +22,15 @@ def records_file(tmp_path):
     return str(path)
 
 
-def run(capsys, *argv):
-    code = pw.main([str(a) for a in argv])
-    out, err = capsys.readouterr()
-    return code, (json.loads(out) if out.startswith("{") else out), err
+@pytest.fixture
+def push(run_main, records_file):
+    """The run most tests make: records_file to the demo webhook in batches of 3, --json."""
 
+    def run(*extra):
+        return run_main(pw, "--source-id", WEBHOOK, "--file", records_file, "--batch-size", 3,
+                        "--json", *extra)
 
-def push(capsys, records_file, *extra):
-    return run(capsys, "--source-id", WEBHOOK, "--file", records_file, "--batch-size", 3,
-               "--json", *extra)
+    return run
 
 
 def received(sandbox):
@@ -61,13 +45,14 @@ def batches(doc, key):
     return [b["batch"] for b in doc[key]]
 
 
-def test_sends_batches_with_stable_dedup_attributes(api, capsys, records_file):
-    code, doc, _ = push(capsys, records_file)
-    assert code == 0 and doc["ok"]
+def test_sends_batches_with_stable_dedup_attributes(sandbox, push):
+    result = push()
+    doc = result.json()
+    assert result.code == 0 and doc["ok"]
     assert batches(doc, "sent") == [0, 1, 2] and doc["records_sent"] == doc["processed"] == 7
     assert doc["target"]["dataset_id"] == WEBHOOK
-    assert len(posts(api)) == 3
-    got = received(api)
+    assert len(posts(sandbox)) == 3
+    got = received(sandbox)
     digest = doc["input"]["sha256"][:16]
     assert sorted(r["n"] for r in got) == list(range(7))
     for record in got:
@@ -75,79 +60,83 @@ def test_sends_batches_with_stable_dedup_attributes(api, capsys, records_file):
         assert record[pw.BATCH_ATTR] == record["n"] // 3
 
 
-def test_lost_response_is_in_doubt_never_counted_twice(api, capsys, records_file, tmp_path):
+def test_lost_response_is_in_doubt_never_counted_twice(sandbox, push, tmp_path):
     checkpoint = str(tmp_path / "push.ckpt")
     # Batch 1 reaches the webhook and is stored, but the answer is a 502.
-    api.control.add_fault(method="POST", path=f"^{PATH}$", action="commit_then_fail",
-                          fail_with=502, skip=1, times=1)
-    code, doc, err = push(capsys, records_file, "--checkpoint", checkpoint)
-    assert code == 7
+    sandbox.control.add_fault(method="POST", path=f"^{PATH}$", action="commit_then_fail",
+                              fail_with=502, skip=1, times=1)
+    result = push("--checkpoint", checkpoint)
+    doc = result.json()
+    assert result.code == 7
     assert batches(doc, "sent") == [0] and batches(doc, "in_doubt") == [1]
     assert batches(doc, "pending") == [2]
-    assert "batches in doubt: 1 (records 3-5)" in err
-    assert len(posts(api)) == 2  # no retry of the POST: not by the SDK, not by us
-    assert len(received(api)) == 6
+    assert "batches in doubt: 1 (records 3-5)" in result.err
+    assert len(posts(sandbox)) == 2  # no retry of the POST: not by the SDK, not by us
+    assert len(received(sandbox)) == 6
 
     # Re-run: batch 0 skipped, batch 1 left alone (still in doubt), batch 2 sent.
-    code, doc, _ = push(capsys, records_file, "--checkpoint", checkpoint)
-    assert code == 7
+    result = push("--checkpoint", checkpoint)
+    doc = result.json()
+    assert result.code == 7
     assert batches(doc, "skipped") == [0] and batches(doc, "sent") == [2]
     assert batches(doc, "in_doubt") == [1]
-    ids = Counter(r[pw.ID_ATTR] for r in received(api))
+    ids = Counter(r[pw.ID_ATTR] for r in received(sandbox))
     assert len(ids) == 7 and set(ids.values()) == {1}  # every record exactly once
 
     # The operator checked the nexset: record batch 1 as delivered, without sending.
-    before = len(posts(api))
-    code, doc, _ = push(capsys, records_file, "--checkpoint", checkpoint, "--accept-in-doubt")
-    assert code == 0 and batches(doc, "accepted") == [1]
-    code, doc, _ = push(capsys, records_file, "--checkpoint", checkpoint)
-    assert code == 0 and batches(doc, "skipped") == [0, 1, 2] and doc["sent"] == []
-    assert len(posts(api)) == before and len(received(api)) == 7
+    before = len(posts(sandbox))
+    result = push("--checkpoint", checkpoint, "--accept-in-doubt")
+    assert result.code == 0 and batches(result.json(), "accepted") == [1]
+    result = push("--checkpoint", checkpoint)
+    doc = result.json()
+    assert result.code == 0 and batches(doc, "skipped") == [0, 1, 2] and doc["sent"] == []
+    assert len(posts(sandbox)) == before and len(received(sandbox)) == 7
 
 
-def test_resend_in_doubt_is_at_least_once_with_identical_ids(api, capsys, records_file):
-    api.control.add_fault(method="POST", path=f"^{PATH}$", action="commit_then_fail",
-                          fail_with="drop", times=1)
-    code, doc, err = push(capsys, records_file, "--resend-in-doubt")
-    assert code == 0, err
-    assert "re-sending (--resend-in-doubt)" in err
-    assert len(posts(api)) == 4
-    ids = Counter(r[pw.ID_ATTR] for r in received(api))
+def test_resend_in_doubt_is_at_least_once_with_identical_ids(sandbox, push):
+    sandbox.control.add_fault(method="POST", path=f"^{PATH}$", action="commit_then_fail",
+                              fail_with="drop", times=1)
+    result = push("--resend-in-doubt")
+    assert result.code == 0, result.err
+    assert "re-sending (--resend-in-doubt)" in result.err
+    assert len(posts(sandbox)) == 4
+    ids = Counter(r[pw.ID_ATTR] for r in received(sandbox))
     # Documented semantics: batch 0 arrived twice, and the copies share their _nexla_ops_id.
     assert len(ids) == 7 and sorted(ids.values()) == [1, 1, 1, 1, 2, 2, 2]
 
 
-def test_rate_limited_batch_is_retried_and_delivered_once(api, capsys, records_file):
-    api.control.add_fault(method="POST", path=f"^{PATH}$", action="status", status=429,
-                          retry_after=0, skip=1, times=1)
-    code, doc, _ = push(capsys, records_file)
-    assert code == 0
-    assert [r["status"] for r in posts(api)] == [200, 429, 200, 200]
-    assert len(received(api)) == 7
+def test_rate_limited_batch_is_retried_and_delivered_once(sandbox, push):
+    sandbox.control.add_fault(method="POST", path=f"^{PATH}$", action="status", status=429,
+                              retry_after=0, skip=1, times=1)
+    assert push().code == 0
+    assert [r["status"] for r in posts(sandbox)] == [200, 429, 200, 200]
+    assert len(received(sandbox)) == 7
 
 
-def test_unreachable_exits_6_and_resume_skips_acknowledged(api, capsys, records_file,
-                                                           tmp_path):
+def test_unreachable_exits_6_and_resume_skips_acknowledged(sandbox, push, tmp_path):
     checkpoint = str(tmp_path / "push.ckpt")
-    api.control.add_fault(method="POST", path=f"^{PATH}$", action="status", status=429,
-                          retry_after=0, skip=2, times=2)
-    code, doc, _ = push(capsys, records_file, "--checkpoint", checkpoint, "--max-attempts", 2)
-    assert code == 6
+    sandbox.control.add_fault(method="POST", path=f"^{PATH}$", action="status", status=429,
+                              retry_after=0, skip=2, times=2)
+    result = push("--checkpoint", checkpoint, "--max-attempts", 2)
+    doc = result.json()
+    assert result.code == 6
     assert batches(doc, "sent") == [0, 1] and batches(doc, "not_sent") == [2]
-    assert len(received(api)) == 6
-    code, doc, _ = push(capsys, records_file, "--checkpoint", checkpoint)
-    assert code == 0
+    assert len(received(sandbox)) == 6
+    result = push("--checkpoint", checkpoint)
+    doc = result.json()
+    assert result.code == 0
     assert batches(doc, "skipped") == [0, 1] and batches(doc, "sent") == [2]
-    assert sorted(r["n"] for r in received(api)) == list(range(7))
+    assert sorted(r["n"] for r in received(sandbox)) == list(range(7))
 
 
-def test_refused_batch_exits_1(api, capsys, records_file):
-    api.control.add_fault(method="POST", path=f"^{PATH}$", action="status", status=400,
-                          body={"message": "body: too large", "code": 400}, times=1)
-    code, doc, _ = push(capsys, records_file)
-    assert code == 1
+def test_refused_batch_exits_1(sandbox, push):
+    sandbox.control.add_fault(method="POST", path=f"^{PATH}$", action="status", status=400,
+                              body={"message": "body: too large", "code": 400}, times=1)
+    result = push()
+    doc = result.json()
+    assert result.code == 1
     assert batches(doc, "rejected") == [0] and "too large" in doc["rejected"][0]["reason"]
-    assert received(api) == [] and len(posts(api)) == 1
+    assert received(sandbox) == [] and len(posts(sandbox)) == 1
 
 
 def sending(checkpoint, key):
@@ -158,42 +147,24 @@ def sending(checkpoint, key):
     return any(e.get("event") == "intent" and e.get("key") == key for e in lines)
 
 
-def script_env(sandbox):
-    env = {k: v for k, v in os.environ.items() if not k.startswith("NEXLA_")}
-    return {**env, "NEXLA_API_URL": sandbox.url, "NEXLA_SERVICE_KEY": sandbox.service_key}
-
-
-def test_kill_during_send_leaves_the_batch_in_doubt(sandbox, records_file, tmp_path):
+def test_kill_during_send_leaves_the_batch_in_doubt(sandbox, spawn_script, run_script,
+                                                    records_file, tmp_path):
     checkpoint = tmp_path / "push.ckpt"
+    argv = ("--source-id", WEBHOOK, "--file", records_file, "--batch-size", 3,
+            "--checkpoint", checkpoint)
     # Batch 1's POST is held 1.5 s by the server; the client is killed while waiting.
     sandbox.control.add_fault(method="POST", path=f"^{PATH}$", action="delay", delay_ms=1500,
                               skip=1, times=1)
-    proc = subprocess.Popen(
-        [sys.executable, str(SCRIPTS / "push_webhook.py"), "--source-id", str(WEBHOOK),
-         "--file", records_file, "--batch-size", "3", "--checkpoint", str(checkpoint)],
-        env=script_env(sandbox), cwd=str(tmp_path), stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL)
-    try:
-        deadline = time.monotonic() + 20
-        while not sending(checkpoint, "1"):
-            if time.monotonic() > deadline:
-                pytest.fail("the push never reached batch 1")
-            time.sleep(0.02)
-        os.kill(proc.pid, signal.SIGKILL)
-    finally:
-        proc.wait(timeout=10)
-    deadline = time.monotonic() + 10
-    while len(received(sandbox)) < 6 and time.monotonic() < deadline:
-        time.sleep(0.05)  # the server still commits the held batch after the client died
+    proc = spawn_script("push_webhook", *argv)
+    wait_for(lambda: sending(checkpoint, "1"), "the push to reach batch 1", timeout=20)
+    kill9(proc)
+    # the server still commits the held batch after the client died
+    wait_for(lambda: len(received(sandbox)) >= 6, "the held batch to commit", timeout=10)
     assert len(received(sandbox)) == 6
 
-    result = subprocess.run(
-        [sys.executable, str(SCRIPTS / "push_webhook.py"), "--source-id", str(WEBHOOK),
-         "--file", records_file, "--batch-size", "3", "--checkpoint", str(checkpoint), "--json"],
-        env=script_env(sandbox), cwd=str(tmp_path), capture_output=True, text=True,
-        timeout=60)
-    doc = json.loads(result.stdout)
-    assert result.returncode == 7
+    result = run_script("push_webhook", *argv, "--json")
+    doc = result.json()
+    assert result.code == 7
     assert batches(doc, "skipped") == [0] and batches(doc, "sent") == [2]
     assert doc["in_doubt"][0]["batch"] == 1
     assert doc["in_doubt"][0]["reason"] == "interrupted while sending"
@@ -222,50 +193,55 @@ def test_api_key_is_never_printed(run_script, sandbox, sdk_client, records_file,
         assert "rejected" in result.err
 
 
-def test_url_with_key_from_environment(api, capsys, records_file, sdk_client, monkeypatch):
+def test_url_with_key_from_environment(sandbox, api_env, capsys, records_file, sdk_client,
+                                       monkeypatch):
     key = sdk_client.sources.get(WEBHOOK).api_keys[0]
     monkeypatch.setenv("NEXLA_WEBHOOK_API_KEY", key["api_key"])
-    monkeypatch.delenv("NEXLA_SERVICE_KEY")  # --url needs no Nexla API credentials
-    api.control.clear_requests()
-    code, doc, _ = run(capsys, "--url", key["url"], "--file", records_file, "--json")
+    # --url needs no Nexla API credentials; run_main would set the service key, so call main()
+    monkeypatch.delenv("NEXLA_SERVICE_KEY")
+    sandbox.control.clear_requests()
+    code = pw.main(["--url", key["url"], "--file", records_file, "--json"])
+    doc = json.loads(capsys.readouterr().out)
     assert code == 0 and doc["records_sent"] == 7
-    assert [r["path"] for r in api.control.requests()] == [PATH]
+    assert [r["path"] for r in sandbox.control.requests()] == [PATH]
 
 
-def test_csv_and_json_inputs(api, capsys, tmp_path):
+def test_csv_and_json_inputs(sandbox, run_main, tmp_path):
     csv_file = tmp_path / "rows.csv"
     csv_file.write_text("id,name\n1,ana\n2,ben\n")
     json_file = tmp_path / "rows.json"
     json_file.write_text(json.dumps([{"id": 3, "tags": ["x"]}]))
-    assert run(capsys, "--source-id", WEBHOOK, "--file", csv_file, "--no-dedup-attributes")[0] == 0
-    assert run(capsys, "--source-id", WEBHOOK, "--file", json_file)[0] == 0
-    got = received(api)
+    assert run_main(pw, "--source-id", WEBHOOK, "--file", csv_file,
+                    "--no-dedup-attributes").code == 0
+    assert run_main(pw, "--source-id", WEBHOOK, "--file", json_file).code == 0
+    got = received(sandbox)
     assert {"id": "1", "name": "ana"} in got and {"id": "2", "name": "ben"} in got
     assert any(r["id"] == 3 and r["tags"] == ["x"] and pw.ID_ATTR in r for r in got)
 
 
-def test_dry_run_sends_and_writes_nothing(api, capsys, records_file, tmp_path):
+def test_dry_run_sends_and_writes_nothing(sandbox, push, tmp_path):
     checkpoint = tmp_path / "push.ckpt"
-    code, doc, _ = push(capsys, records_file, "--checkpoint", checkpoint, "--dry-run")
-    assert code == 0 and doc["dry_run"]
+    result = push("--checkpoint", checkpoint, "--dry-run")
+    doc = result.json()
+    assert result.code == 0 and doc["dry_run"]
     assert [b["would_send"] for b in doc["pending"]] == [3, 3, 1]
-    assert posts(api) == [] and not checkpoint.exists()
+    assert posts(sandbox) == [] and not checkpoint.exists()
 
 
-def test_checkpoint_of_another_file_is_refused(api, capsys, records_file, tmp_path):
+def test_checkpoint_of_another_file_is_refused(run_main, push, tmp_path):
     checkpoint = str(tmp_path / "push.ckpt")
-    assert push(capsys, records_file, "--checkpoint", checkpoint)[0] == 0
+    assert push("--checkpoint", checkpoint).code == 0
     other = tmp_path / "other.jsonl"
     other.write_text('{"a": 1}\n')
-    code, _, err = run(capsys, "--source-id", WEBHOOK, "--file", other, "--batch-size", 3,
-                       "--checkpoint", checkpoint)
-    assert code == 2 and "written for a different run" in err
+    result = run_main(pw, "--source-id", WEBHOOK, "--file", other, "--batch-size", 3,
+                      "--checkpoint", checkpoint)
+    assert result.code == 2 and "written for a different run" in result.err
 
 
-def test_source_without_webhook_key_fails(api, capsys, records_file):
-    code, _, err = run(capsys, "--source-id", 123, "--file", records_file)
-    assert code == 1 and "not a webhook source" in err
-    assert posts(api) == []
+def test_source_without_webhook_key_fails(sandbox, run_main, records_file):
+    result = run_main(pw, "--source-id", 123, "--file", records_file)
+    assert result.code == 1 and "not a webhook source" in result.err
+    assert posts(sandbox) == []
 
 
 @pytest.mark.parametrize("argv, field", [
@@ -274,10 +250,10 @@ def test_source_without_webhook_key_fails(api, capsys, records_file):
     (["--url", "ftp://x/y"], "--url"),
     (["--source-id", "127", "--accept-in-doubt"], "--accept-in-doubt"),
 ])
-def test_bad_arguments_exit_2_before_any_request(api, capsys, records_file, argv, field):
-    code, out, err = run(capsys, "--file", records_file, *argv)
-    assert code == 2 and field in err and out == ""
-    assert api.control.requests() == []
+def test_bad_arguments_exit_2_before_any_request(sandbox, run_main, records_file, argv, field):
+    result = run_main(pw, "--file", records_file, *argv)
+    assert result.code == 2 and field in result.err and result.out == ""
+    assert sandbox.control.requests() == []
 
 
 @pytest.mark.parametrize("name, content, message", [
@@ -287,12 +263,13 @@ def test_bad_arguments_exit_2_before_any_request(api, capsys, records_file, argv
     ("a.csv", "a,b\n1,2,3\n", "line 2: more values than header columns"),
     ("a.txt", "{}", "--format"),
 ])
-def test_bad_files_exit_2_naming_the_problem(api, capsys, tmp_path, name, content, message):
+def test_bad_files_exit_2_naming_the_problem(sandbox, run_main, tmp_path, name, content,
+                                             message):
     path = tmp_path / name
     path.write_text(content)
-    code, _, err = run(capsys, "--source-id", WEBHOOK, "--file", path)
-    assert code == 2 and message in err
-    assert api.control.requests() == []
+    result = run_main(pw, "--source-id", WEBHOOK, "--file", path)
+    assert result.code == 2 and message in result.err
+    assert sandbox.control.requests() == []
 
 
 def test_resume_across_processes_with_the_embedded_sandbox(run_script, script_cwd):
