@@ -1,6 +1,7 @@
 """HTTP handlers: parse and validate requests (400 names the field), call the domain, shape replies.
 
-Each handler takes a Ctx and returns the JSON body (status 200), or a Reply for another status.
+Each handler takes a Ctx and returns the JSON body (status 200; RawJSON when pre-serialized);
+errors are raised as ApiError.
 Validation happens before any mutation, so a rejected request changes nothing.
 """
 
@@ -32,11 +33,6 @@ DESTINATION_TYPES = frozenset((
 CONNECTOR_CODE = re.compile(r"^[a-z][a-z0-9_]{0,63}$")
 _TRUE = ("1", "true", "True", "TRUE", "yes")
 _FALSE = ("0", "false", "False", "FALSE", "no", "")
-
-
-class Reply:
-    def __init__(self, body, status: int = 200, headers: dict | None = None):
-        self.body, self.status, self.headers = body, status, headers or {}
 
 
 class RawJSON:

@@ -30,7 +30,7 @@ from werkzeug.wrappers import Request, Response
 from . import seed as seeds
 from .faults import Faults
 from .models import ApiError, Domain, Settings
-from .responses import Ctx, RawJSON, Reply
+from .responses import Ctx, RawJSON
 from .store import Store
 from .urls import build_map
 
@@ -177,10 +177,7 @@ class SandboxApp:
                     self.dom.advance()
                 with self.store.tx():
                     user = self.dom.authenticate(request.headers.get("Authorization", "")) if needs_auth else None
-                    result = handler(Ctx(self.dom, request, args, user, root_url))
-                    if isinstance(result, Reply):
-                        return _json_response(result.body, result.status, result.headers)
-                    return _json_response(result)
+                    return _json_response(handler(Ctx(self.dom, request, args, user, root_url)))
         except ApiError as err:
             return _error_response(err)
         except Exception:  # never leak a traceback to the client

@@ -138,9 +138,6 @@ class Store:
     def count(self, kind: str) -> int:
         return len(self._docs[kind])
 
-    def kinds(self) -> list[str]:
-        return sorted(k for k, v in self._docs.items() if v)
-
     def put(self, kind: str, doc: dict) -> dict:
         self._need_tx()
         doc_id = doc["id"]
