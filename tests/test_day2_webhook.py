@@ -9,7 +9,7 @@ from collections import Counter
 import pytest
 
 import push_webhook as pw
-from conftest import CANARY, kill9, wait_for
+from conftest import CANARY, kill9_while_held
 
 WEBHOOK = 127
 PATH = f"/webhook/{WEBHOOK}"
@@ -152,14 +152,13 @@ def test_kill_during_send_leaves_the_batch_in_doubt(sandbox, spawn_script, run_s
     checkpoint = tmp_path / "push.ckpt"
     argv = ("--source-id", WEBHOOK, "--file", records_file, "--batch-size", 3,
             "--checkpoint", checkpoint)
-    # Batch 1's POST is held 1.5 s by the server; the client is killed while waiting.
-    sandbox.control.add_fault(method="POST", path=f"^{PATH}$", action="delay", delay_ms=1500,
-                              skip=1, times=1)
+    # Batch 1's POST is held 1.5 s by the server; the client is killed while waiting, and the
+    # server still commits the held batch after the client died.
+    fault = sandbox.control.add_fault(method="POST", path=f"^{PATH}$", action="delay",
+                                      delay_ms=1500, skip=1, times=1)
     proc = spawn_script("push_webhook", *argv)
-    wait_for(lambda: sending(checkpoint, "1"), "the push to reach batch 1", timeout=20)
-    kill9(proc)
-    # the server still commits the held batch after the client died
-    wait_for(lambda: len(received(sandbox)) >= 6, "the held batch to commit", timeout=10)
+    kill9_while_held(sandbox, proc, fault, "batch 1's POST")
+    assert sending(checkpoint, "1")  # its intent was journaled before the POST
     assert len(received(sandbox)) == 6
 
     result = run_script("push_webhook", *argv, "--json")
