@@ -332,8 +332,12 @@ def _python_list_commands(code: str):
                 yield match.group(1), _flags(strings[i + 1:])
 
 
+INLINE_COMMAND = re.compile(r"`(?:python )?(?:scripts/)?([a-z_]+)\.py ([^`]*)`")
+
+
 def _script_commands():
-    """(doc, script name, flags) for every scripts/ command written in any block of the docs."""
+    """(where, script name, flags) for every script command written in the docs: in blocks,
+    in Python subprocess argument lists, and in inline code such as `x.py --flag`."""
     for block in all_blocks():
         if block.lang == "python":
             for name, flags in _python_list_commands(block.code):
@@ -342,6 +346,11 @@ def _script_commands():
             for match in SCRIPT_CALL.finditer(line):
                 rest = line[match.end():].split("|")[0].split("&&")[0].split(";")[0]
                 yield block.id, match.group(1), _flags(rest.split())
+    for doc in DOCS:
+        prose = FENCE.sub("", (ROOT / doc).read_text(encoding="utf-8"))
+        for match in INLINE_COMMAND.finditer(prose.replace("\n", " ")):
+            if not match.group(1).startswith(("test_", "conftest")):
+                yield f"{doc} (inline)", match.group(1), _flags(match.group(2).split())
 
 
 def test_named_scripts_exist_and_accept_shown_flags():
