@@ -1,16 +1,23 @@
 """Fault rules (status / delay / drop / commit_then_fail) and the request log.
 
 Both are in memory on purpose: they describe the current test, not the emulated org, so a
-restart or reset clears them.
+restart or reset clears them. The log keeps what was sent minus secret values (the project's
+rule: secrets never land in output, logs or files, and the log is served over HTTP).
 """
 
 from __future__ import annotations
 
+import functools
 import random
 import re
 import threading
 import time
 from collections import deque
+
+REDACTED = "[REDACTED]"
+# Name parts that mark a value as secret (matched on the snake_case form of a key).
+_SECRET_PARTS = ("password", "passwd", "passphrase", "secret", "token", "apikey", "api_key",
+                 "authorization")
 
 ACTIONS = ("status", "delay", "drop", "commit_then_fail")
 METHODS = ("*", "GET", "POST", "PUT", "DELETE", "PATCH")
@@ -129,6 +136,13 @@ class Faults:
         return None
 
     def record(self, method, path, query, status, fault=None, body=None, committed=None):
+        if query:
+            query = redact(query)
+        if body is not None:  # the server passes write bodies only: reads stay cheap
+            try:
+                body = redact(body)
+            except RecursionError:  # nested too deep to inspect: keep none of it
+                body = REDACTED
         entry = {"method": method, "path": path, "query": query, "status": status,
                  "ts": time.time(), "fault": fault, "body": body}
         if committed is not None:
@@ -147,3 +161,33 @@ class Faults:
     def reset(self):
         self.clear()
         self.clear_log()
+
+
+@functools.lru_cache(maxsize=4096)
+def secret_name(name: str) -> bool:
+    """Does a key name denote a secret? password/secret/token/api key/authorization anywhere,
+    or `key` as the whole name or its last word (private_key, accessKey)."""
+    snake = re.sub(r"(?<=[a-z0-9])(?=[A-Z])", "_", name).lower().replace("-", "_")
+    return (any(part in snake for part in _SECRET_PARTS) or snake == "key"
+            or snake.endswith("_key"))
+
+
+def redact(value, hide: bool = False):
+    """`value` with every secret-named key's value (and everything under `credentials`)
+    replaced by REDACTED; keys stay so a test still sees what was sent. Returns the input
+    itself when nothing needed hiding (the log entry never shares a handler's object)."""
+    if isinstance(value, dict):
+        out = {}
+        changed = False
+        for key, item in value.items():
+            hide_item = hide or (isinstance(key, str) and (key == "credentials" or secret_name(key)))
+            new = redact(item, hide_item)
+            changed = changed or new is not item
+            out[key] = new
+        return out if changed else value
+    if isinstance(value, list):
+        out = [redact(item, hide) for item in value]
+        return out if any(a is not b for a, b in zip(out, value, strict=True)) else value
+    if hide and value is not None:
+        return REDACTED
+    return value

@@ -193,12 +193,14 @@ def _status_text(status: int) -> str:
 
 
 def _logged_body(request: Request):
+    if request.method not in ("POST", "PUT", "PATCH", "DELETE"):
+        return None  # reads log no body (and pay no parse)
     data = request.get_data(cache=True)
     if not data:
         return None
     try:
         return json.loads(data)
-    except ValueError:
+    except (ValueError, RecursionError):  # the handler already answered 400 for such a body
         return None
 
 

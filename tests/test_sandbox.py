@@ -26,6 +26,8 @@ from nexla_sdk.exceptions import (
 )
 from nexla_sdk.http_client import RequestsHttpClient
 
+from conftest import CANARY
+
 
 def no_retry_client(sb, key=None) -> NexlaClient:
     return NexlaClient(service_key=key or sb.service_key, base_url=sb.url,
@@ -646,6 +648,40 @@ def test_credential_probe_failure_and_secrets_never_echoed(sandbox, sdk_client):
         assert "canary-SECRET" not in json.dumps(raw)
     sdk_client.credentials.update(13, {"credentials": {"password": "fixed"}})
     assert sdk_client.credentials.probe(13)["status"] == "ok"
+
+
+def test_request_log_redacts_secrets_but_keeps_their_keys(sandbox, sdk_client):
+    sandbox.control.add_fault(method="POST", path="^/data_credentials$", status=503, times=1)
+    tok = token(sandbox)
+    body = {"name": "canary-cred", "credentials_type": "postgres",
+            "credentials": {"host": "db.internal", "password": CANARY, "options": {"sslkey": CANARY}}}
+    assert api(sandbox, "POST", "/data_credentials", tok, json=body).status_code == 503  # fault path
+    cred = api(sandbox, "POST", "/data_credentials", tok, json=body).json()
+    sdk_client.credentials.update(cred["id"], {"credentials": {"password": CANARY}})
+    sdk_client.request("PUT", "/data_sources/123", json={"description": "d", "private_key": CANARY,
+                                                         "sinkConfig": {"accessKey": CANARY}})
+    hook_key = sdk_client.request("GET", "/data_sources/127")["api_keys"][0]
+    assert requests.post(hook_key["url"], params={"api_key": hook_key["api_key"], "tag": "t"},
+                         json={"token": CANARY, "page": "/a"}, timeout=10).status_code == 200
+
+    log = sandbox.control.requests()
+    text = json.dumps(log)
+    assert CANARY not in text and hook_key["api_key"] not in text
+    posts = [r for r in log if r["method"] == "POST" and r["path"] == "/data_credentials"]
+    assert [r["status"] for r in posts] == [503, 200]
+    for entry in posts:  # the keys and the non-secret fields are still there for tests to see
+        assert entry["body"]["name"] == "canary-cred"
+        assert entry["body"]["credentials_type"] == "postgres"
+        assert entry["body"]["credentials"] == {"host": "[REDACTED]", "password": "[REDACTED]",
+                                                "options": {"sslkey": "[REDACTED]"}}
+    put = [r for r in log if r["path"] == "/data_sources/123"][-1]
+    assert put["body"] == {"description": "d", "private_key": "[REDACTED]",
+                           "sinkConfig": {"accessKey": "[REDACTED]"}}
+    hook = [r for r in log if r["path"] == "/webhook/127"][-1]
+    assert hook["query"] == {"api_key": "[REDACTED]", "tag": "t"}
+    assert hook["body"] == {"token": "[REDACTED]", "page": "/a"}
+    # The stored credential itself is unchanged by the redaction (the log got its own copy).
+    assert sandbox.control.state("data_credentials")[-1]["_secret"]["password"] == CANARY
 
 
 def test_team_name_clash_is_409(sdk_client):
