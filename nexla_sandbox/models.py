@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import base64
 import copy
+import functools
 import hashlib
 import json
 import math
@@ -75,10 +76,16 @@ class Settings:
     debug: bool = False
 
 
+@functools.lru_cache(maxsize=1 << 16)  # run/log times repeat on every page that shows them
 def iso(ts: float | None) -> str | None:
     if ts is None:
         return None
     return datetime.fromtimestamp(ts, timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
+
+
+def to_json(obj) -> str:
+    """The one serialization every response uses (so cached fragments join byte-identically)."""
+    return json.dumps(obj, separators=(",", ":"), allow_nan=False)
 
 
 def parse_time(value) -> float | None:
@@ -150,20 +157,27 @@ class Domain:
         self.settings = settings
         self.tokens: dict[str, dict] = {}
         self._next_due = 0.0
-        self._json_cache: dict = {}
-        self._json_cache_version = -1
+        self._derived: dict = {}
+        self._derived_version = -1
 
-    def cached_json(self, key: tuple, build) -> str:
-        """Serialized JSON of a shape that depends only on stored state (not on the clock),
-        reused until the next write to the store."""
-        if self._json_cache_version != self.store.version:
-            self._json_cache = {}
-            self._json_cache_version = self.store.version
-        text = self._json_cache.get(key)
-        if text is None:
-            text = self._json_cache[key] = json.dumps(build(), separators=(",", ":"),
-                                                      allow_nan=False)
-        return text
+    def cached(self, key: tuple, build):
+        """`build()`'s result for data derived only from stored state (not from the clock):
+        shaped JSON, visible lists, sorted runs. Kept until the next store write — every write
+        bumps store.version, which drops all of it, so a read never sees stale state. Results
+        are shared: treat them as read-only."""
+        derived = self.derived()
+        try:
+            return derived[key]
+        except KeyError:
+            value = derived[key] = build()
+            return value
+
+    def derived(self) -> dict:
+        """The store-version-scoped dict behind cached(), for values only sometimes cacheable."""
+        if self._derived_version != self.store.version:
+            self._derived = {}
+            self._derived_version = self.store.version
+        return self._derived
 
     # == clock ===================================================================================
     def now(self) -> float:
@@ -328,12 +342,18 @@ class Domain:
         self.require(kind, doc, user, need)
         return doc
 
-    def visible(self, kind: str, user: dict, access_role: str | None = None) -> list[dict]:
-        return list(self.iter_visible(kind, user, access_role))
+    def visible(self, kind: str, user: dict, access_role: str | None = None,
+                roots_only: bool = False) -> list[dict]:
+        """Docs (root flow nodes with `roots_only`) the caller has any role on, or
+        `access_role`, in id order. One list per store version: walking 10,000 sources page by
+        page slices it instead of re-checking every earlier doc for each page."""
+        def build():
+            docs = self.store.find("flows", "parent_node_id", None) if roots_only else None
+            return list(self._visible(kind, user, access_role, docs))
+        return self.cached(("visible", kind, user["id"], access_role, roots_only), build)
 
-    def iter_visible(self, kind: str, user: dict, access_role: str | None = None, docs=None):
-        """Docs the caller has any role on (or `access_role`), lazily in id order, so a page
-        costs about page*per_page checks; owners and org admins skip the full role walk."""
+    def _visible(self, kind: str, user: dict, access_role: str | None, docs):
+        # Owners and org admins skip the full role walk.
         uid, org_id, org_admin = user["id"], user["org_id"], user.get("is_org_admin")
         for doc in self.store.iter_all(kind) if docs is None else docs:
             in_org = doc.get("org_id", org_id) == org_id
@@ -683,12 +703,12 @@ class Domain:
     def flow_runs(self, flow_id: int) -> list[dict]:
         """Runs of a flow visible at the current sim time, newest first."""
         now = self.now()
-        runs = [r for r in self.store.find("runs", "flow_id", flow_id) if r["started_at"] <= now]
-        runs.sort(key=lambda r: r["started_at"], reverse=True)
-        return runs
+        runs = self.cached(("runs", flow_id), lambda: sorted(
+            self.store.find("runs", "flow_id", flow_id), key=lambda r: r["started_at"], reverse=True))
+        return [r for r in runs if r["started_at"] <= now]
 
-    def run_status(self, run: dict) -> str:
-        return "RUNNING" if self.now() < run["finished_at"] else run["status"]
+    def run_status(self, run: dict, now: float | None = None) -> str:
+        return "RUNNING" if (self.now() if now is None else now) < run["finished_at"] else run["status"]
 
     def _run_due(self, root: dict, now: float) -> float:
         sim = root["_sim"]

@@ -16,7 +16,7 @@ from datetime import datetime, timezone
 
 from . import transforms
 from .models import FLOW_KINDS, ROLE_RANK, ApiError, Domain, not_found, parse_time
-from .shapes import Shaper
+from .shapes import RawJSON, Shaper
 
 MAX_PAGE_SIZE = 100
 DEFAULT_PAGE_SIZE = 20
@@ -33,13 +33,6 @@ DESTINATION_TYPES = frozenset((
 CONNECTOR_CODE = re.compile(r"^[a-z][a-z0-9_]{0,63}$")
 _TRUE = ("1", "true", "True", "TRUE", "yes")
 _FALSE = ("0", "false", "False", "FALSE", "no", "")
-
-
-class RawJSON:
-    """An already-serialized JSON body."""
-
-    def __init__(self, text: str):
-        self.text = text
 
 
 # Shapes that depend only on stored state, so a page can reuse their serialized JSON.
@@ -192,6 +185,8 @@ class Ctx:
         page = self.qint("page", 1, minimum=1)
         per_page = min(self.qint(size_param, DEFAULT_PAGE_SIZE, minimum=1), MAX_PAGE_SIZE)
         start = (page - 1) * per_page
+        if isinstance(items, list):
+            return items[start:start + per_page]
         return list(itertools.islice(items, start, start + per_page))
 
     def access_role(self):
@@ -245,11 +240,9 @@ def list_kind(kind):
     def handler(c: Ctx):
         role = c.access_role()
         expand = c.qbool("expand")
-        page = c.page(_filter_list(c, kind, c.dom.iter_visible(kind, c.user, role)))
+        page = c.page(_filter_list(c, kind, c.dom.visible(kind, c.user, role)))
         if kind in CACHEABLE:
-            return RawJSON("[" + ",".join(
-                c.dom.cached_json((kind, d["id"], c.user["id"], expand, c.root_url),
-                                  lambda d=d: shape(c, kind, d, expand)) for d in page) + "]")
+            return RawJSON("[" + ",".join(c.shaper.cached_json(kind, d, expand) for d in page) + "]")
         return [shape(c, kind, d, expand) for d in page]
     return handler
 
@@ -652,13 +645,8 @@ def resource_status(kind, status):
     return handler
 
 
-def _roots(c: Ctx, role=None):
-    roots = c.store.find("flows", "parent_node_id", None)
-    return c.dom.iter_visible("flows", c.user, role, roots)
-
-
 def list_flows(c: Ctx):
-    roots = c.page(_roots(c, c.access_role()))
+    roots = c.page(c.dom.visible("flows", c.user, c.access_role(), roots_only=True))
     return c.shaper.flow_response(roots, flows_only=c.qbool("flows_only"),
                                   metrics=c.qbool("include_run_metrics"))
 

@@ -29,8 +29,9 @@ from werkzeug.wrappers import Request, Response
 
 from . import seed as seeds
 from .faults import Faults
-from .models import ApiError, Domain, Settings
-from .responses import Ctx, RawJSON
+from .models import ApiError, Domain, Settings, to_json
+from .responses import Ctx
+from .shapes import RawJSON
 from .store import Store
 from .urls import build_map
 
@@ -43,8 +44,7 @@ class DroppedConnection(ConnectionError):
 
 
 def _json_response(body, status=200, headers=None) -> Response:
-    data = body.text if isinstance(body, RawJSON) else json.dumps(body, separators=(",", ":"),
-                                                                    allow_nan=False)
+    data = body.text if isinstance(body, RawJSON) else to_json(body)
     resp = Response(data, status=status, content_type=JSON_TYPE)
     for key, value in (headers or {}).items():
         resp.headers[key] = value

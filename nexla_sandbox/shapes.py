@@ -10,7 +10,7 @@ from __future__ import annotations
 import functools
 import zlib
 
-from .models import NODE_FIELD, Domain, iso
+from .models import NODE_FIELD, Domain, iso, to_json
 
 SINK_FORMATS = ("json", "csv", "parquet", "avro", "xml", "delimited", "fixed_width")
 FILE_CONNECTORS = {"s3", "gcs", "azure_blb", "azure_data_lake", "ftp", "dropbox", "box", "gdrive",
@@ -18,6 +18,13 @@ FILE_CONNECTORS = {"s3", "gcs", "azure_blb", "azure_data_lake", "ftp", "dropbox"
                    "delta_lake_azure_blb", "delta_lake_azure_data_lake", "s3_iceberg"}
 API_CONNECTORS = {"rest", "soap", "nexla_rest", "email", "nexla_monitor"}
 STREAM_CONNECTORS = {"kafka", "confluent_kafka", "google_pubsub", "jms", "tibco"}
+
+
+class RawJSON:
+    """An already-serialized JSON body (a handler may return it instead of an object)."""
+
+    def __init__(self, text: str):
+        self.text = text
 
 
 def public(doc: dict) -> dict:
@@ -79,6 +86,14 @@ class Shaper:
                     cached[key] = org[key]
             self._orgs[org_id] = cached
         return cached
+
+    def cached_json(self, kind: str, doc: dict, expand: bool = False) -> str:
+        """Serialized shape of a source, nexset, destination or credential — these depend only
+        on stored state and the caller — reused until the next store write."""
+        build = {"data_sources": self.source, "data_sets": self.nexset, "data_sinks": self.sink,
+                 "data_credentials": self.credential}[kind]
+        return self.dom.cached(("shape", kind, doc["id"], self.user["id"], expand, self.root_url),
+                               lambda: to_json(build(doc, expand)))
 
     def roles(self, kind: str, doc: dict) -> list[str]:
         return self.dom.access_roles(kind, doc, self.user)
@@ -187,25 +202,47 @@ class Shaper:
                "children": [self.node_tree(c) for c in self.dom.children(node["id"])]}
         return out
 
-    def run_metrics(self, root: dict, limit: int = 10) -> list[dict]:
-        out = []
-        for run in self.dom.flow_runs(root["id"])[:limit]:
-            out.append({"origin_node_id": root["id"], "records": run["records"], "size": run["size"],
-                        "errors": run["errors"], "reporting_date": iso(run["started_at"]),
-                        "run_id": run["id"], "status": self.dom.run_status(run),
-                        "started_at": iso(run["started_at"]),
-                        "finished_at": iso(run["finished_at"]) if self.dom.run_status(run) != "RUNNING" else None,
-                        "data_source_id": run["data_source_id"]})
-        return out
+    def flow_metrics_json(self, root_id: int) -> str:
+        """One flow's `metrics` elements (its 10 newest runs), comma-joined. A run is only ever
+        added by a store write, with a start in the past, and a finished run never changes, so
+        once all ten have finished the text stands until the next write; while one is RUNNING
+        it is rebuilt per request."""
+        key = ("metrics", root_id)
+        text = self.dom.derived().get(key)
+        if text is None:
+            now = self.dom.now()
+            runs = self.dom.flow_runs(root_id)[:10]
+            metrics = []
+            for run in runs:
+                status = self.dom.run_status(run, now)
+                metrics.append(
+                    {"origin_node_id": root_id, "records": run["records"], "size": run["size"],
+                     "errors": run["errors"], "reporting_date": iso(run["started_at"]),
+                     "run_id": run["id"], "status": status, "started_at": iso(run["started_at"]),
+                     "finished_at": iso(run["finished_at"]) if status != "RUNNING" else None,
+                     "data_source_id": run["data_source_id"]})
+            text = to_json(metrics)[1:-1]
+            if all(run["finished_at"] <= now for run in runs):
+                self.dom.derived()[key] = text
+        return text
 
-    def flow_response(self, nodes: list[dict], *, flows_only=False, metrics=False) -> dict:
-        """FlowResponse for the trees rooted at `nodes` (usually root nodes)."""
-        out: dict = {"flows": [self.node_tree(n) for n in nodes]}
+    def flow_response(self, nodes: list[dict], *, flows_only=False, metrics=False) -> RawJSON:
+        """FlowResponse for the trees rooted at `nodes` (usually root nodes), joined from
+        cached fragments: a page of 100 flows is mostly string joins, not shaping + encoding."""
+        parts = ['{"flows":[', ",".join(self.dom.cached(("tree", n["id"]), lambda n=n: to_json(
+            self.node_tree(n))) for n in nodes), "]"]
         if metrics:
-            out["metrics"] = [m for n in nodes for m in self.run_metrics(
-                self.store.get("flows", n["origin_node_id"]))]
-        if flows_only:
-            return out
+            fragments = (self.flow_metrics_json(n["origin_node_id"]) for n in nodes)
+            parts += [',"metrics":[', ",".join(f for f in fragments if f), "]"]
+        if not flows_only:
+            parts.append(self.dom.cached(
+                ("flow_resources", tuple(n["id"] for n in nodes), self.user["id"], self.root_url),
+                lambda: self._flow_resources_json(nodes)))
+        parts.append("}")
+        return RawJSON("".join(parts))
+
+    def _flow_resources_json(self, nodes: list[dict]) -> str:
+        """The FlowResponse members after `flows`/`metrics`, as `,"data_sources":[...],...`."""
         found = {kind: {} for kind in NODE_FIELD}
         for top in nodes:
             for node in self.dom.subtree(top):
@@ -230,14 +267,16 @@ class Shaper:
                 projects[project["id"]] = {"id": project["id"], "name": project["name"],
                                            "description": project.get("description") or ""}
         org = self.org({"org_id": self.user["org_id"]})
-        out.update(
-            data_sources=[self.source(s) for s in found["data_sources"].values()],
-            data_sets=[self.nexset(s) for s in found["data_sets"].values()],
-            data_sinks=[self.sink(s) for s in found["data_sinks"].values()],
-            data_credentials=[self.credential(c) for c in creds.values()],
-            code_containers=[], shared_data_sets=[], orgs=[org], users=list(users.values()),
-            projects=list(projects.values()))
-        return out
+        parts = []
+        for kind, docs in (("data_sources", found["data_sources"].values()),
+                           ("data_sets", found["data_sets"].values()),
+                           ("data_sinks", found["data_sinks"].values()),
+                           ("data_credentials", creds.values())):
+            parts.append(f',"{kind}":[' + ",".join(self.cached_json(kind, d) for d in docs) + "]")
+        parts.append(',"code_containers":[],"shared_data_sets":[],"orgs":[' + to_json(org)
+                     + '],"users":' + to_json(list(users.values()))
+                     + ',"projects":' + to_json(list(projects.values())))
+        return "".join(parts)
 
     def hybrid(self, kind: str, doc: dict) -> dict:
         """activate/pause body: the resource plus `flows` (valid as the resource AND FlowResponse)."""

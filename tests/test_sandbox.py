@@ -91,6 +91,45 @@ def test_per_page_is_capped_at_100_and_past_the_end_is_empty(sandbox, sdk_client
     assert sdk_client.sources.list(page=99, per_page=100) == []
 
 
+def test_a_write_is_visible_in_the_next_list(sandbox, sdk_client):
+    """Lists reuse shaped JSON and visibility between writes; every write must show at once."""
+    cleo = no_retry_client(sandbox, sandbox.service_keys["collaborator"])
+
+    def names():
+        return {s["id"]: s["name"] for s in sdk_client.request("GET", "/data_sources",
+                                                              params={"per_page": 100})}
+
+    def flows():
+        return sdk_client.request("GET", "/flows", params={"per_page": 100, "include_run_metrics": 1})
+
+    before, flows_before = names(), flows()
+    assert [s["id"] for s in cleo.request("GET", "/data_sources")] == [123]
+    sdk_client.request("PUT", "/data_sources/124", json={"name": "customers-renamed"})
+    created = sdk_client.request("POST", "/data_sources", json={"name": "fresh", "source_type": "s3"})
+    after = names()
+    assert after[124] == "customers-renamed" and after[created["id"]] == "fresh"
+    assert len(after) == len(before) + 1
+    sdk_client.request("DELETE", f"/data_sources/{created['id']}")
+    assert created["id"] not in names()
+
+    # Visibility is cached per caller too: a grant shows in the grantee's next list.
+    sdk_client.request("PUT", "/data_sources/124/accessors",
+                       json={"accessors": [{"type": "USER", "id": 3, "access_roles": ["collaborator"]}]})
+    assert [s["id"] for s in cleo.request("GET", "/data_sources")] == [123, 124]
+
+    # /flows: trees, resources and run metrics follow pauses, renames and new runs.
+    sdk_client.request("PUT", "/flows/1001/pause", params={"all": 1})
+    sandbox.control.tick(2 * 3600)
+    now = flows()
+    tree = next(f for f in now["flows"] if f["id"] == 1001)
+    assert tree["status"] == "PAUSED" and tree["children"][0]["status"] == "PAUSED"
+    assert {s["id"]: s["name"] for s in now["data_sources"]}[124] == "customers-renamed"
+    newest = {m["origin_node_id"]: m["run_id"] for m in reversed(now["metrics"])}
+    oldest = {m["origin_node_id"]: m["run_id"] for m in reversed(flows_before["metrics"])}
+    assert newest[1002] != oldest[1002]  # active flow: the tick's runs are listed
+    assert newest[1001] == oldest[1001]  # paused before the tick: no new run
+
+
 def test_flows_list_pages_over_root_flows(sandbox, sdk_client):
     first = sdk_client.flows.list(page=1, per_page=3)[0]
     second = sdk_client.flows.list(page=2, per_page=3)[0]
