@@ -29,6 +29,7 @@ import requests  # noqa: E402
 from nexla_sandbox import ControlClient, start_sandbox  # noqa: E402
 
 TARGET = 300.0
+TARGETED = ("GET /data_sources page of 100", "POST /data_sources (create)")
 
 
 def measure(call, seconds: float, rounds: int = 3) -> float:
@@ -56,6 +57,10 @@ def scenarios(url: str, service_key: str):
         resp = session.get(f"{url}/data_sources", params={"page": 2, "per_page": 100}, timeout=10)
         assert resp.status_code == 200 and len(resp.json()) == 100
 
+    def get_last_page():  # page cost must not grow with the page number
+        resp = session.get(f"{url}/data_sources", params={"page": 10, "per_page": 100}, timeout=10)
+        assert resp.status_code == 200 and len(resp.json()) == 100
+
     def create():
         resp = session.post(f"{url}/data_sources", timeout=10,
                             json={"name": f"bench-{next(counter)}", "source_type": "s3"})
@@ -69,7 +74,9 @@ def scenarios(url: str, service_key: str):
                            timeout=10)
         assert resp.status_code == 200 and len(resp.json()["flows"]) == 100
 
-    return [("GET /data_sources page of 100", get_page), ("POST /data_sources (create)", create),
+    return [("GET /data_sources page of 100", get_page),
+            ("GET /data_sources page 10 of 100", get_last_page),
+            ("POST /data_sources (create)", create),
             ("GET /data_sources/123", get_one),
             ("GET /flows page of 100 + run metrics", get_flows_page)]
 
@@ -117,7 +124,7 @@ def main(argv=None) -> int:
     labels = [label for label, _ in results["cli"]]
     for i, label in enumerate(labels):
         print(f"{label:<40} {results['cli'][i][1]:>10.0f} {results['in-process'][i][1]:>11.0f}")
-    ok = all(rate >= TARGET for _, rate in results["cli"][:2])
+    ok = all(rate >= TARGET for label, rate in results["cli"] if label in TARGETED)
     print(f"target >= {TARGET:.0f} req/s (page GET and create, cli server): "
           f"{'met' if ok else 'NOT met'}")
     return 0 if ok else 1
