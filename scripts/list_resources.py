@@ -38,6 +38,7 @@ EXAMPLES = """examples:
   python scripts/list_resources.py --type data_sets --limit 0 --format jsonl > nexsets.jsonl
   python scripts/list_resources.py --type destinations --format csv --fields id,name,status,connector
   python scripts/list_resources.py --type credentials --id 11 --full --format json
+  python scripts/list_resources.py --type attribute_transforms --format json
   python scripts/list_resources.py --type sources --limit 0 --format jsonl --output sources.jsonl
 """
 
@@ -66,6 +67,7 @@ KINDS = {
         Kind("teams", "teams"),
         Kind("users", "users", name_key="full_name"),
         Kind("transforms", "transforms", "code_type"),
+        Kind("attribute_transforms", "attribute_transforms", "code_type"),
         Kind("lookups", "data_maps", "data_type"),
     )
 }
@@ -90,6 +92,7 @@ EXTRA_COLUMNS = {
     "teams": ("member_count",),
     "users": ("email",),
     "transforms": ("connector",),
+    "attribute_transforms": ("connector",),
     "lookups": ("connector",),
 }
 TEXT_COLUMNS = {

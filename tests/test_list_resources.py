@@ -122,6 +122,25 @@ def test_type_aliases(cli, spelling):
     assert {row["id"] for row in result.json()} == {123, 124, 125, 126, 127}
 
 
+@pytest.mark.parametrize("spelling", ["attribute_transforms", "attribute_transform",
+                                      "attribute-transforms"])
+def test_attribute_transforms_are_listed(sandbox, cli, spelling):
+    sandbox.control.clear_requests()
+    result = cli("--type", spelling, "--format", "json")
+    assert result.code == 0, result.err
+    rows = result.json()
+    assert [(r["id"], r["name"], r["type"], r["connector"]) for r in rows] == [
+        (951, "upper-case", "attribute_transforms", "python")]
+    assert [c["path"] for c in api_calls(sandbox)] == ["/attribute_transforms"]
+
+
+def test_only_types_the_api_serves_are_offered(sandbox, sdk_client):
+    for kind in list_resources.KINDS.values():
+        if kind.name != "flows":  # GET /flows is one object, not a list (covered above)
+            assert isinstance(sdk_client.request("GET", f"/{kind.path}"), list), kind.path
+    assert "code_containers" not in list_resources.ALIASES  # the sandbox does not serve it
+
+
 def test_nexset_and_destination_api_names(cli):
     assert {r["id"] for r in cli("--type", "data_sets", "--format", "json").json()} >= {123, 223}
     assert {r["id"] for r in cli("--type", "data_sinks", "--format", "json").json()} == {
