@@ -38,11 +38,12 @@ EXAMPLES = """examples:
   python scripts/validate_transform.py --nexset 123 --transform-file examples/transforms/clean.json
   # validate reusable transform 901, require two output fields, one JSON document out
   python scripts/validate_transform.py --nexset 123 --transform-id 901 \\
-      --expect-fields order_id,amount_usd --json
+      --expect-fields order_id,country --json
   # require exact field types (JSON schema, or a {"field": "type"} mapping)
-  python scripts/validate_transform.py --nexset 123 --transform-file t.json --expect-schema s.json
+  python scripts/validate_transform.py --nexset 123 --transform-file examples/transforms/clean.json \\
+      --expect-schema examples/transforms/clean-types.json
   # show the plan (temporary nexset to create) without writing anything
-  python scripts/validate_transform.py --nexset 123 --transform-file t.json --dry-run
+  python scripts/validate_transform.py --nexset 123 --transform-file examples/transforms/clean.json --dry-run
 
 transform file (JSON or YAML): {"version": 1, "operations": [{"operation": "shift", "spec":
   {...}}]}, a bare list of operations, or a transform export with "code": [...].

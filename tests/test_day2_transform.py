@@ -4,13 +4,16 @@ parent's samples through a temporary derived nexset, which must always be cleane
 from __future__ import annotations
 
 import base64
+import importlib
 import json
+import re
+import shlex
 
 import pytest
 import requests
 
 import validate_transform as vt
-from conftest import writes
+from conftest import ROOT, SCRIPTS, writes
 
 ORDERS = 123  # demo nexset "orders": order_id, customer_id, amount, currency, status, ...
 
@@ -252,3 +255,37 @@ def test_transform_rejected_by_the_api_is_a_failed_validation(sandbox, run_main,
     assert result.out.startswith("FAIL") and "Nexla rejected the transform" in result.out
     assert "operations[0].spec: invalid" in result.out
     assert temp_nexsets(sandbox) == [] and "Traceback" not in result.err
+
+
+# --------------------------------------------------------------------------- --help examples
+
+def help_examples(module) -> list[list[str]]:
+    """The `python scripts/...` commands of a script's --help epilog, continuations joined."""
+    text = module.build_parser().epilog.replace("\\\n", " ")
+    return [shlex.split(line)[1:] for line in text.splitlines()
+            if line.strip().startswith("python scripts/")]
+
+
+def test_every_examples_path_named_in_any_help_exists():
+    named = {}
+    for script in sorted(SCRIPTS.glob("*.py")):
+        if 'if __name__ == "__main__"' not in script.read_text(encoding="utf-8"):
+            continue
+        module = importlib.import_module(script.stem)
+        parser = module.build_parser()
+        for path in re.findall(r"examples/[\w./-]+", parser.format_help()):
+            named[path.rstrip(".")] = script.name
+    assert "examples/transforms/clean.json" in named  # the scan really reads the epilogs
+    missing = {path: script for path, script in named.items() if not (ROOT / path).is_file()}
+    assert not missing
+
+
+def test_help_examples_run_as_written_and_pass(sandbox, run_main, script_cwd):
+    (script_cwd / "examples").symlink_to(ROOT / "examples")  # as in a checkout
+    commands = help_examples(vt)
+    assert len(commands) == 4
+    for argv in commands:
+        assert argv[0] == "scripts/validate_transform.py"
+        result = run_main(vt, *argv[1:])
+        assert result.code == 0, (argv, result.out, result.err)
+    assert temp_nexsets(sandbox) == []
