@@ -270,8 +270,8 @@ def run(args: argparse.Namespace, ctx: nexla_ops.Context) -> int:
         return nexla_ops.EXIT_OK
     command = args.command[1:] if args.command[:1] == ["--"] else args.command
     if not command:
-        raise nexla_ops.BadInput("command: expected a command after --, e.g. "
-                                 "retry_helpers.py -- python scripts/health_check.py --all")
+        raise nexla_ops.BadInput("command: expected a command after --, e.g. retry_helpers.py "
+                                 "-- python scripts/list_resources.py --type flows --json")
     return run_command(command, retry)
 
 

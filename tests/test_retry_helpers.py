@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import sys
 
 import pytest
@@ -134,6 +135,16 @@ def test_cli_needs_a_command(run_script):
     assert result.code == 2 and "command" in result.err
     missing = run_script("retry_helpers", "--", "no-such-command-xyz", sandbox=False)
     assert missing.code == 2 and "no-such-command-xyz" in missing.err
+
+
+def test_missing_command_error_suggests_a_command_the_help_endorses(run_script):
+    result = run_script("retry_helpers", sandbox=False)
+    assert result.code == 2
+    suggested = re.search(r"-- (python scripts/[a-z_]+\.py)", result.err)
+    assert suggested, result.err
+    # health_check.py speaks Nagios (its 6 is not "transient"): the --help says not to wrap it
+    assert "health_check" not in suggested.group(1)
+    assert suggested.group(1) in retry_helpers.EXAMPLES.split("(health_check.py")[0]
 
 
 def test_cli_describe_reads_environment(run_script):
