@@ -255,6 +255,15 @@ class Rotation:
         return []
 
 
+def planned_action(unit: dict) -> str:
+    """What applying will do to one unit (converge() on a unit nobody has touched yet)."""
+    if unit["status_before"] == "ACTIVE":
+        return "would pause, switch, activate"
+    if unit["flow_id"] is not None:
+        return f"would switch (flow stays {unit['status_before'] or 'as it is'})"
+    return "would switch"
+
+
 def _unit_label(unit: dict) -> str:
     if unit["flow_id"] is not None:
         return f"flow {unit['flow_id']}"
@@ -344,6 +353,8 @@ def _rotate(args, ctx, old: int, new: int, journal) -> int:
     document["units"] = units
 
     if args.plan:
+        for unit in units:
+            unit["action"] = planned_action(unit)
         document["result"] = "planned"
         _emit(ctx, args, document)
         return nexla_ops.EXIT_OK
@@ -406,15 +417,17 @@ def _emit(ctx, args, document: dict) -> None:
     if args.json:
         ctx.out(document, "json")
         return
+    # A plan has nothing done yet: its last column says what applying would do.
+    last = "action" if document.get("plan_only") else "result"
     rows = []
     for unit in document.get("units") or []:
         for resource in unit["resources"]:
             rows.append({"flow": unit["flow_id"] or "-", "flow_status": unit["status_before"] or "-",
                          "type": resource["kind"], "id": resource["id"],
-                         "name": resource.get("name"), "result": unit.get("result", "")})
+                         "name": resource.get("name"), last: unit.get(last, "")})
     if rows:
         ctx.out(nexla_ops.format_table(rows, ["flow", "flow_status", "type", "id", "name",
-                                              "result"]), "text")
+                                              last]), "text")
     else:
         ctx.out(f"no source or destination uses credential {args.old}", "text")
     ctx.log(f"result: {document.get('result')}")

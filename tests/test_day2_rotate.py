@@ -56,6 +56,23 @@ def test_plan_shows_every_user_grouped_by_flow_and_writes_nothing(sandbox, run_m
     assert writes(sandbox) == []
 
 
+def test_text_plan_says_what_applying_would_do_to_each_flow(sandbox, run_main, new_cred):
+    sandbox.control.clear_requests()
+    result = run_main(rotate_credential, "--old", 11, "--new", new_cred, "--plan")
+    assert result.code == 0, result.err
+    header, *lines = result.out.splitlines()
+    assert header.split()[-1] == "ACTION"
+    actions = {int(line.split()[3]): line.split(None, 5)[5] for line in lines}
+    assert actions == {123: "would pause, switch, activate", 303: "would pause, switch, activate",
+                       126: "would switch (flow stays PAUSED)",
+                       304: "would switch (flow stays PAUSED)"}
+    as_json = run_main(rotate_credential, "--old", 11, "--new", new_cred, "--plan", "--json")
+    assert {u["flow_id"]: u["action"] for u in as_json.json()["units"]} == {
+        1001: "would pause, switch, activate", 1003: "would pause, switch, activate",
+        1004: "would switch (flow stays PAUSED)"}
+    assert writes(sandbox) == []
+
+
 def test_users_are_found_on_every_page(sandbox, run_main, new_cred):
     # 120 bulk flows: 125 sources and 124 destinations, more than one page of 100 each; every
     # bulk source and destination uses the one credential populate made for them
