@@ -49,8 +49,9 @@ EXAMPLES = """examples:
       --checkpoint delete-0.jsonl --resume
 
 exit codes: 0 all items done; 1 the operation failed; 2 bad input (nothing sent);
-  3 configuration; 4 auth; 5 not found; 6 transient; 7 some items failed (listed on stderr
-  and in --json; fix the cause and re-run with --checkpoint FILE --resume).
+  3 configuration; 4 auth (also when every item was refused with 401/403: nothing changed);
+  5 not found; 6 transient; 7 some items failed (listed on stderr and in --json; fix the
+  cause and re-run with --checkpoint FILE --resume).
 """
 
 OPERATIONS = ("pause", "activate", "delete", "tag", "untag", "update", "copy")
@@ -82,6 +83,9 @@ OP_TYPES = {
 }
 
 TARGET_STATUS = {"pause": "PAUSED", "activate": "ACTIVE"}
+
+# Roles that may delete (Nexla: admin or owner); `access_roles` on an object lists the caller's.
+DELETE_ROLES = frozenset({"owner", "admin"})
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -459,8 +463,17 @@ class Operation:
             return Decision(f"{status or '?'} -> {want}", obj)
         if op == "delete":
             pause_first = self.spec.kind.name in STATEFUL and status == "ACTIVE"
+            roles = obj.get("access_roles")
+            if api.is_flow and pause_first:  # flow nodes carry no roles; their origin does
+                path, origin_id = api.origin(obj)
+                roles = api.ctx.request("GET", f"/{path}/{origin_id}").get("access_roles")
+            # The caller's roles say the delete will be refused: send the DELETE before pausing,
+            # so a 403 leaves the item as it was instead of paused and not deleted. (The server
+            # decides: a 409 "pause it first" means the delete is allowed after all.)
+            delete_first = pause_first and isinstance(roles, list) and \
+                not DELETE_ROLES & {str(r).lower() for r in roles}
             return Decision("pause, then delete" if pause_first else "delete", obj,
-                            pre={"pause_first": pause_first})
+                            pre={"pause_first": pause_first, "delete_first": delete_first})
         if op in ("tag", "untag"):
             holder = obj
             target = (self.spec.kind.path, item_id)
@@ -519,10 +532,23 @@ class Operation:
             return 1, {}
         if op == "delete":
             writes = 0
+            if decision.pre.get("delete_first"):
+                try:
+                    api.delete(item_id)
+                    return 1, {}
+                except nexla_ops.ApiError as exc:
+                    if exc.status != 409:  # anything but "pause it first" is the answer
+                        raise
+                writes += 1
             if decision.pre.get("pause_first"):
                 api.set_status(item_id, "pause")
                 writes += 1
-            api.delete(item_id)
+            try:
+                api.delete(item_id)
+            except nexla_ops.OpsError as exc:
+                if decision.pre.get("pause_first"):  # a person must know it is paused now
+                    raise ItemFailed(f"paused, but not deleted: {exc.message}") from None
+                raise
             return writes + 1, {}
         if op in ("tag", "untag"):
             path, target_id = decision.pre["target"]
@@ -553,6 +579,7 @@ class Runner:
         self._lock = threading.Lock()
         self.finished = 0
         self.total = 0
+        self.failure_codes: dict[int, int] = {}  # item id -> exit code of its failure
 
     def key(self, item_id: int) -> str:
         return f"{self.spec.kind.name}:{item_id}"
@@ -600,6 +627,9 @@ class Runner:
         except (ItemFailed, nexla_ops.OpsError) as exc:
             message = exc.message if isinstance(exc, nexla_ops.OpsError) else str(exc)
             result.update(result="failed", error=message)
+            with self._lock:
+                self.failure_codes[item_id] = exc.exit_code if isinstance(
+                    exc, nexla_ops.OpsError) else nexla_ops.EXIT_FAILED
             self._record("outcome", key, status="failed", error=message)
         return self._finish(result)
 
@@ -735,6 +765,13 @@ def run(args, ctx) -> int:
     if failed:
         for r in failed:
             ctx.warn(f"failed: {spec.kind.name} {r['id']}: {r['error']}")
+        if len(failed) == len(results) and set(runner.failure_codes.values()) == {
+                nexla_ops.EXIT_AUTH}:
+            # Not a partial batch: every item was refused before anything changed. The key
+            # (or its roles) is the problem, and re-running with it cannot help.
+            ctx.warn(f"all {len(failed)} item(s) were refused (authentication/permission); "
+                     "nothing was changed: use a key with the required role")
+            return nexla_ops.EXIT_AUTH
         hint = " (re-run with --resume to retry them)" if args.checkpoint else ""
         ctx.warn(f"{len(failed)} of {len(results)} item(s) failed{hint}")
         return nexla_ops.EXIT_PARTIAL

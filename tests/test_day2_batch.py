@@ -440,3 +440,68 @@ def test_progress_only_on_a_tty(sandbox, tmp_path):
     assert b"pause flows: 2/2" in shown and b"\x1b[K" in shown
     assert b"\x1b" not in proc.stdout  # stdout stays clean data
     assert json.loads(proc.stdout)["counts"] == {"total": 2, "changed": 2}
+
+
+# --------------------------------------------------------------------------- refused by the API
+
+
+def test_every_item_refused_for_permission_exits_4_and_changes_nothing(sandbox, run_main):
+    # Omar is only an operator: he may pause, not delete. Sources 123 and 124 are ACTIVE, so a
+    # delete would pause them first; a refused delete must not leave them paused.
+    before = {s["id"]: s["status"] for s in sandbox.control.state("data_sources")}
+    result = run_main(batch_operations, "delete", "--type", "sources", "--ids", "123,124,126",
+                      "--json", key=sandbox.service_keys["operator"])
+    assert result.code == 4, result.err
+    doc = result.json()
+    assert doc["counts"] == {"total": 3, "failed": 3}
+    assert all("requires admin or owner role" in i["error"] for i in doc["items"])
+    assert "nothing was changed" in result.err
+    assert {s["id"]: s["status"] for s in sandbox.control.state("data_sources")} == before
+    assert not [w for w in writes(sandbox) if w[0] == "PUT"]  # nothing paused on the way
+
+
+def test_refused_flow_deletes_exit_4_and_leave_the_flows_running(sandbox, run_main):
+    result = run_main(batch_operations, "delete", "--type", "flows", "--ids", "1001,1002",
+                      key=sandbox.service_keys["operator"])
+    assert result.code == 4, result.err
+    assert flow_status(sandbox, 1001) == flow_status(sandbox, 1002) == "ACTIVE"
+    assert {1001, 1002} <= {n["id"] for n in sandbox.control.state("flows")}
+
+
+def test_a_refusal_among_other_outcomes_stays_partial(sandbox, run_main):
+    from nexla_sdk import NexlaClient
+
+    omar = NexlaClient(service_key=sandbox.service_keys["operator"], base_url=sandbox.url)
+    own = omar.request("POST", "/data_sources", json={"name": "omar-scratch",
+                                                      "source_type": "s3"})["id"]
+    result = run_main(batch_operations, "delete", "--type", "sources", "--ids", f"123,{own}",
+                      "--json", key=sandbox.service_keys["operator"])
+    assert result.code == 7, result.err
+    assert {i["id"]: i["result"] for i in result.json()["items"]} == {123: "failed",
+                                                                      own: "changed"}
+    # every item failed, but not all for permission: still a batch for a person to look at
+    sandbox.control.add_fault(method="GET", path=r"^/data_sources/124$", action="status",
+                              status=400, times=1)
+    result = run_main(batch_operations, "delete", "--type", "sources", "--ids", "123,124",
+                      key=sandbox.service_keys["operator"])
+    assert result.code == 7, result.err
+
+
+def test_roles_that_look_too_low_still_let_the_server_decide(sandbox, api_env):
+    # Roles on the object say "operator", yet the server allows the delete: it answers 409
+    # (pause first) rather than 403, so the item is paused and deleted as usual.
+    import nexla_ops
+
+    (source_id,) = sandbox.control.populate("sources", 1, name_prefix="lone",
+                                            status="ACTIVE")["ids"]
+    args = batch_operations.build_parser().parse_args(["delete", "--type", "sources",
+                                                       "--ids", str(source_id)])
+    spec = batch_operations.parse_spec(args)
+    api = batch_operations.Api(nexla_ops.Context(), spec.kind)
+    decision = batch_operations.Decision("pause, then delete", {"id": source_id},
+                                         pre={"pause_first": True, "delete_first": True})
+    sandbox.control.clear_requests()
+    assert batch_operations.Operation(spec, api).apply(source_id, decision) == (3, {})
+    path = f"/data_sources/{source_id}"
+    assert writes(sandbox) == [("DELETE", path), ("PUT", f"{path}/pause"), ("DELETE", path)]
+    assert source_id not in {s["id"] for s in sandbox.control.state("data_sources")}
