@@ -40,6 +40,9 @@ EXAMPLES = """examples:
   python scripts/list_resources.py --type credentials --id 11 --full --format json
   python scripts/list_resources.py --type attribute_transforms --format json
   python scripts/list_resources.py --type sources --limit 0 --format jsonl --output sources.jsonl
+
+exit codes: 0 listed (also when nothing matched; --id values not found are warned about);
+  2 bad input; 3 configuration; 4 auth; 5 none of the --id values exists; 6 transient.
 """
 
 FORMATS = ("text", "json", "jsonl", "csv")
@@ -376,13 +379,15 @@ def _iter_flow_pages(ctx, per_page: int):
         page += 1
 
 
-def iter_items(ctx, kind: Kind, filters: Filters, limit: int = 0, *, prefetch: bool = False):
+def iter_items(ctx, kind: Kind, filters: Filters, limit: int = 0, *, prefetch: bool = False,
+               missing: list | None = None):
     """Yield matching Items, page by page, stopping as soon as `limit` (0 = all) is met.
 
     prefetch=True reads the next page in a worker thread while the caller handles this one;
-    only for callers that make no API calls of their own while iterating."""
+    only for callers that make no API calls of their own while iterating. With --id filters,
+    ids not found go to `missing` (or are warned about when it is None)."""
     if filters.ids:
-        source = _items_by_id(ctx, kind, filters.ids)
+        source = _items_by_id(ctx, kind, filters.ids, missing)
     else:
         # Without client-side filters every fetched item is emitted, so a small limit asks for
         # a small page (--limit 5 is one request of 5); with filters, matches may be sparse.
@@ -466,13 +471,17 @@ def read_ahead(iterable, batch: int):
         stop.set()
 
 
-def _items_by_id(ctx, kind: Kind, ids):
-    """--id: one GET per id instead of walking every page; missing ids are warned about."""
+def _items_by_id(ctx, kind: Kind, ids, missing: list | None = None):
+    """--id: one GET per id instead of walking every page. Ids not found are appended to
+    `missing`, or warned about when no list is given."""
     for resource_id in ids:
         try:
             body = ctx.request("GET", f"/{kind.path}/{resource_id}")
         except nexla_ops.NotFound:
-            ctx.warn(f"{kind.name} {resource_id}: not found")
+            if missing is None:
+                ctx.warn(f"{kind.name} {resource_id}: not found")
+            else:
+                missing.append(resource_id)
             continue
         if kind.name == "flows":
             yield from flow_items(body)[:1]
@@ -624,10 +633,18 @@ def run(args, ctx) -> int:
     else:
         columns = fields
 
-    records = (
-        record_of(item, full=args.full, fields=fields)
-        for item in iter_items(ctx, kind, filters, limit, prefetch=True)
-    )
+    missing: list[int] = []
+    items = iter_items(ctx, kind, filters, limit, prefetch=True, missing=missing)
+    if filters.ids:
+        # One GET per id: read them all before writing, so that when none exists (exit 5, as
+        # "not found" is everywhere) no output is written and no --output file replaced.
+        items = list(items)
+        if missing and len(missing) == len(filters.ids):
+            raise nexla_ops.NotFound(
+                f"--id: {kind.name} {', '.join(map(str, missing))} not found")
+        for resource_id in missing:
+            ctx.warn(f"{kind.name} {resource_id}: not found")
+    records = (record_of(item, full=args.full, fields=fields) for item in items)
     with open_output(args.output) as stream:
         count = write_records(records, stream, fmt, columns)
     if count == 0:

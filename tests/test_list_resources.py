@@ -221,6 +221,32 @@ def test_id_filter_fetches_by_id_and_warns_about_missing(sandbox, cli):
         "/data_sources/125", "/data_sources/123", "/data_sources/999999"}
 
 
+def test_some_ids_found_is_exit_0_warning_about_the_rest_once(cli):
+    result = cli("--type", "flows", "--id", "1002,999998", "--format", "json")
+    assert result.code == 0, result.err
+    assert [row["id"] for row in result.json()] == [1002]
+    assert result.err.count("999998") == 1 and "not found" in result.err
+
+
+@pytest.mark.parametrize("kind, path", [("sources", "data_sources"), ("flows", "flows")])
+def test_every_id_not_found_exits_5_writing_nothing(sandbox, cli, tmp_path, kind, path):
+    output = tmp_path / "rows.json"
+    output.write_text("previous\n")
+    sandbox.control.clear_requests()
+    result = cli("--type", kind, "--id", "999998,999999", "--format", "json",
+                 "--output", output)
+    assert result.code == 5, result.err
+    assert result.out == ""
+    assert output.read_text() == "previous\n"
+    assert "--id" in result.err and "999998, 999999 not found" in result.err
+    assert {r["path"] for r in api_calls(sandbox)} == {f"/{path}/999998", f"/{path}/999999"}
+
+
+def test_an_id_filtered_out_is_no_match_not_not_found(cli):
+    result = cli("--type", "sources", "--id", "123", "--status", "PAUSED", "--format", "json")
+    assert result.code == 0 and result.json() == []
+
+
 def test_owner_filter(cli, sdk_client):
     assert ids(cli("--type", "teams", "--owner", "ADA@demo.example", "--format", "json")) == [42, 43]
     assert ids(cli("--type", "teams", "--owner", "1", "--format", "json")) == [42, 43]
