@@ -902,13 +902,9 @@ class Applier:
                 found = [o for o in found if parent_id(o) == body.get("parent_data_set_id")]
             return found[0] if found else None
 
+        what = f"POST {path} ({step.name})"
         obj = self.ctx.create_once(
-            find,
-            # The raw SDK call: create_once must see the transport failure itself to know
-            # the outcome is unknown (ctx.request would already have translated it).
-            lambda: self.ctx.client.request("POST", path, json=body),
-            what=f"POST {path} ({step.name})",
-        )
+            find, lambda: self.ctx.request("POST", path, json=body, what=what), what=what)
         if not isinstance(obj, dict) or not isinstance(obj.get("id"), int):
             raise nexla_ops.ApiError(f"POST {path} ({step.name}): the response carries no id")
         self.journal[-1] = Entry("created", step.resource_type, step.name, obj["id"])

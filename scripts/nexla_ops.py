@@ -24,7 +24,7 @@ CLI          add_common_args(parser, json_flag=True, timeout_flag=True);
 Context      ctx.config (Config, lazily resolved), ctx.client (NexlaClient, SDK retries off,
              one token per process), ctx.call(fn, *a, idempotent=True, what="GET /x",
              budget_ends=None, **kw) (budget_ends: a time.monotonic() value to finish by),
-             ctx.request(method, path, idempotent=None, budget_ends=None, **kw) (raw
+             ctx.request(method, path, idempotent=None, budget_ends=None, what=None, **kw) (raw
              client.request; HTTP timeouts also fit the budget; a retried DELETE meeting 404
              after a lost answer counts as done),
              ctx.paginate(fetch_or_path, per_page=PAGE_SIZE, limit=None, params=None),
@@ -1150,12 +1150,14 @@ class Context:
                                 **kwargs)
 
     def request(self, method: str, path: str, *, idempotent: bool | None = None,
-                budget_ends: float | None = None, **kwargs: Any) -> Any:
+                budget_ends: float | None = None, what: str | None = None,
+                **kwargs: Any) -> Any:
         """Raw client.request (no response parsing) under the policy: the workaround for SDK
         parsing bugs (e.g. accessors, contract §23.3). kwargs: params=, json=, ...
-        With budget_ends, each attempt's HTTP timeout is also capped at the time left."""
+        With budget_ends, each attempt's HTTP timeout is also capped at the time left.
+        `what` names the call in messages (default "METHOD /path")."""
         method = method.upper()
-        what = f"{method} {path}"
+        what = what or f"{method} {path}"
         if idempotent is None:
             idempotent = method in IDEMPOTENT_METHODS
         send = self.client.request
