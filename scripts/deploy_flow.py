@@ -1175,38 +1175,26 @@ def lock_path(directory: Path, name: str) -> Path:
     return directory / f"{safe}.lock"
 
 
-@contextlib.contextmanager
 def deployment_lock(directory: Path, name: str, timeout: float, ctx):
-    """An exclusive flock per deployment name; released by the kernel if the process dies."""
-    import fcntl
-
+    """An exclusive flock per deployment name (nexla_ops.lock_file); use it in a with-block."""
     path = lock_path(directory, name)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    told = False
+
+    def waiting(waited: float) -> None:
+        nonlocal told
+        if not told:
+            ctx.log("waiting for another apply of deployment %r (lock %s)", name, path)
+            told = True
+        ctx.progress(f"waiting for lock {path} ({waited:.0f}s)")
+
     try:
-        started, told = time.monotonic(), False
-        while True:
-            try:
-                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                break
-            except BlockingIOError:
-                waited = time.monotonic() - started
-                if waited >= timeout:
-                    raise nexla_ops.Transient(
-                        f"another apply of deployment {name!r} still holds {path} after "
-                        f"{timeout:g}s; try again later"
-                    ) from None
-                if not told:
-                    ctx.log("waiting for another apply of deployment %r (lock %s)", name, path)
-                    told = True
-                ctx.progress(f"waiting for lock {path} ({waited:.0f}s)")
-                time.sleep(0.1)
-        ctx.progress_done()
-        os.ftruncate(fd, 0)
-        os.write(fd, f"{os.getpid()}\n".encode())
-        yield path
+        return nexla_ops.lock_file(path, wait=timeout, on_wait=waiting)
+    except nexla_ops.LockBusy:
+        raise nexla_ops.Transient(f"another apply of deployment {name!r} still holds {path} "
+                                  f"after {timeout:g}s; try again later") from None
     finally:
-        os.close(fd)  # closing the descriptor releases the flock
+        ctx.progress_done()
 
 
 def _raise_interrupted(signum, _frame):

@@ -11,7 +11,6 @@ bounded concurrency. Exit codes follow Nagios, not the other scripts: 0 OK, 1 WA
 from __future__ import annotations
 
 import argparse
-import fcntl
 import json
 import os
 import sys
@@ -677,45 +676,6 @@ def send_alerts(args, results, summary, now, deadline, ctx):
     ctx.debug(f"alert webhook: sent {len(events)} event(s)")
 
 
-# ---------------------------------------------------------------- lock
-
-
-class LockBusy(Exception):
-    pass
-
-
-class RunLock:
-    """An flock on a file, so overlapping cron runs never check (and alert) twice."""
-
-    def __init__(self, path: str, wait: float):
-        self.path = path
-        self.wait = wait
-        self.fd = None
-
-    def __enter__(self):
-        try:
-            self.fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
-        except OSError as exc:
-            raise ConfigProblem(f"--lock-file {self.path}: cannot open ({exc.strerror})") from None
-        give_up = time.monotonic() + self.wait
-        while True:
-            try:
-                fcntl.flock(self.fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                break
-            except BlockingIOError:
-                if time.monotonic() >= give_up:
-                    os.close(self.fd)
-                    raise LockBusy(f"another check is running (lock {self.path} is held)") from None
-                time.sleep(0.05)
-        # The pid is for a person looking at the file; the flock itself is what excludes.
-        os.ftruncate(self.fd, 0)
-        os.write(self.fd, f"{os.getpid()}\n".encode())
-        return self
-
-    def __exit__(self, *exc):
-        os.close(self.fd)  # closing the descriptor releases the flock
-
-
 # ---------------------------------------------------------------- outputs
 
 
@@ -1209,9 +1169,16 @@ def run(args, ctx) -> int:
         defaults = thresholds_from_args(args)
         targets = load_config(args.config, defaults) if args.config else None
         lock_path = args.lock_file or f"{args.state_file}.lock"
-        with RunLock(lock_path, min(args.lock_wait, args.check_timeout)):
+        # The lock keeps overlapping cron runs from checking (and alerting) twice.
+        try:
+            lock = nexla_ops.lock_file(lock_path, wait=min(args.lock_wait, args.check_timeout))
+        except OSError as exc:
+            raise ConfigProblem(f"--lock-file {lock_path}: cannot open ({exc.strerror})") from None
+        except nexla_ops.LockBusy:
+            raise ConfigProblem(f"another check is running (lock {lock_path} is held)") from None
+        with lock:
             return check(args, ctx, deadline, defaults, targets)
-    except (ConfigProblem, LockBusy) as exc:
+    except ConfigProblem as exc:
         return cannot_check(args, ctx, str(exc))
     except nexla_ops.OpsError as exc:
         # Unreachable API, rejected key, missing config: the check could not run at all.

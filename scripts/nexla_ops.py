@@ -14,7 +14,8 @@ API
 Exit codes   EXIT_OK .. EXIT_PARTIAL (0..7), PAGE_SIZE = 100 (Nexla's largest per_page).
 Errors       OpsError(message, detail=, status=) with .exit_code/.message/.detail/.status, and
              BadInput (2), ConfigError (3), AuthError (4), NotFound (5), Transient (6),
-             UnknownOutcome (6, a POST whose answer was lost), Partial (7, .leftovers),
+             UnknownOutcome (6, a POST whose answer was lost), LockBusy (6, lock_file),
+             Partial (7, .leftovers),
              ApiError (1: the API refused, .status has the HTTP status, or an unexpected
              response shape).
 CLI          add_common_args(parser, json_flag=True, timeout_flag=True);
@@ -38,8 +39,8 @@ Retry        RetryPolicy(attempts, max_wait, deadline, backoff).call(fn, *a, ide
              classify(exc) -> Failure(kind, reason, status, retry_after).
 Text/data    redact(obj_or_str), register_secret(value), sanitize_text(s), to_jsonable(obj),
              emit(obj, fmt, stream), format_table(rows, columns), write_atomic(path, text),
-             append_jsonl(path, record), load_structured_file(path), parse_duration(text),
-             parse_time(text).
+             append_jsonl(path, record), lock_file(path, wait=, on_wait=),
+             load_structured_file(path), parse_duration(text), parse_time(text).
 Sandbox      --sandbox starts nexla_sandbox in-process on .nexla-sandbox/state.db (cwd).
 
 Retry policy (one, for every script): retries 429 (Retry-After honoured, capped by --max-wait),
@@ -147,6 +148,10 @@ class Transient(OpsError):
 
 class UnknownOutcome(Transient):
     """A non-idempotent call whose answer was lost: it may or may not have been applied."""
+
+
+class LockBusy(Transient):
+    """lock_file(): another process still holds the lock (try again later)."""
 
 
 class Partial(OpsError):
@@ -423,6 +428,39 @@ def append_jsonl(path: str | os.PathLike, record: Any) -> None:
         os.fsync(fd)
     finally:
         os.close(fd)
+
+
+def lock_file(path: str | os.PathLike, *, wait: float = 0.0,
+              on_wait: Callable[[float], None] | None = None):
+    """Take an exclusive flock on `path` (created if missing), so overlapping runs take turns.
+
+    Returns the open lock file: closing it (or leaving its with-block) releases the lock, and
+    the kernel releases it if the process dies. Waits up to `wait` seconds, calling
+    on_wait(seconds waited) between tries, then raises LockBusy. OSError if it cannot be
+    opened. The file holds the holder's pid, for a person to read.
+    """
+    import fcntl
+
+    fd = os.open(os.fspath(path), os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        started = time.monotonic()
+        while True:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                waited = time.monotonic() - started
+                if waited >= wait:
+                    raise LockBusy(f"another process holds the lock {path}") from None
+                if on_wait is not None:
+                    on_wait(waited)
+                time.sleep(0.05)
+        os.ftruncate(fd, 0)
+        os.write(fd, f"{os.getpid()}\n".encode())
+    except BaseException:
+        os.close(fd)
+        raise
+    return os.fdopen(fd, "rb")
 
 
 def load_structured_file(path: str | os.PathLike) -> Any:

@@ -250,6 +250,19 @@ def test_append_jsonl_is_redacted(tmp_path):
     assert CANARY not in path.read_text() and "t0k3n" not in path.read_text()
 
 
+def test_lock_file_excludes_until_closed(tmp_path):
+    path = tmp_path / "run.lock"
+    waits = []
+    with nexla_ops.lock_file(path) as held:
+        assert path.read_text() == f"{os.getpid()}\n"
+        with pytest.raises(nexla_ops.LockBusy) as busy:
+            nexla_ops.lock_file(path, wait=0.2, on_wait=waits.append)
+        assert busy.value.exit_code == nexla_ops.EXIT_TRANSIENT and str(path) in busy.value.message
+        assert waits and waits == sorted(waits) and waits[-1] < 0.2
+    assert held.closed
+    nexla_ops.lock_file(path).close()  # released: free again at once
+
+
 @pytest.mark.parametrize("text,seconds", [("90", 90), ("30s", 30), ("15m", 900), ("2h", 7200),
                                           ("1d", 86400), ("1h30m", 5400), (2.5, 2.5)])
 def test_parse_duration(text, seconds):
