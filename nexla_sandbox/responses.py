@@ -72,9 +72,9 @@ class Fields:
     def has(self, name: str) -> bool:
         return name in self.data
 
-    def _get(self, name, kind, required, nullable=True):
+    def _get(self, name, kind, required):
         where = f"{self.prefix}{name}"
-        if name not in self.data or (self.data[name] is None and nullable and not required):
+        if name not in self.data or (self.data[name] is None and not required):
             if required:
                 raise ApiError(400, f"{where}: required field is missing")
             return None
@@ -91,6 +91,10 @@ class Fields:
         if value is not None and not allow_blank and not value.strip():
             raise ApiError(400, f"{self.prefix}{name}: must not be blank")
         return value.strip() if isinstance(value, str) and not allow_blank else value
+
+    def text(self, name, required=False):
+        """A string kept as sent, blank allowed (descriptions, code, paths)."""
+        return self.str(name, required, allow_blank=True)
 
     def int(self, name, required=False, minimum=None):
         value = self._get(name, int, required)
@@ -113,8 +117,8 @@ class Fields:
                                         f"got {_json_type(item)}")
         return value
 
-    def tags(self):
-        return self.list("tags", of=str)
+    def strings(self, name, required=False):
+        return self.list(name, required, of=str)
 
     def code(self, name, required=False):
         value = self.str(name, required)
@@ -122,6 +126,23 @@ class Fields:
             raise ApiError(400, f"{self.prefix}{name}: expected a connector code such as 's3' or "
                                 f"'postgres' (lower case letters, digits, _)")
         return value
+
+    def present(self, **getters) -> dict:
+        """The named fields that are present and not null, each checked by the named getter
+        (in the order given, so the first bad one is reported): present(tags="strings")."""
+        out = {}
+        for name, getter in getters.items():
+            value = getattr(self, getter)(name)
+            if value is not None:
+                out[name] = value
+        return out
+
+    def description_update(self, empty=None) -> dict:
+        """An update's description: sent (even as null) sets it; null becomes `empty`."""
+        if not self.has("description"):
+            return {}
+        value = self.text("description")
+        return {"description": empty if value is None else value}
 
 
 class Ctx:
@@ -354,33 +375,23 @@ def _check_secret_object(f: Fields) -> dict | None:
 def create_credential(c: Ctx, f: Fields):
     name = f.str("name", required=True)
     ctype = f.code("credentials_type", required=True)
-    desc = f.str("description", allow_blank=True)
+    desc = f.text("description")
     creds = _check_secret_object(f) or {}
     fields = {"name": name, "credentials_type": ctype, "description": desc,
               "verified_status": None, "verified_at": None, "copied_from_id": None,
-              "_secret": creds, "_non_secure": c.dom.split_secrets(creds)}
-    for key in ("auth_template_id", "vendor_id"):
-        if f.int(key) is not None:
-            fields[key] = f.data[key]
-    if f.obj("template_config") is not None:
-        fields["template_config"] = f.data["template_config"]
-    if f.tags() is not None:
-        fields["tags"] = f.data["tags"]
+              "_secret": creds, "_non_secure": c.dom.split_secrets(creds),
+              **f.present(auth_template_id="int", vendor_id="int", template_config="obj",
+                          tags="strings")}
     return c.dom.new_doc("data_credentials", c.user, fields)
 
 
 def update_credential(c: Ctx, f: Fields, doc: dict):
-    changes = {}
-    if f.str("name") is not None:
-        changes["name"] = f.str("name")
-    if f.has("description"):
-        changes["description"] = f.str("description", allow_blank=True)
+    changes = {**f.present(name="str"), **f.description_update()}
     creds = _check_secret_object(f)
     if creds is not None:
         changes.update(_secret=creds, _non_secure=c.dom.split_secrets(creds),
                        verified_status=None, verified_at=None)
-    if f.tags() is not None:
-        changes["tags"] = f.data["tags"]
+    changes.update(f.present(tags="strings"))
     return c.dom.update_doc("data_credentials", doc, changes)
 
 
@@ -400,7 +411,7 @@ def probe_tree(c: Ctx):
     doc = c.dom.get("data_credentials", c.args["id"], c.user, "operator")
     f = c.fields()
     f.int("depth", required=True, minimum=0)
-    f.str("path", allow_blank=True)
+    f.text("path")
     if not c.dom.probe_ok(doc):
         raise ApiError(400, "Invalid credentials", resource_type="data_credentials",
                        resource_id=doc["id"])
@@ -415,7 +426,7 @@ def probe_tree(c: Ctx):
 def probe_sample(c: Ctx):
     doc = c.dom.get("data_credentials", c.args["id"], c.user, "operator")
     f = c.fields(required=False)
-    f.str("path", allow_blank=True)
+    f.text("path")
     if not c.dom.probe_ok(doc):
         raise ApiError(400, "Invalid credentials", resource_type="data_credentials",
                        resource_id=doc["id"])
@@ -436,35 +447,31 @@ def _credential_ref(c: Ctx, f: Fields, required=False):
     return cid
 
 
+# Optional create fields shared by sources and destinations (after the kind's own fields).
+CONNECTOR_EXTRAS = {"vendor_endpoint_id": "int", "template_config": "obj", "tags": "strings"}
+
+
+def _connector_changes(c: Ctx, f: Fields, config_key: str) -> dict:
+    """The update fields sources and destinations share, in the order they are checked."""
+    changes = {**f.present(name="str"), **f.description_update(), **f.present(**{config_key: "obj"})}
+    if f.has("data_credentials_id"):  # null detaches the credential
+        changes["data_credentials_id"] = _credential_ref(c, f)
+    return changes
+
+
 def create_source(c: Ctx, f: Fields):
     fields = {"name": f.str("name", required=True), "source_type": f.code("source_type", required=True),
-              "description": f.str("description", allow_blank=True),
+              "description": f.text("description"),
               "data_credentials_id": _credential_ref(c, f),
               "source_config": f.obj("source_config") or {}}
-    if f.str("ingest_method") is not None:
+    if f.str("ingest_method") is not None:  # checked non-blank, stored as sent
         fields["ingest_method"] = f.data["ingest_method"]
-    for key in ("vendor_endpoint_id",):
-        if f.int(key) is not None:
-            fields[key] = f.data[key]
-    if f.obj("template_config") is not None:
-        fields["template_config"] = f.data["template_config"]
-    if f.tags() is not None:
-        fields["tags"] = f.data["tags"]
+    fields.update(f.present(**CONNECTOR_EXTRAS))
     return c.dom.create_source(c.user, fields)
 
 
 def update_source(c: Ctx, f: Fields, doc: dict):
-    changes = {}
-    if f.str("name") is not None:
-        changes["name"] = f.str("name")
-    if f.has("description"):
-        changes["description"] = f.str("description", allow_blank=True)
-    if f.obj("source_config") is not None:
-        changes["source_config"] = f.data["source_config"]
-    if f.has("data_credentials_id"):
-        changes["data_credentials_id"] = _credential_ref(c, f)
-    if f.tags() is not None:
-        changes["tags"] = f.data["tags"]
+    changes = {**_connector_changes(c, f, "source_config"), **f.present(tags="strings")}
     return c.dom.update_doc("data_sources", doc, changes)
 
 
@@ -491,40 +498,28 @@ def _transform_fields(c: Ctx, f: Fields, creating: bool) -> dict:
     return out
 
 
+NEXSET_EXTRAS = {"output_schema_annotations": "obj", "output_validation_schema": "obj",
+                 "custom_config": "obj", "output_schema_validation_enabled": "bool"}
+
+
 def create_nexset(c: Ctx, f: Fields):
     parent_id = f.int("parent_data_set_id", required=True)
     if c.store.get("data_sets", parent_id) is None:
         raise ApiError(400, f"parent_data_set_id: no nexset {parent_id}")
     fields = {"name": f.str("name", required=True), "parent_data_set_id": parent_id,
-              "description": f.str("description", allow_blank=True), **_transform_fields(c, f, True)}
-    for key in ("output_schema_annotations", "output_validation_schema", "custom_config"):
-        if f.obj(key) is not None:
-            fields[key] = f.data[key]
-    if f.bool("output_schema_validation_enabled") is not None:
-        fields["output_schema_validation_enabled"] = f.data["output_schema_validation_enabled"]
+              "description": f.text("description"), **_transform_fields(c, f, True),
+              **f.present(**NEXSET_EXTRAS)}
     sinks = f.list("data_sinks")
     for i, item in enumerate(sinks or []):
         if not isinstance(item, (int, dict)) or isinstance(item, bool):
             raise ApiError(400, f"data_sinks[{i}]: expected an id or an object")
-    if f.tags() is not None:
-        fields["tags"] = f.data["tags"]
+    fields.update(f.present(tags="strings"))
     return c.dom.create_nexset(c.user, fields)
 
 
 def update_nexset(c: Ctx, f: Fields, doc: dict):
-    changes = {}
-    if f.str("name") is not None:
-        changes["name"] = f.str("name")
-    if f.has("description"):
-        changes["description"] = f.str("description", allow_blank=True)
-    changes.update(_transform_fields(c, f, False))
-    for key in ("output_schema_annotations", "output_validation_schema", "custom_config"):
-        if f.obj(key) is not None:
-            changes[key] = f.data[key]
-    if f.bool("output_schema_validation_enabled") is not None:
-        changes["output_schema_validation_enabled"] = f.data["output_schema_validation_enabled"]
-    if f.tags() is not None:
-        changes["tags"] = f.data["tags"]
+    changes = {**f.present(name="str"), **f.description_update(), **_transform_fields(c, f, False),
+               **f.present(**NEXSET_EXTRAS, tags="strings")}
     doc = c.dom.update_doc("data_sets", doc, changes)
     if doc.get("parent_data_set_id"):
         doc = c.store.put("data_sets", {**doc, "output_schema": c.dom.derived_schema(doc)})
@@ -576,8 +571,8 @@ def update_docs(c: Ctx):
             raise ApiError(400, f"docs[{i}]: expected an object")
         d = Fields(raw, f"docs[{i}].")
         out.append({"id": c.store.next_id("doc_containers", 0), "name": d.str("name", required=True),
-                    "text": d.str("text", required=True, allow_blank=True),
-                    "doc_type": d.str("doc_type") or "md", "description": d.str("description", allow_blank=True),
+                    "text": d.text("text", required=True),
+                    "doc_type": d.str("doc_type") or "md", "description": d.text("description"),
                     "access_roles": ["owner"], "tags": [], "created_at": c.dom.now_iso(),
                     "updated_at": c.dom.now_iso()})
     c.dom.update_doc("data_sets", doc, {"_docs": out})
@@ -595,35 +590,20 @@ def create_sink(c: Ctx, f: Fields):
         raise ApiError(400, f"data_set_id: no nexset {set_id}")
     fields = {"name": f.str("name", required=True), "sink_type": sink_type,
               "data_credentials_id": cid, "data_set_id": set_id,
-              "description": f.str("description", allow_blank=True),
-              "sink_config": f.obj("sink_config") or {}}
-    if f.int("vendor_endpoint_id") is not None:
-        fields["vendor_endpoint_id"] = f.data["vendor_endpoint_id"]
-    if f.obj("template_config") is not None:
-        fields["template_config"] = f.data["template_config"]
-    if f.tags() is not None:
-        fields["tags"] = f.data["tags"]
+              "description": f.text("description"),
+              "sink_config": f.obj("sink_config") or {}, **f.present(**CONNECTOR_EXTRAS)}
     return c.dom.create_sink(c.user, fields)
 
 
 def update_sink(c: Ctx, f: Fields, doc: dict):
-    changes = {}
-    if f.str("name") is not None:
-        changes["name"] = f.str("name")
-    if f.has("description"):
-        changes["description"] = f.str("description", allow_blank=True)
-    if f.obj("sink_config") is not None:
-        changes["sink_config"] = f.data["sink_config"]
-    if f.has("data_credentials_id"):
-        changes["data_credentials_id"] = _credential_ref(c, f)
+    changes = _connector_changes(c, f, "sink_config")
     new_set = f.int("data_set_id")
     if new_set is not None:
         nexset = c.dom.get("data_sets", new_set, c.user) if c.store.get("data_sets", new_set) else None
         if nexset is None:
             raise ApiError(400, f"data_set_id: no nexset {new_set}")
         changes["data_set_id"] = new_set
-    if f.tags() is not None:
-        changes["tags"] = f.data["tags"]
+    changes.update(f.present(tags="strings"))
     old_set = doc.get("data_set_id")
     doc = c.dom.update_doc("data_sinks", doc, changes)
     if new_set is not None and new_set != old_set:
@@ -769,7 +749,7 @@ def flow_logs_v2(c: Ctx):
     run_ids = f.list("run_ids", of=int)
     severity = f.list("severity", of=str)
     log_type = f.list("log_type", of=str)
-    search = f.str("search_string", allow_blank=True)
+    search = f.text("search_string")
     lo, hi = c.qint("from"), c.qint("to")
     size = min(c.qint("size", 100, minimum=1), 1000)
     entries = _visible_logs(c, root, None, lo * 1000 if lo is not None else None,
@@ -947,7 +927,7 @@ def _team_name_free(c: Ctx, name: str, except_id=None):
 def create_team(c: Ctx, f: Fields):
     name = f.str("name", required=True)
     members = _members(c, f.list("members"))
-    desc = f.str("description", allow_blank=True) or ""
+    desc = f.text("description") or ""
     _team_name_free(c, name)
     return c.dom.new_doc("teams", c.user, {"name": name, "description": desc, "members": members})
 
@@ -957,8 +937,7 @@ def update_team(c: Ctx, f: Fields, doc: dict):
     if f.str("name") is not None:
         _team_name_free(c, f.str("name"), doc["id"])
         changes["name"] = f.str("name")
-    if f.has("description"):
-        changes["description"] = f.str("description", allow_blank=True) or ""
+    changes.update(f.description_update(""))
     if f.list("members") is not None:
         changes["members"] = _members(c, f.data["members"])
     return c.dom.update_doc("teams", doc, changes)
@@ -1060,18 +1039,14 @@ def _set_project(c: Ctx, project: dict, ids: list[int]) -> dict:
 
 def create_project(c: Ctx, f: Fields):
     name = f.str("name", required=True)
-    desc = f.str("description", allow_blank=True) or ""
+    desc = f.text("description") or ""
     ids = _project_flow_ids(c, f)
     project = c.dom.new_doc("projects", c.user, {"name": name, "description": desc, "_flow_ids": []})
     return _set_project(c, project, ids)
 
 
 def update_project(c: Ctx, f: Fields, doc: dict):
-    changes = {}
-    if f.str("name") is not None:
-        changes["name"] = f.str("name")
-    if f.has("description"):
-        changes["description"] = f.str("description", allow_blank=True) or ""
+    changes = {**f.present(name="str"), **f.description_update("")}
     doc = c.dom.update_doc("projects", doc, changes)
     if f.has("data_flows") or f.has("flows"):
         doc = _set_project(c, doc, _project_flow_ids(c, f))
@@ -1109,16 +1084,10 @@ def _transform_create(kind):
                   "code_type": f.str("code_type", required=True),
                   "code_encoding": f.str("code_encoding", required=True),
                   "reusable": True if f.bool("reusable") is None else f.data["reusable"],
-                  "description": f.str("description", allow_blank=True)}
-        fields["code"] = _transform_code(kind, f, required=True)
-        for key in ("code_config", "custom_config"):
-            if f.obj(key) is not None:
-                fields[key] = f.data[key]
-        for key in ("data_credentials_id", "runtime_data_credentials_id"):
-            if f.int(key) is not None:
-                fields[key] = f.data[key]
-        if f.tags() is not None:
-            fields["tags"] = f.data["tags"]
+                  "description": f.text("description"),
+                  "code": _transform_code(kind, f, required=True),
+                  **f.present(code_config="obj", custom_config="obj", data_credentials_id="int",
+                              runtime_data_credentials_id="int", tags="strings")}
         return c.dom.new_doc(kind, c.user, fields)
     return creator
 
@@ -1131,25 +1100,17 @@ def _transform_code(kind, f: Fields, required=False):
             if problem:
                 raise ApiError(400, f"code{problem if problem.startswith('[') else ': ' + problem}")
         return code
-    return f.str("code", required=required, allow_blank=True)
+    return f.text("code", required)
 
 
 def _transform_update(kind):
     def updater(c: Ctx, f: Fields, doc: dict):
-        changes = {}
-        for key in ("name", "output_type", "code_type", "code_encoding"):
-            if f.str(key) is not None:
-                changes[key] = f.str(key)
-        if f.has("description"):
-            changes["description"] = f.str("description", allow_blank=True)
-        if f.bool("reusable") is not None:
-            changes["reusable"] = f.data["reusable"]
+        changes = {**f.present(name="str", output_type="str", code_type="str", code_encoding="str"),
+                   **f.description_update(), **f.present(reusable="bool")}
         code = _transform_code(kind, f)
         if code is not None:
             changes["code"] = code
-        for key in ("code_config", "custom_config"):
-            if f.obj(key) is not None:
-                changes[key] = f.data[key]
+        changes.update(f.present(code_config="obj", custom_config="obj"))
         return c.dom.update_doc(kind, doc, changes)
     return updater
 
@@ -1175,28 +1136,16 @@ def _entries(f: Fields, key: str, name="data_map") -> list[dict]:
 def create_lookup(c: Ctx, f: Fields):
     key = f.str("map_primary_key", required=True)
     fields = {"name": f.str("name", required=True), "data_type": f.str("data_type", required=True),
-              "map_primary_key": key, "description": f.str("description", allow_blank=True) or "",
+              "map_primary_key": key, "description": f.text("description") or "",
               "data_defaults": f.obj("data_defaults") or {},
               "emit_data_default": bool(f.bool("emit_data_default")),
-              "_entries": {str(e[key]): e for e in _entries(f, key)}}
-    if f.tags() is not None:
-        fields["tags"] = f.data["tags"]
+              "_entries": {str(e[key]): e for e in _entries(f, key)}, **f.present(tags="strings")}
     return c.dom.new_doc("data_maps", c.user, fields)
 
 
 def update_lookup(c: Ctx, f: Fields, doc: dict):
-    changes = {}
-    for key in ("name", "map_primary_key"):
-        if f.str(key) is not None:
-            changes[key] = f.str(key)
-    if f.has("description"):
-        changes["description"] = f.str("description", allow_blank=True) or ""
-    if f.obj("data_defaults") is not None:
-        changes["data_defaults"] = f.data["data_defaults"]
-    if f.bool("emit_data_default") is not None:
-        changes["emit_data_default"] = f.data["emit_data_default"]
-    if f.tags() is not None:
-        changes["tags"] = f.data["tags"]
+    changes = {**f.present(name="str", map_primary_key="str"), **f.description_update(""),
+               **f.present(data_defaults="obj", emit_data_default="bool", tags="strings")}
     return c.dom.update_doc("data_maps", doc, changes)
 
 
@@ -1357,17 +1306,12 @@ def create_genai_config(c: Ctx, f: Fields):
     fields = {"name": f.str("name", required=True), "type": f.str("type", required=True),
               "config": f.obj("config", required=True),
               "data_credentials_id": _credential_ref(c, f, required=True),
-              "description": f.str("description", allow_blank=True), "status": "active"}
+              "description": f.text("description"), "status": "active"}
     return c.dom.new_doc("gen_ai_integration_configs", c.user, fields)
 
 
 def update_genai_config(c: Ctx, f: Fields, doc: dict):
-    changes = {}
-    for key in ("name", "type", "description", "status"):
-        if f.str(key, allow_blank=True) is not None:
-            changes[key] = f.data[key]
-    if f.obj("config") is not None:
-        changes["config"] = f.data["config"]
+    changes = f.present(name="text", type="text", description="text", status="text", config="obj")
     if f.has("data_credentials_id"):
         changes["data_credentials_id"] = _credential_ref(c, f)
     return c.dom.update_doc("gen_ai_integration_configs", doc, changes)
@@ -1469,14 +1413,9 @@ def notification_settings_where(c: Ctx):
     return [c.shaper.plain(d) for d in docs]
 
 
-def _update_plain(kind, allowed: dict):
+def _update_plain(kind, getters: dict):
     def updater(c: Ctx, f: Fields, doc: dict):
-        changes = {}
-        for key, typ in allowed.items():
-            value = getattr(f, typ)(key)
-            if value is not None:
-                changes[key] = value
-        return c.dom.update_doc(kind, doc, changes)
+        return c.dom.update_doc(kind, doc, f.present(**getters))
     return updater
 
 
