@@ -98,25 +98,6 @@ def build_parser() -> argparse.ArgumentParser:
 # --------------------------------------------------------------------------- parsing values
 
 
-def to_datetime(value) -> dt.datetime | None:
-    """Epoch ms/s or ISO-8601 (as Nexla sends) -> aware UTC datetime; None when absent."""
-    if value is None or value == "" or isinstance(value, bool):
-        return None
-    if isinstance(value, (int, float)):
-        seconds = value / 1000.0 if abs(value) > 1e10 else float(value)
-        return dt.datetime.fromtimestamp(seconds, dt.timezone.utc)
-    text = str(value).strip()
-    if re.fullmatch(r"-?\d+(\.\d+)?", text):
-        return to_datetime(float(text))
-    try:
-        parsed = dt.datetime.fromisoformat(text.replace("Z", "+00:00").replace("z", "+00:00"))
-    except ValueError:
-        return None
-    if parsed.tzinfo is None:
-        parsed = parsed.replace(tzinfo=dt.timezone.utc)
-    return parsed.astimezone(dt.timezone.utc)
-
-
 def iso(moment: dt.datetime | None) -> str | None:
     if moment is None:
         return None
@@ -204,8 +185,8 @@ def normalize_run(raw: dict) -> dict:
     return {
         "run_id": pick("runId", "run_id", "id"),
         "status": pick("status"),
-        "started_at": iso(to_datetime(pick("started_at", "startedAt", "start_time"))),
-        "finished_at": iso(to_datetime(pick("finished_at", "finishedAt", "end_time"))),
+        "started_at": iso(nexla_ops.api_time(pick("started_at", "startedAt", "start_time"))),
+        "finished_at": iso(nexla_ops.api_time(pick("finished_at", "finishedAt", "end_time"))),
         "records": pick("records"),
         "errors": pick("errors"),
         "size": pick("size"),
@@ -254,7 +235,7 @@ def select_runs(ctx, opts: Options) -> list[dict]:
         )
     chosen = []
     for run in iter_runs(ctx, opts):
-        start, end = to_datetime(run["started_at"]), to_datetime(run["finished_at"])
+        start, end = nexla_ops.api_time(run["started_at"]), nexla_ops.api_time(run["finished_at"])
         if opts.until and start and start > opts.until:
             continue  # newer than the window
         if opts.since is None:
@@ -274,7 +255,7 @@ def normalize_line(raw: dict) -> dict:
 
     level = pick("level", "severity")
     return {
-        "timestamp": iso(to_datetime(pick("timestamp", "time", "ts"))),
+        "timestamp": iso(nexla_ops.api_time(pick("timestamp", "time", "ts"))),
         "level": str(level).upper() if level is not None else None,
         "message": pick("message", "log") or "",
         "run_id": pick("run_id", "runId"),
@@ -287,8 +268,8 @@ def normalize_line(raw: dict) -> dict:
 def fetch_lines(ctx, opts: Options, run: dict) -> list[dict]:
     """Every line of one run, asking only for the run's own window (narrowed by --since and
     --until): from its real start to its real end (no end while it is still running)."""
-    start = to_datetime(run["started_at"])
-    end = to_datetime(run["finished_at"]) if run.get("status") != "RUNNING" else None
+    start = nexla_ops.api_time(run["started_at"])
+    end = nexla_ops.api_time(run["finished_at"]) if run.get("status") != "RUNNING" else None
     if opts.since and (start is None or opts.since > start):
         start = opts.since
     if opts.until and (end is None or opts.until < end):
@@ -332,7 +313,7 @@ def keep(opts: Options, line: dict, *, min_level: int | None = None) -> bool:
     level = min_level if min_level is not None else opts.level
     if level is not None and LEVELS.get(line["level"] or "", LEVELS["INFO"]) < level:
         return False
-    moment = to_datetime(line["timestamp"])
+    moment = nexla_ops.api_time(line["timestamp"])
     if opts.since and (moment is None or moment < opts.since):
         return False
     if opts.until and (moment is None or moment > opts.until):

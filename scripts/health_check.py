@@ -253,16 +253,6 @@ class Deadline:
 # ---------------------------------------------------------------- flows and runs
 
 
-def parse_time(value) -> datetime | None:
-    """A timestamp from the API (ISO-8601 or epoch s/ms) as aware UTC; None when absent or garbled."""
-    if value is None or value == "" or isinstance(value, bool):
-        return None
-    try:
-        return nexla_ops.parse_time(value if isinstance(value, str) else str(int(value)))
-    except (nexla_ops.OpsError, ValueError, OverflowError):
-        return None
-
-
 @dataclass
 class Run:
     run_id: int
@@ -288,13 +278,13 @@ def run_from_metric(item: dict) -> Run:
         # FlowMetrics only guarantees counts and reporting_date; without the status extra, a
         # reported run counts as finished, and failed when it reported errors.
         status = "FAILED" if int(item.get("errors") or 0) else "SUCCESS"
-    finished = parse_time(item.get("finished_at"))
+    finished = nexla_ops.api_time(item.get("finished_at"))
     if finished is None and status in ("SUCCESS", "FAILED"):
-        finished = parse_time(item.get("reporting_date") or item.get("lastWritten"))
+        finished = nexla_ops.api_time(item.get("reporting_date") or item.get("lastWritten"))
     return Run(
         run_id=int(item.get("run_id") or item.get("runId") or 0),
         status=status,
-        started_at=parse_time(item.get("started_at")),
+        started_at=nexla_ops.api_time(item.get("started_at")),
         finished_at=finished,
         records=int(item.get("records") or 0),
         errors=int(item.get("errors") or 0),
@@ -554,7 +544,7 @@ def plan_alerts(results, previous: dict, now: datetime, realert_after: float):
         before = previous.get(key)
         name = STATE_NAMES[result.state]
         if result.state in ALERTING:
-            alerted_at = parse_time((before or {}).get("alerted_at"))
+            alerted_at = nexla_ops.api_time((before or {}).get("alerted_at"))
             if before is None or before.get("state") != name:
                 kind = "alert"
                 since = stamp

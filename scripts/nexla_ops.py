@@ -40,7 +40,8 @@ Retry        RetryPolicy(attempts, max_wait, deadline, backoff).call(fn, *a, ide
 Text/data    redact(obj_or_str), register_secret(value), sanitize_text(s), to_jsonable(obj),
              emit(obj, fmt, stream), format_table(rows, columns), write_atomic(path, text),
              append_jsonl(path, record), lock_file(path, wait=, on_wait=),
-             load_structured_file(path), parse_duration(text), parse_time(text).
+             load_structured_file(path), parse_duration(text), parse_time(text) (user
+             input: strict), api_time(value) (API timestamps: None when unreadable).
 Sandbox      --sandbox starts nexla_sandbox in-process on .nexla-sandbox/state.db (cwd).
 
 Retry policy (one, for every script): retries 429 (Retry-After honoured, capped by --max-wait),
@@ -528,6 +529,31 @@ def parse_time(text: str, *, field: str = "time", now: Any = None):
     if value.tzinfo is None:
         value = value.replace(tzinfo=dt.timezone.utc)
     return value.astimezone(dt.timezone.utc)
+
+
+def api_time(value: Any):
+    """A timestamp as the API sends it (ISO-8601, or epoch seconds or milliseconds, as a number
+    or digits) -> timezone-aware UTC datetime; None when absent or unreadable."""
+    import datetime as dt
+
+    if value is None or isinstance(value, bool):
+        return None
+    if isinstance(value, str) and re.fullmatch(r"\s*-?\d+(\.\d+)?\s*", value):
+        value = float(value)
+    if isinstance(value, (int, float)):
+        seconds = value / 1000 if abs(value) >= 1e11 else value  # 12+ digits: epoch ms
+        try:
+            return dt.datetime.fromtimestamp(seconds, dt.timezone.utc)
+        except (OverflowError, OSError, ValueError):
+            return None
+    try:
+        moment = dt.datetime.fromisoformat(str(value).strip().replace("Z", "+00:00")
+                                           .replace("z", "+00:00"))
+    except ValueError:
+        return None
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=dt.timezone.utc)
+    return moment.astimezone(dt.timezone.utc)
 
 
 # ---------------------------------------------------------------------------------------------

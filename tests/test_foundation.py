@@ -287,6 +287,15 @@ def test_parse_time():
         nexla_ops.parse_time("yesterday", field="--since")
 
 
+def test_api_time_reads_api_shapes_and_never_raises():
+    moment = dt.datetime(2024, 5, 1, 10, 0, tzinfo=dt.timezone.utc)
+    for value in ("2024-05-01T10:00:00Z", "2024-05-01T12:00:00+02:00", "2024-05-01T10:00:00",
+                  1714557600, 1714557600000, "1714557600000", 1714557600.0):
+        assert nexla_ops.api_time(value) == moment, value
+    for value in (None, "", True, "soon", "30m", 10**30):
+        assert nexla_ops.api_time(value) is None, value
+
+
 def test_load_structured_file(tmp_path):
     (tmp_path / "a.json").write_text('{"a": 1}')
     (tmp_path / "b.yaml").write_text("b: [1, 2]\n")

@@ -11,6 +11,7 @@ from datetime import datetime, timedelta, timezone
 import pytest
 
 import health_check as hc
+import nexla_ops
 
 NOW = datetime(2025, 5, 1, 12, 0, tzinfo=timezone.utc)
 TH = hc.Thresholds(max_age=24 * 3600, warn_error_rate=0.1, crit_error_rate=0.25, window=10,
@@ -154,4 +155,4 @@ def test_alert_plan_changes_realerts_and_recoveries():
 @pytest.mark.parametrize("value", ["2024-05-01T10:00:00Z", "2024-05-01T10:00:00+00:00",
                                    1714557600, 1714557600000])
 def test_timestamps_in_every_shape_the_api_uses(value):
-    assert hc.parse_time(value) == datetime(2024, 5, 1, 10, 0, tzinfo=timezone.utc)
+    assert nexla_ops.api_time(value) == datetime(2024, 5, 1, 10, 0, tzinfo=timezone.utc)
