@@ -288,9 +288,8 @@ class Domain:
         if user.get("is_org_admin") and doc.get("org_id", user["org_id"]) == user["org_id"]:
             roles.add("admin")
         roles |= self._accessor_roles(doc, user)
-        if kind in FLOW_KINDS and doc.get("flow_node_id"):
-            node = self.store.get("flows", doc["flow_node_id"])
-            root = node and self.store.get("flows", node["origin_node_id"])
+        if kind in FLOW_KINDS:
+            root = self.root_of(doc)
             if root:
                 roles |= self._accessor_roles(root, user)
         elif kind == "flows":
@@ -429,7 +428,8 @@ class Domain:
             stack.extend(reversed(self.children(n["id"])))
         return out
 
-    def root_of(self, kind: str, doc: dict) -> dict | None:
+    def root_of(self, doc: dict) -> dict | None:
+        """The root node of the flow a source, nexset or destination is in."""
         node = self.store.get("flows", doc.get("flow_node_id"))
         return node and self.store.get("flows", node["origin_node_id"])
 

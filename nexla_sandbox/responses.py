@@ -39,8 +39,8 @@ _FALSE = ("0", "false", "False", "FALSE", "no", "")
 CACHEABLE = ("data_sources", "data_sets", "data_sinks", "data_credentials")
 
 
-def deleted(kind: str, doc_id) -> dict:
-    return {"code": 200, "message": f"{kind}/{doc_id} deleted"}
+def deleted(what: str) -> dict:
+    return {"code": 200, "message": f"{what} deleted"}
 
 
 # == request context and validation ===============================================================
@@ -201,10 +201,14 @@ class Ctx:
             raise ApiError(400, f"{name}: must be >= {minimum}")
         return number
 
-    def page(self, items, size_param="per_page") -> list:
-        """One page of a list or a lazy iterator (only consumed up to the page's end)."""
+    def paging(self, size_param="per_page", default=DEFAULT_PAGE_SIZE, cap=MAX_PAGE_SIZE):
+        """(page, size) from the query: `page` is 1-based; a size above `cap` is capped."""
         page = self.qint("page", 1, minimum=1)
-        per_page = min(self.qint(size_param, DEFAULT_PAGE_SIZE, minimum=1), MAX_PAGE_SIZE)
+        return page, min(self.qint(size_param, default, minimum=1), cap)
+
+    def page(self, items) -> list:
+        """One page of a list or a lazy iterator (only consumed up to the page's end)."""
+        page, per_page = self.paging()
         start = (page - 1) * per_page
         if isinstance(items, list):
             return items[start:start + per_page]
@@ -217,11 +221,7 @@ class Ctx:
         return role
 
 
-class _Unset:
-    pass
-
-
-_UNSET = _Unset()
+_UNSET = object()
 
 
 def _reject_constant(name):
@@ -272,9 +272,7 @@ def _filter_list(c: Ctx, kind: str, docs: list) -> list:
     if kind == "data_credentials" and c.query.get("credentials_type"):
         docs = (d for d in docs if d["credentials_type"] == c.query["credentials_type"])
     if kind == "notifications":
-        if c.query.get("read") is not None:
-            want = c.qbool("read")
-            docs = [d for d in docs if bool(d.get("read_at")) == want]
+        docs = _by_read(c, docs)
         if c.query.get("level"):
             docs = [d for d in docs if d["level"] == c.query["level"]]
         lo, hi = c.qint("from"), c.qint("to")
@@ -318,7 +316,7 @@ def delete_kind(kind):
             c.store.delete(kind, doc["id"])
         else:
             c.store.delete(kind, doc["id"])
-        return deleted(kind, doc["id"])
+        return deleted(f"{kind}/{doc['id']}")
     return handler
 
 
@@ -395,14 +393,19 @@ def update_credential(c: Ctx, f: Fields, doc: dict):
     return c.dom.update_doc("data_credentials", doc, changes)
 
 
-def probe(c: Ctx):
-    doc = c.dom.get("data_credentials", c.args["id"], c.user, "operator")
-    ok = c.dom.probe_ok(doc)
-    c.dom.update_doc("data_credentials", doc, {"verified_status": "VERIFIED" if ok else "FAILED",
-                                               "verified_at": c.dom.now_iso()})
-    if not ok:
+def _require_probe_ok(c: Ctx, doc: dict):
+    if not c.dom.probe_ok(doc):
         raise ApiError(400, "Invalid credentials", resource_type="data_credentials",
                        resource_id=doc["id"])
+
+
+def probe(c: Ctx):
+    doc = c.dom.get("data_credentials", c.args["id"], c.user, "operator")
+    # Only a passing probe is recorded: a failing one is a 400, and its request's transaction
+    # (see server.dispatch) keeps nothing.
+    _require_probe_ok(c, doc)
+    c.dom.update_doc("data_credentials", doc, {"verified_status": "VERIFIED",
+                                               "verified_at": c.dom.now_iso()})
     return {"status": "ok", "message": "Connection successful",
             "connection_type": doc["credentials_type"]}
 
@@ -412,9 +415,7 @@ def probe_tree(c: Ctx):
     f = c.fields()
     f.int("depth", required=True, minimum=0)
     f.text("path")
-    if not c.dom.probe_ok(doc):
-        raise ApiError(400, "Invalid credentials", resource_type="data_credentials",
-                       resource_id=doc["id"])
+    _require_probe_ok(c, doc)
     tree = {"demo-bucket": {"orders": {"2024-01-01.json": {}, "2024-01-02.json": {}},
                             "customers": {"customers.csv": {}}}}
     if doc["credentials_type"] in ("postgres", "mysql", "snowflake", "redshift", "sqlserver"):
@@ -427,9 +428,7 @@ def probe_sample(c: Ctx):
     doc = c.dom.get("data_credentials", c.args["id"], c.user, "operator")
     f = c.fields(required=False)
     f.text("path")
-    if not c.dom.probe_ok(doc):
-        raise ApiError(400, "Invalid credentials", resource_type="data_credentials",
-                       resource_id=doc["id"])
+    _require_probe_ok(c, doc)
     return {"status": "ok", "message": "Sample probe completed",
             "connection_type": doc["credentials_type"],
             "output": {"contentType": "application/json",
@@ -532,7 +531,8 @@ def samples(c: Ctx):
     meta = c.qbool("include_metadata")
     c.qbool("live")
     records, errors = c.dom.samples(doc)
-    runs = c.dom.flow_runs(c.dom.root_of("data_sets", doc)["id"]) if c.dom.root_of("data_sets", doc) else []
+    root = c.dom.root_of(doc)
+    runs = c.dom.flow_runs(root["id"]) if root else []
     run_id = runs[0]["id"] if runs else None
     out = []
     for i, record in enumerate(records[:count]):
@@ -625,20 +625,33 @@ def resource_status(kind, status):
     return handler
 
 
-def list_flows(c: Ctx):
-    roots = c.page(c.dom.visible("flows", c.user, c.access_role(), roots_only=True))
-    return c.shaper.flow_response(roots, flows_only=c.qbool("flows_only"),
+def _flows_reply(c: Ctx, nodes: list[dict]):
+    """A FlowResponse for reads, honouring flows_only and include_run_metrics."""
+    return c.shaper.flow_response(nodes, flows_only=c.qbool("flows_only"),
                                   metrics=c.qbool("include_run_metrics"))
+
+
+def list_flows(c: Ctx):
+    return _flows_reply(c, c.page(c.dom.visible("flows", c.user, c.access_role(), roots_only=True)))
 
 
 def _flow_node(c: Ctx, need="collaborator") -> dict:
     return c.dom.get("flows", c.args["id"], c.user, need)
 
 
+def _flow_root(c: Ctx) -> dict:
+    """The root node of the flow that the node in the path belongs to."""
+    return c.store.get("flows", _flow_node(c)["origin_node_id"])
+
+
+def _resource_root(c: Ctx, kind: str, need="collaborator") -> dict:
+    """The root node of the flow that the resource in the path is in (404 if none)."""
+    node = c.dom.flow_node_for(kind, c.args["id"], c.user, need)
+    return c.store.get("flows", node["origin_node_id"])
+
+
 def get_flow(c: Ctx):
-    node = _flow_node(c)
-    return c.shaper.flow_response([node], flows_only=c.qbool("flows_only"),
-                                  metrics=c.qbool("include_run_metrics"))
+    return _flows_reply(c, [_flow_node(c)])
 
 
 def flow_status(status):
@@ -659,25 +672,21 @@ def copy_flow(c: Ctx):
 def delete_flow(c: Ctx):
     node = _flow_node(c, "admin")
     c.dom.delete_flow(node)
-    return {"code": 200, "message": f"Flow {node['id']} deleted"}
+    return deleted(f"Flow {node['id']}")
 
 
 def resource_flow(kind):
     def handler(c: Ctx):
-        node = c.dom.flow_node_for(kind, c.args["id"], c.user)
-        root = c.store.get("flows", node["origin_node_id"])
-        return c.shaper.flow_response([root], flows_only=c.qbool("flows_only"),
-                                      metrics=c.qbool("include_run_metrics"))
+        return _flows_reply(c, [_resource_root(c, kind)])
     return handler
 
 
 def delete_resource_flow(kind):
     def handler(c: Ctx):
-        node = c.dom.flow_node_for(kind, c.args["id"], c.user, "admin")
-        root = c.store.get("flows", node["origin_node_id"])
+        root = _resource_root(c, kind, "admin")
         c.dom.require("flows", root, c.user, "admin")
         c.dom.delete_flow(root)
-        return {"code": 200, "message": f"Flow {root['id']} deleted"}
+        return deleted(f"Flow {root['id']}")
     return handler
 
 
@@ -687,14 +696,7 @@ def docs_recommendation(c: Ctx):
 
 
 # == logs and metrics ===============================================================================
-def _root_for(c: Ctx, kind: str) -> tuple[dict, dict]:
-    node = c.dom.flow_node_for(kind, c.args["id"], c.user)
-    root = c.store.get("flows", node["origin_node_id"])
-    return node, root
-
-
-def _visible_logs(c: Ctx, root: dict, run_id=None, lo_ms=None, hi_ms=None, levels=None,
-                  resource=None) -> list[dict]:
+def _visible_logs(c: Ctx, root: dict, run_id, lo_ms, hi_ms, levels=None) -> list[dict]:
     now_ms = c.dom.now() * 1000
     out = []
     for run in c.dom.flow_runs(root["id"]):
@@ -712,8 +714,7 @@ def _visible_logs(c: Ctx, root: dict, run_id=None, lo_ms=None, hi_ms=None, level
 
 
 def _logs_reply(c: Ctx, entries: list, run_id=None) -> dict:
-    page = c.qint("page", 1, minimum=1)
-    per_page = min(c.qint("per_page", DEFAULT_PAGE_SIZE * 5, minimum=1), MAX_PAGE_SIZE * 10)
+    page, per_page = c.paging(default=DEFAULT_PAGE_SIZE * 5, cap=MAX_PAGE_SIZE * 10)
     chunk = entries[(page - 1) * per_page: page * per_page]
     return {"status": 200, "message": "Ok", "logs": {
         "data": [c.shaper.log_entry(e) for e in chunk],
@@ -723,37 +724,38 @@ def _logs_reply(c: Ctx, entries: list, run_id=None) -> dict:
 
 def resource_flow_logs(kind):
     def handler(c: Ctx):
-        _, root = _root_for(c, kind)
+        root = _resource_root(c, kind)
         run_id = c.qint("run_id")
-        lo, hi = c.qint("from"), c.qint("to")
+        lo, hi = c.qint("from"), c.qint("to")  # epoch milliseconds on this endpoint
         return _logs_reply(c, _visible_logs(c, root, run_id, lo, hi), run_id)
     return handler
 
 
+def _seconds_window_ms(c: Ctx) -> tuple:
+    """`from`/`to` given in epoch seconds → millisecond bounds, `to`'s whole second included."""
+    lo, hi = c.qint("from"), c.qint("to")
+    return (None if lo is None else lo * 1000, None if hi is None else hi * 1000 + 999)
+
+
 def flow_logs(c: Ctx):
-    node = _flow_node(c)
-    root = c.store.get("flows", node["origin_node_id"])
+    root = _flow_root(c)
     run_id = c.qint("run_id")
-    lo, hi = c.qint("from"), c.qint("to")  # epoch seconds on this endpoint
+    lo_ms, hi_ms = _seconds_window_ms(c)
     severity = c.query.get("severity")
     levels = {s.strip().upper() for s in severity.split(",")} if severity else None
-    entries = _visible_logs(c, root, run_id, lo * 1000 if lo is not None else None,
-                            hi * 1000 + 999 if hi is not None else None, levels)
-    return _logs_reply(c, entries, run_id)
+    return _logs_reply(c, _visible_logs(c, root, run_id, lo_ms, hi_ms, levels), run_id)
 
 
 def flow_logs_v2(c: Ctx):
-    node = _flow_node(c)
-    root = c.store.get("flows", node["origin_node_id"])
+    root = _flow_root(c)
     f = c.fields(required=False)
     run_ids = f.list("run_ids", of=int)
-    severity = f.list("severity", of=str)
-    log_type = f.list("log_type", of=str)
+    severity = f.strings("severity")
+    log_type = f.strings("log_type")
     search = f.text("search_string")
-    lo, hi = c.qint("from"), c.qint("to")
+    lo_ms, hi_ms = _seconds_window_ms(c)
     size = min(c.qint("size", 100, minimum=1), 1000)
-    entries = _visible_logs(c, root, None, lo * 1000 if lo is not None else None,
-                            hi * 1000 + 999 if hi is not None else None,
+    entries = _visible_logs(c, root, None, lo_ms, hi_ms,
                             {s.upper() for s in severity} if severity else None)
     if run_ids:
         entries = [e for e in entries if e["run_id"] in run_ids]
@@ -769,8 +771,7 @@ def flow_logs_v2(c: Ctx):
 
 
 def run_status(c: Ctx):
-    node = _flow_node(c)
-    root = c.store.get("flows", node["origin_node_id"])
+    root = _flow_root(c)
     run = c.store.get("runs", c.args["run_id"])
     if run is None or run["flow_id"] != root["id"] or run["started_at"] > c.dom.now():
         raise not_found("runs", c.args["run_id"])
@@ -790,12 +791,11 @@ def _data_set_for(c: Ctx, kind: str, doc: dict):
 def run_summary(kind):
     def handler(c: Ctx):
         doc = c.dom.get(kind, c.args["id"], c.user)
-        root = c.dom.root_of(kind, doc)
+        root = c.dom.root_of(doc)
         runs = c.dom.flow_runs(root["id"]) if root else []
         if c.query.get("orderby") in ("runId", "lastWritten") and c.query.get("sort") == "asc":
             runs = runs[::-1]
-        page = c.qint("page", 1, minimum=1)
-        size = min(c.qint("size", DEFAULT_PAGE_SIZE, minimum=1), MAX_PAGE_SIZE)
+        page, size = c.paging("size")
         chunk = runs[(page - 1) * size: page * size]
         set_id = _data_set_for(c, kind, doc)
         return {"status": 200, "metrics": {
@@ -817,6 +817,19 @@ def _date_arg(c: Ctx, name, required=False):
     return ts
 
 
+def _runs_in_dates(c: Ctx, root: dict | None) -> list[dict]:
+    """The flow's runs started within the `from`..`to` days (`to`'s whole day included)."""
+    lo = _date_arg(c, "from", required=True)
+    hi = _date_arg(c, "to")
+    runs = c.dom.flow_runs(root["id"]) if root else []
+    return [r for r in runs if r["started_at"] >= lo and (hi is None or r["started_at"] < hi + 86400)]
+
+
+def _add_counts(total: dict, res: dict):
+    for key in ("records", "size", "errors"):
+        total[key] += res[key]
+
+
 def _day(ts: float) -> str:
     return datetime.fromtimestamp(ts, timezone.utc).strftime("%Y-%m-%d")
 
@@ -824,40 +837,26 @@ def _day(ts: float) -> str:
 def daily_metrics(kind):
     def handler(c: Ctx):
         doc = c.dom.get(kind, c.args["id"], c.user)
-        lo = _date_arg(c, "from", required=True)
-        hi = _date_arg(c, "to")
-        root = c.dom.root_of(kind, doc)
         days: dict[str, dict] = {}
-        for run in (c.dom.flow_runs(root["id"]) if root else []):
-            if run["started_at"] < lo or (hi is not None and run["started_at"] >= hi + 86400):
-                continue
+        for run in _runs_in_dates(c, c.dom.root_of(doc)):
             day = days.setdefault(_day(run["started_at"]), {"time": _day(run["started_at"]),
                                                             "records": 0, "size": 0, "errors": 0})
             for res in run["resources"]:
                 if res["resource_type"] == kind and res["resource_id"] == doc["id"]:
-                    day["records"] += res["records"]
-                    day["size"] += res["size"]
-                    day["errors"] += res["errors"]
+                    _add_counts(day, res)
         return {"status": 200, "metrics": [days[k] for k in sorted(days)]}
     return handler
 
 
 def resource_flow_metrics(kind):
     def handler(c: Ctx):
-        _, root = _root_for(c, kind)
-        lo = _date_arg(c, "from", required=True)
-        hi = _date_arg(c, "to")
         data: dict[str, dict] = {}
-        for run in c.dom.flow_runs(root["id"]):
-            if run["started_at"] < lo or (hi is not None and run["started_at"] >= hi + 86400):
-                continue
+        for run in _runs_in_dates(c, _resource_root(c, kind)):
             for res in run["resources"]:
                 entry = data.setdefault(str(res["resource_id"]), {
                     "resource_type": res["resource_type"], "records": 0, "size": 0, "errors": 0,
                     "runId": run["id"], "runs": 0})
-                entry["records"] += res["records"]
-                entry["size"] += res["size"]
-                entry["errors"] += res["errors"]
+                _add_counts(entry, res)
                 entry["runs"] += 1
         return {"status": 200, "message": "Ok", "metrics": {
             "data": data, "meta": {"currentPage": 1, "pageCount": 1, "totalCount": len(data)}}}
@@ -1013,7 +1012,7 @@ def _project_flow_ids(c: Ctx, f: Fields) -> list[int]:
         if rid is None:
             raise ApiError(400, f"data_flows[{i}]: data_source_id or data_set_id is required")
         doc = c.store.get(kind, rid)
-        root = doc and c.dom.root_of(kind, doc)
+        root = doc and c.dom.root_of(doc)
         if root is None:
             raise ApiError(400, f"data_flows[{i}]: {kind}/{rid} is not in a flow")
         ids.append(root["id"])
@@ -1176,12 +1175,16 @@ def delete_entries(c: Ctx):
 
 
 # == notifications ================================================================================
+def _by_read(c: Ctx, docs) -> list:
+    """Notifications filtered by the `read` query flag, when given."""
+    if c.query.get("read") is None:
+        return docs
+    want = c.qbool("read")
+    return [d for d in docs if bool(d.get("read_at")) == want]
+
+
 def notification_count(c: Ctx):
-    docs = [d for d in c.dom.visible("notifications", c.user)]
-    if c.query.get("read") is not None:
-        want = c.qbool("read")
-        docs = [d for d in docs if bool(d.get("read_at")) == want]
-    return {"count": len(docs)}
+    return {"count": len(_by_read(c, c.dom.visible("notifications", c.user)))}
 
 
 def mark_notifications(read: bool):
