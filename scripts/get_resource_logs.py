@@ -16,7 +16,6 @@ import argparse
 import contextlib
 import datetime as dt
 import itertools
-import json
 import re
 import sys
 import time
@@ -373,22 +372,18 @@ def line_text(line: dict) -> str:
 
 
 def write_line(line: dict, fmt: str) -> None:
-    safe = nexla_ops.redact(line)
     if fmt == "jsonl":
-        sys.stdout.write(json.dumps(safe, ensure_ascii=False) + "\n")
+        sys.stdout.write(nexla_ops.dumps(line, indent=None) + "\n")
     else:
-        sys.stdout.write(nexla_ops.one_line(line_text(safe), 4000) + "\n")
+        sys.stdout.write(nexla_ops.one_line(line_text(nexla_ops.redact(line)), 4000) + "\n")
 
 
 def write_rows(rows: list[dict], fmt: str, columns: list[str]) -> None:
-    if fmt == "json":
-        sys.stdout.write(nexla_ops.dumps(rows) + "\n")
-    elif fmt == "jsonl":
-        for row in rows:
-            sys.stdout.write(nexla_ops.dumps(row, indent=None) + "\n")
+    if fmt != "text":
+        nexla_ops.emit(rows, fmt)
     elif rows:
         sys.stdout.write(nexla_ops.format_table(rows, columns) + "\n")
-    sys.stdout.flush()
+        sys.stdout.flush()
 
 
 def write_summary_text(groups: list[dict]) -> None:
