@@ -35,6 +35,7 @@ Context      ctx.config (Config, lazily resolved), ctx.client (NexlaClient, SDK 
              kept as __cause__): catch nexla_ops.NotFound, not nexla_sdk's NotFoundError.
 Config       resolve_config(args) -> Config (pydantic; secrets are SecretStr). Precedence: CLI
              flag > environment > .env (cwd, or --env-file) > default. build_client(config).
+             env_setting(name, args) for a variable beyond Config (environment, else .env).
 Retry        RetryPolicy(attempts, max_wait, deadline, backoff).call(fn, *a, idempotent, what)
              classify(exc) -> Failure(kind, reason, status, retry_after).
 Text/data    redact(obj_or_str), register_secret(value), sanitize_text(s), to_jsonable(obj),
@@ -605,6 +606,25 @@ def validate_api_url(url: str) -> str:
     return url.rstrip("/")
 
 
+def _read_dotenv(args: Any = None, cwd: str | None = None) -> tuple[Path, dict]:
+    """(path, non-empty values) of --env-file, else ./.env ({} when there is none)."""
+    env_file = getattr(args, "env_file", None)
+    env_path = Path(env_file) if env_file else Path(cwd or os.getcwd()) / ".env"
+    if env_file and not env_path.is_file():
+        raise ConfigError(f"--env-file {env_file}: no such file")
+    if not env_path.is_file():
+        return env_path, {}
+    from dotenv import dotenv_values
+
+    return env_path, {k: v for k, v in dotenv_values(env_path).items() if v not in (None, "")}
+
+
+def env_setting(name: str, args: Any = None) -> str | None:
+    """A setting beyond Config (e.g. NEXLA_WEBHOOK_API_KEY): environment, else the .env file
+    resolve_config reads (--env-file or ./.env)."""
+    return os.environ.get(name) or _read_dotenv(args)[1].get(name)
+
+
 def resolve_config(args: Any = None, *, environ: dict | None = None, cwd: str | None = None,
                    overrides: dict | None = None):
     """Resolve settings: CLI flag > environment > .env (cwd or --env-file) > default.
@@ -616,15 +636,7 @@ def resolve_config(args: Any = None, *, environ: dict | None = None, cwd: str | 
     build_client(), so commands that never call the API work without them.
     """
     environ = os.environ if environ is None else environ
-    env_file = getattr(args, "env_file", None)
-    dotenv: dict = {}
-    env_path = Path(env_file) if env_file else Path(cwd or os.getcwd()) / ".env"
-    if env_file and not env_path.is_file():
-        raise ConfigError(f"--env-file {env_file}: no such file")
-    if env_path.is_file():
-        from dotenv import dotenv_values
-
-        dotenv = {k: v for k, v in dotenv_values(env_path).items() if v not in (None, "")}
+    env_path, dotenv = _read_dotenv(args, cwd)
     values: dict[str, Any] = {}
     sources: dict[str, str] = {}
     for name, var in ENV_VARS.items():

@@ -151,15 +151,6 @@ def make_batches(records: list[dict], size: int, digest: str, *, tag: bool) -> l
 
 # ---------------------------------------------------------------- target (URL and key)
 
-def _dotenv_value(args: argparse.Namespace, name: str) -> str | None:
-    path = Path(args.env_file) if args.env_file else Path.cwd() / ".env"
-    if not path.is_file():
-        return None
-    from dotenv import dotenv_values
-
-    return dotenv_values(path).get(name) or None
-
-
 def split_url(url: str) -> tuple[str, str | None]:
     """(URL without any api_key query parameter, that api_key or None)."""
     parts = urlsplit(url)
@@ -174,8 +165,7 @@ def resolve_target(ctx: nexla_ops.Context, args: argparse.Namespace) -> dict:
     if args.url:
         url, key_in_url = split_url(args.url)
         nexla_ops.register_secret(key_in_url)
-        key = os.environ.get(WEBHOOK_KEY_VAR) or _dotenv_value(args, WEBHOOK_KEY_VAR) \
-            or key_in_url
+        key = nexla_ops.env_setting(WEBHOOK_KEY_VAR, args) or key_in_url
         if not key:
             raise nexla_ops.ConfigError(f"no webhook API key: set {WEBHOOK_KEY_VAR} (environment "
                                         "or .env), or use --source-id to read it from the source")

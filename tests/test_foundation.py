@@ -64,6 +64,18 @@ def test_env_file_flag_replaces_cwd_dotenv(tmp_path):
     assert err.value.exit_code == 3 and "missing.env" in err.value.message
 
 
+def test_env_setting_environment_then_dotenv(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("NEXLA_WEBHOOK_API_KEY", raising=False)
+    assert nexla_ops.env_setting("NEXLA_WEBHOOK_API_KEY") is None
+    (tmp_path / ".env").write_text("NEXLA_WEBHOOK_API_KEY=from-cwd\n")
+    (tmp_path / "prod.env").write_text("NEXLA_WEBHOOK_API_KEY=from-prod\n")
+    assert nexla_ops.env_setting("NEXLA_WEBHOOK_API_KEY") == "from-cwd"
+    assert nexla_ops.env_setting("NEXLA_WEBHOOK_API_KEY", flags(env_file="prod.env")) == "from-prod"
+    monkeypatch.setenv("NEXLA_WEBHOOK_API_KEY", "from-env")
+    assert nexla_ops.env_setting("NEXLA_WEBHOOK_API_KEY", flags(env_file="prod.env")) == "from-env"
+
+
 @pytest.mark.parametrize("url", ["dataops.nexla.io/nexla-api", "ftp://example.test/api",
                                  "http://", "https:///nexla-api", "not a url"])
 def test_malformed_api_url_is_a_config_error(url, tmp_path):
