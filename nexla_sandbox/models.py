@@ -27,8 +27,7 @@ ROLES = tuple(ROLE_RANK)
 FLOW_KINDS = ("data_sources", "data_sets", "data_sinks")
 NODE_FIELD = {"data_sources": "data_source_id", "data_sets": "data_set_id",
               "data_sinks": "data_sink_id"}
-LABEL = {"data_sources": "Data source", "data_sets": "Nexset", "data_sinks": "Data sink",
-         "data_credentials": "Credential", "flows": "Flow"}
+LABEL = {"data_sources": "Data source", "data_sets": "Nexset", "data_sinks": "Data sink"}
 # First id handed out for a kind after the seed's fixed ids (keeps new ids recognisable).
 ID_FLOOR = {"data_credentials": 4000, "data_sources": 5000, "data_sets": 6000,
             "data_sinks": 7000, "flows": 8000, "teams": 100, "projects": 100,
@@ -41,6 +40,8 @@ FIRST_RUN_DELAY = 60.0
 MAX_CATCH_UP_RUNS = 48
 TASK_STEP_SECONDS = 1.0
 TOKEN_TTL = 86400
+NOT_COPIED = frozenset(("id", "owner_id", "org_id", "created_at", "updated_at", "flow_node_id",
+                        "_accessors", "_discovering", "_discovery_due", "api_keys"))
 
 
 class ApiError(Exception):
@@ -470,19 +471,23 @@ class Domain:
         self.set_status(nodes, status)
         return nodes
 
-    def delete_flow(self, node: dict):
-        nodes = self.subtree(node)
-        active = [n for n in nodes if self.node_status(n) == "ACTIVE"]
-        if active:
-            raise ApiError(409, "Flow is active; pause it before deleting", resource_type="flows",
-                           resource_id=node["id"])
-        for n in reversed(nodes):
+    def _delete_nodes(self, nodes: list[dict]):
+        """Delete flow nodes with their resources, and a root's run history with it."""
+        for n in nodes:
             kind, res = self.node_resource(n)
             if res:
                 self.store.delete(kind, res["id"])
+            if n["parent_node_id"] is None:
+                for run in self.store.find("runs", "flow_id", n["id"]):
+                    self.store.delete("runs", run["id"])
             self.store.delete("flows", n["id"])
-            for run in (self.store.find("runs", "flow_id", n["id"]) if n["parent_node_id"] is None else ()):
-                self.store.delete("runs", run["id"])
+
+    def delete_flow(self, node: dict):
+        nodes = self.subtree(node)
+        if any(self.node_status(n) == "ACTIVE" for n in nodes):
+            raise ApiError(409, "Flow is active; pause it before deleting", resource_type="flows",
+                           resource_id=node["id"])
+        self._delete_nodes(nodes)
         for project in self.store.all("projects"):
             if node["id"] in project.get("_flow_ids", []):
                 ids = [i for i in project["_flow_ids"] if i != node["id"]]
@@ -494,28 +499,16 @@ class Domain:
             raise ApiError(409, f"{LABEL[kind]} is active; pause it before deleting",
                            resource_type=kind, resource_id=doc["id"])
         node = self.store.get("flows", doc.get("flow_node_id"))
-        doomed = [node] if node else []
         if node:
             kids = self.children(node["id"])
-            if kind == "data_sources":  # its detected nexsets go with it, if nothing hangs off them
-                for kid in kids:
-                    if self.children(kid["id"]):
-                        raise ApiError(409, f"{LABEL[kind]} {doc['id']} has downstream resources; "
-                                       f"delete them or delete the flow", resource_type=kind,
-                                       resource_id=doc["id"])
-                doomed += kids
-            elif kids:
+            # A source's detected nexsets go with it, as long as nothing hangs off them.
+            blocked = (any(self.children(k["id"]) for k in kids) if kind == "data_sources"
+                       else bool(kids))
+            if blocked:
                 raise ApiError(409, f"{LABEL[kind]} {doc['id']} has downstream resources; delete "
                                f"them or delete the flow", resource_type=kind, resource_id=doc["id"])
-        for n in doomed:
-            nkind, res = self.node_resource(n)
-            if res and res["id"] != doc["id"]:
-                self.store.delete(nkind, res["id"])
-            if n["parent_node_id"] is None:
-                for run in self.store.find("runs", "flow_id", n["id"]):
-                    self.store.delete("runs", run["id"])
-            self.store.delete("flows", n["id"])
-        self.store.delete(kind, doc["id"])
+            self._delete_nodes([node, *kids])
+        self.store.delete(kind, doc["id"])  # also when it is in no flow
 
     # == sources, nexsets, sinks =================================================================
     def create_source(self, user: dict, fields: dict, *, doc_id=None, status="INIT",
@@ -618,10 +611,14 @@ class Domain:
         elif parent:
             self.add_node("data_sinks", sink, parent)
 
+    @staticmethod
+    def _copyable(doc: dict) -> dict:
+        """A deep copy of the fields a copy inherits (identity, ownership, place in a flow,
+        accessors, discovery state and webhook keys are the new object's own)."""
+        return {k: copy.deepcopy(v) for k, v in doc.items() if k not in NOT_COPIED}
+
     def copy_resource(self, kind: str, doc: dict, user: dict, opts: dict) -> dict:
-        fields = {k: copy.deepcopy(v) for k, v in doc.items()
-                  if k not in ("id", "owner_id", "org_id", "created_at", "updated_at",
-                               "flow_node_id", "_accessors", "_discovering", "_discovery_due")}
+        fields = self._copyable(doc)
         fields["copied_from_id"] = doc["id"]
         fields["name"] = f"{doc.get('name')} (copy)"
         if "status" in fields:
@@ -632,7 +629,6 @@ class Domain:
         if opts.get("copy_access_controls"):
             fields["_accessors"] = copy.deepcopy(doc.get("_accessors", []))
         if kind == "data_sources":
-            fields.pop("api_keys", None)
             return self.create_source(user, fields, status="PAUSED")
         if kind == "data_sets":
             if fields.get("parent_data_set_id"):
@@ -646,8 +642,7 @@ class Domain:
         cred = self.store.get("data_credentials", cred_id)
         if cred is None or opts.get("reuse_data_credentials"):
             return cred_id
-        fields = {k: copy.deepcopy(v) for k, v in cred.items()
-                  if k not in ("id", "owner_id", "org_id", "created_at", "updated_at", "_accessors")}
+        fields = self._copyable(cred)
         fields.update(name=f"{cred['name']} (copy)", copied_from_id=cred_id)
         return self.new_doc("data_credentials", user, fields)["id"]
 
@@ -660,10 +655,7 @@ class Domain:
             kind, res = self.node_resource(n)
             if res is None:
                 continue
-            fields = {k: copy.deepcopy(v) for k, v in res.items()
-                      if k not in ("id", "owner_id", "org_id", "created_at", "updated_at",
-                                   "flow_node_id", "_accessors", "_discovering", "_discovery_due",
-                                   "api_keys")}
+            fields = self._copyable(res)
             fields.update(copied_from_id=res["id"], status="PAUSED")
             if opts.get("copy_access_controls"):
                 fields["_accessors"] = copy.deepcopy(res.get("_accessors", []))
@@ -747,7 +739,7 @@ class Domain:
         nodes = self.subtree(root)
         resources, logs = [], []
         ms = int(started * 1000)
-        src_kind, src = self.node_resource(root)
+        _, src = self.node_resource(root)
         src_name = src["name"] if src else "source"
 
         def log(offset_s, level, message, kind, rid, log_type="RUN"):
@@ -836,33 +828,10 @@ class Domain:
                                 f"owner, admin, operator, collaborator")
         entry: dict = {"type": kind}
         if kind == "USER":
-            user = None
-            if raw.get("id") is not None:
-                if not isinstance(raw["id"], int) or isinstance(raw["id"], bool):
-                    raise ApiError(400, f"{where}.id: expected an integer")
-                user = self.user(raw["id"])
-            elif isinstance(raw.get("email"), str):
-                user = self.user_by_email(raw["email"])
-            else:
-                raise ApiError(400, f"{where}: a USER accessor needs id or email")
-            if user is None:
-                raise ApiError(400, f"{where}: no such user "
-                                    f"{raw.get('id') if raw.get('id') is not None else raw.get('email')}")
+            user = self._accessor_identity(raw, where, "users", "email")
             entry.update(id=user["id"], email=user["email"], org_id=user["org_id"])
         elif kind == "TEAM":
-            team = None
-            if raw.get("id") is not None:
-                if not isinstance(raw["id"], int) or isinstance(raw["id"], bool):
-                    raise ApiError(400, f"{where}.id: expected an integer")
-                team = self.store.get("teams", raw["id"])
-            elif isinstance(raw.get("name"), str):
-                found = self.store.find("teams", "name", raw["name"])
-                team = found[0] if found else None
-            else:
-                raise ApiError(400, f"{where}: a TEAM accessor needs id or name")
-            if team is None:
-                raise ApiError(400, f"{where}: no such team "
-                                    f"{raw.get('id') if raw.get('id') is not None else raw.get('name')}")
+            team = self._accessor_identity(raw, where, "teams", "name")
             entry.update(id=team["id"], name=team["name"])
         else:
             org = None
@@ -879,6 +848,24 @@ class Domain:
         if roles is not None:
             entry["access_roles"] = list(dict.fromkeys(roles))
         return entry
+
+    def _accessor_identity(self, raw: dict, where: str, kind: str, alt: str) -> dict:
+        """The user or team an accessor entry names by `id` or else by `alt` (email / name)."""
+        label = kind[:-1]  # "user", "team"
+        if raw.get("id") is not None:
+            key = raw["id"]
+            if not isinstance(key, int) or isinstance(key, bool):
+                raise ApiError(400, f"{where}.id: expected an integer")
+            found = self.store.get(kind, key)
+        elif isinstance(raw.get(alt), str):
+            key = raw[alt]
+            found = self.user_by_email(key) if alt == "email" else next(
+                iter(self.store.find(kind, alt, key)), None)
+        else:
+            raise ApiError(400, f"{where}: a {label.upper()} accessor needs id or {alt}")
+        if found is None:
+            raise ApiError(400, f"{where}: no such {label} {key}")
+        return found
 
     @staticmethod
     def _same_identity(a: dict, b: dict) -> bool:
