@@ -11,7 +11,6 @@ import base64
 import copy
 import functools
 import hashlib
-import json
 import math
 import random
 import secrets
@@ -82,11 +81,6 @@ def iso(ts: float | None) -> str | None:
     if ts is None:
         return None
     return datetime.fromtimestamp(ts, timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
-
-
-def to_json(obj) -> str:
-    """The one serialization every response uses (so cached fragments join byte-identically)."""
-    return json.dumps(obj, separators=(",", ":"), allow_nan=False)
 
 
 def parse_time(value) -> float | None:

@@ -29,10 +29,10 @@ from werkzeug.wrappers import Request, Response
 
 from . import seed as seeds
 from .faults import Faults
-from .models import ApiError, Domain, Settings, to_json
+from .models import ApiError, Domain, Settings
 from .responses import Ctx
 from .shapes import RawJSON
-from .store import Store
+from .store import Store, to_json
 from .urls import build_map
 
 API_PREFIX = "/nexla-api"

@@ -10,7 +10,8 @@ from __future__ import annotations
 import functools
 import zlib
 
-from .models import NODE_FIELD, Domain, iso, to_json
+from .models import NODE_FIELD, Domain, iso
+from .store import to_json
 
 SINK_FORMATS = ("json", "csv", "parquet", "avro", "xml", "delimited", "fixed_width")
 FILE_CONNECTORS = {"s3", "gcs", "azure_blb", "azure_data_lake", "ftp", "dropbox", "box", "gdrive",

@@ -25,7 +25,9 @@ CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 """
 
 
-def _dumps(obj) -> str:
+def to_json(obj) -> str:
+    """The one JSON text form: stored rows and every response (so cached fragments join
+    byte-identically). NaN/Infinity are refused: they are not JSON."""
     return json.dumps(obj, separators=(",", ":"), allow_nan=False)
 
 
@@ -53,7 +55,7 @@ class Store:
 
     # -- loading ------------------------------------------------------------------------------
     def _load(self):
-        self.version = getattr(self, "version", 0) + 1
+        self.version += 1
         self._docs: dict[str, dict[int, dict]] = defaultdict(dict)
         self._meta: dict[str, object] = {}
         self._indexes: dict[tuple[str, str], dict] = {}
@@ -121,11 +123,7 @@ class Store:
 
     def all(self, kind: str) -> list[dict]:
         """All docs of a kind in ascending id order."""
-        docs = self._docs[kind]
-        order = self._order.get(kind)
-        if order is None:
-            order = self._order[kind] = sorted(docs)
-        return [docs[k] for k in order]
+        return list(self.iter_all(kind))
 
     def iter_all(self, kind: str):
         """Like all(), lazily (a page of a big list does not build the whole list)."""
@@ -143,18 +141,9 @@ class Store:
         doc_id = doc["id"]
         self._undo.append((kind, doc_id, self._docs[kind].get(doc_id)))
         self._db.execute("INSERT OR REPLACE INTO docs (kind, id, body) VALUES (?, ?, ?)",
-                         (kind, doc_id, _dumps(doc)))
+                         (kind, doc_id, to_json(doc)))
         self._cache_set(kind, doc)
         return doc
-
-    def put_many(self, kind: str, docs: list[dict]):
-        self._need_tx()
-        for doc in docs:
-            self._undo.append((kind, doc["id"], self._docs[kind].get(doc["id"])))
-        self._db.executemany("INSERT OR REPLACE INTO docs (kind, id, body) VALUES (?, ?, ?)",
-                             [(kind, d["id"], _dumps(d)) for d in docs])
-        for doc in docs:
-            self._cache_set(kind, doc)
 
     def delete(self, kind: str, doc_id: int):
         self._need_tx()
@@ -209,7 +198,7 @@ class Store:
         self._need_tx()
         self.version += 1
         self._undo.append((None, key, self._meta.get(key, _MISSING)))
-        self._db.execute("INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)", (key, _dumps(value)))
+        self._db.execute("INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)", (key, to_json(value)))
         self._meta[key] = value
 
     def next_id(self, kind: str, floor: int = 0) -> int:
@@ -221,11 +210,7 @@ class Store:
 
     def wipe(self):
         """Delete everything (used by reset)."""
-        with self.tx():
-            self._need_tx()
-            self._db.execute("DELETE FROM docs")
-            self._db.execute("DELETE FROM meta")
-        self._load()
+        self.restore(([], []))
 
     def snapshot(self) -> tuple[list, list]:
         """All rows as stored text: cheap to keep, and restoring from text cannot share objects."""
@@ -254,4 +239,4 @@ _MISSING = object()
 
 def _index_key(value):
     # Lists/dicts are not hashable; index them by their JSON text.
-    return value if isinstance(value, (int, str, float, bool, type(None))) else _dumps(value)
+    return value if isinstance(value, (int, str, float, bool, type(None))) else to_json(value)
