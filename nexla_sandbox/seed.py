@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import random
+
 from .models import RUN_INTERVAL, ApiError, Domain
 
 ORG_ID = 7
@@ -191,19 +193,18 @@ def seed_demo(dom: Domain):
     dom.note_due(0)
 
 
-def _history(dom: Domain, flow_id: int, now: float, hours: int, *, fail_rate: float,
-             last_failed=False, stop_hours_ago=0, stalled=False):
-    import random
-
+def _history(dom: Domain, flow_id: int, now: float, runs: int, *, fail_rate: float,
+             last_failed=False, stop_hours_ago=0, stalled=False, rng_name="history"):
+    """`runs` hourly runs of a flow; its schedule then goes on from the newest (an ACTIVE,
+    not stalled flow runs again an hour later)."""
     root = dom.store.get("flows", flow_id)
-    rng = random.Random(f"history:{flow_id}")
+    rng = random.Random(f"{rng_name}:{flow_id}")
     last = now - 1800 - stop_hours_ago * 3600  # newest run: half an hour before "now" (or earlier)
-    starts = [last - i * RUN_INTERVAL for i in range(hours)][::-1]
-    for seq, start in enumerate(starts):
-        failed = rng.random() < fail_rate or (last_failed and seq == len(starts) - 1)
-        dom.make_run(root, start, failed=failed, seq=seq)
+    for seq in range(runs):
+        failed = rng.random() < fail_rate or (last_failed and seq == runs - 1)
+        dom.make_run(root, last - (runs - 1 - seq) * RUN_INTERVAL, failed=failed, seq=seq)
     root = dom.store.get("flows", flow_id)
-    sim = {**root["_sim"], "fail_rate": fail_rate, "stalled": stalled, "run_count": len(starts),
+    sim = {**root["_sim"], "fail_rate": fail_rate, "stalled": stalled, "run_count": runs,
            "next_run_at": last + RUN_INTERVAL}
     active = dom.node_status(root) == "ACTIVE" and not stalled
     dom.store.put("flows", {**root, "_sim": sim, "_scheduled": active})
@@ -257,29 +258,13 @@ def populate(dom: Domain, kind: str, count: int, opts: dict) -> dict:
                                                 "data_credentials_id": cred["id"]},
                                         status=status, discover=False)
                 nexset = dom._discover(src)
-                sink = dom.create_sink(owner, {"name": f"{prefix}-sink-{i}", "sink_type": "s3",
-                                               "data_credentials_id": cred["id"],
-                                               "data_set_id": nexset["id"], "status": status})
-                root = dom.store.get("flows", src["flow_node_id"])
+                dom.create_sink(owner, {"name": f"{prefix}-sink-{i}", "sink_type": "s3",
+                                        "data_credentials_id": cred["id"],
+                                        "data_set_id": nexset["id"], "status": status})
+                # The sink is created with `status`; discovery only knows ACTIVE or PAUSED.
                 dom.store.put("data_sets", {**dom.store.get("data_sets", nexset["id"]),
                                             "status": status})
-                dom.store.put("data_sinks", {**dom.store.get("data_sinks", sink["id"]),
-                                             "status": status})
-                _history_bulk(dom, root, now, runs, fail_rate, status == "ACTIVE")
-                ids.append(root["id"])
+                _history(dom, src["flow_node_id"], now, runs, fail_rate=fail_rate, rng_name="bulk")
+                ids.append(src["flow_node_id"])
     dom.note_due(0)
     return {"kind": kind, "count": len(ids), "ids": ids}
-
-
-def _history_bulk(dom: Domain, root: dict, now: float, runs: int, fail_rate: float, active: bool):
-    import random
-
-    rng = random.Random(f"bulk:{root['id']}")
-    last = now - 1800
-    for seq in range(runs):
-        start = last - (runs - 1 - seq) * RUN_INTERVAL
-        dom.make_run(root, start, failed=rng.random() < fail_rate, seq=seq)
-    root = dom.store.get("flows", root["id"])
-    dom.store.put("flows", {**root, "_scheduled": active,
-                            "_sim": {**root["_sim"], "fail_rate": fail_rate, "run_count": runs,
-                                     "next_run_at": last + RUN_INTERVAL}})
