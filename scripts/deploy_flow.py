@@ -593,19 +593,47 @@ class Plan:
         return all(s.action == "unchanged" for s in self.steps)
 
 
-def _diff_config(
-    old: dict | None, new: dict, prefix: str, changes: dict, raw_new: dict
-) -> None:
-    """Changes for keys the config sets (keys only the server has are left alone)."""
-    old = old or {}
-    for key, value in new.items():
-        if old.get(key) != value:
-            raw = raw_new.get(key)
-            from_env = isinstance(raw, str) and ENV_REF.search(raw)
-            changes[f"{prefix}.{key}"] = {
-                "from": _shown(key, old.get(key)),
-                "to": "<from environment>" if from_env else _shown(key, value),
-            }
+def _new_body(spec: Any, tag: str, **fields: Any) -> dict:
+    """What a create sends: the fields, the deployment tag and the config's description."""
+    body = {**fields, "tags": [tag]}
+    if spec.description is not None:
+        body["description"] = spec.description
+    return body
+
+
+def _update(changes: dict, body: dict, name: str, old: Any, new: Any) -> None:
+    """Plan `name` old -> new when they differ: shown as a change, sent in the update."""
+    if old != new:
+        _change(changes, name, old, new)
+        body[name] = new
+
+
+def _update_common(changes: dict, body: dict, existing: dict, spec: Any, tag: str,
+                   adopted: bool) -> None:
+    """The description the config sets, and our tag on an object taken over by --adopt."""
+    if spec.description is not None:
+        _update(changes, body, "description", existing.get("description"), spec.description)
+    if adopted:
+        tags = existing.get("tags") or []
+        _update(changes, body, "tags", tags, tags + [tag])
+
+
+def _update_config(changes: dict, body: dict, name: str, existing: dict, new: dict,
+                   raw_spec: dict) -> None:
+    """Changes for the keys the config sets under `name` (keys only the server has are kept);
+    any change sends the whole merged mapping."""
+    old = existing.get(name) or {}
+    raw_new = raw_spec.get(name) or {}
+    differing = [key for key, value in new.items() if old.get(key) != value]
+    for key in differing:
+        raw = raw_new.get(key)
+        from_env = isinstance(raw, str) and ENV_REF.search(raw)
+        changes[f"{name}.{key}"] = {
+            "from": _shown(key, old.get(key)),
+            "to": "<from environment>" if from_env else _shown(key, new[key]),
+        }
+    if differing:
+        body[name] = {**old, **new}
 
 
 def _shown(key: str, value: Any) -> Any:
@@ -649,10 +677,8 @@ def build_plan(cfg: DeploymentConfig, state: State, tag: str, raw_cfg: dict | No
                     f"{key}.name: no credential named {spec.name!r}; give `credentials_type` "
                     "and `credentials` to create it"
                 )
-            body = {"name": spec.name, "credentials_type": spec.credentials_type,
-                    "credentials": _resolve_env(spec.credentials), "tags": [tag]}
-            if spec.description is not None:
-                body["description"] = spec.description
+            body = _new_body(spec, tag, name=spec.name, credentials_type=spec.credentials_type,
+                             credentials=_resolve_env(spec.credentials))
             plan.steps.append(Step("create", CREDENTIALS, spec.name, key, body=body))
             plan.credential_ids[spec.name] = NewId(f"credential {spec.name}")
             continue
@@ -670,9 +696,7 @@ def build_plan(cfg: DeploymentConfig, state: State, tag: str, raw_cfg: dict | No
             )
         changes: dict = {}
         body = {}
-        if spec.description is not None and existing.get("description") != spec.description:
-            _change(changes, "description", existing.get("description"), spec.description)
-            body["description"] = spec.description
+        _update_common(changes, body, existing, spec, tag, adopted=False)
         plan.steps.append(Step("update" if changes else "unchanged", CREDENTIALS, spec.name, key,
                                id=existing["id"], changes=changes, body=body, existing=existing))
         plan.credential_ids[spec.name] = existing["id"]
@@ -690,37 +714,22 @@ def build_plan(cfg: DeploymentConfig, state: State, tag: str, raw_cfg: dict | No
     raw_src = _raw_at(raw_cfg, "source")
     src_cred = _credential_for(plan, src_spec)
     src_config = _resolve_env(src_spec.source_config)
-    source_new = src is None
-    if src is None:
-        body = {"name": src_spec.name, "source_type": src_spec.source_type,
-                "data_credentials_id": src_cred, "source_config": src_config, "tags": [tag]}
-        if src_spec.description is not None:
-            body["description"] = src_spec.description
-        plan.steps.append(Step("create", SOURCES, src_spec.name, "source", body=body))
-    elif src.get("source_type") != src_spec.source_type:
-        source_new = True
-        changes = {"source_type": {"from": src.get("source_type"), "to": src_spec.source_type}}
-        body = {"name": src_spec.name, "source_type": src_spec.source_type,
-                "data_credentials_id": src_cred, "source_config": src_config, "tags": [tag]}
-        if src_spec.description is not None:
-            body["description"] = src_spec.description
-        plan.steps.append(Step("replace", SOURCES, src_spec.name, "source", id=src["id"],
-                               changes=changes, body=body, existing=src))
+    source_new = src is None or src.get("source_type") != src_spec.source_type
+    if source_new:
+        body = _new_body(src_spec, tag, name=src_spec.name, source_type=src_spec.source_type,
+                         data_credentials_id=src_cred, source_config=src_config)
+        if src is None:
+            plan.steps.append(Step("create", SOURCES, src_spec.name, "source", body=body))
+        else:
+            changes = {}
+            _change(changes, "source_type", src.get("source_type"), src_spec.source_type)
+            plan.steps.append(Step("replace", SOURCES, src_spec.name, "source", id=src["id"],
+                                   changes=changes, body=body, existing=src))
     else:
         changes, body = {}, {}
-        _diff_config(src.get("source_config"), src_config, "source_config", changes,
-                     raw_src.get("source_config") or {})
-        if any(k.startswith("source_config.") for k in changes):
-            body["source_config"] = {**(src.get("source_config") or {}), **src_config}
-        if src.get("data_credentials_id") != src_cred:
-            _change(changes, "data_credentials_id", src.get("data_credentials_id"), src_cred)
-            body["data_credentials_id"] = src_cred
-        if src_spec.description is not None and src.get("description") != src_spec.description:
-            _change(changes, "description", src.get("description"), src_spec.description)
-            body["description"] = src_spec.description
-        if state.source_adopted:
-            _change(changes, "tags", src.get("tags") or [], (src.get("tags") or []) + [tag])
-            body["tags"] = (src.get("tags") or []) + [tag]
+        _update_config(changes, body, "source_config", src, src_config, raw_src)
+        _update(changes, body, "data_credentials_id", src.get("data_credentials_id"), src_cred)
+        _update_common(changes, body, src, src_spec, tag, state.source_adopted)
         plan.steps.append(Step("update" if changes else "unchanged", SOURCES, src_spec.name,
                                "source", id=src["id"], changes=changes, body=body, existing=src))
 
@@ -734,19 +743,16 @@ def build_plan(cfg: DeploymentConfig, state: State, tag: str, raw_cfg: dict | No
     if cfg.nexset is not None:
         ns, der = cfg.nexset, state.derived
         transform = _transform_body(ns)
-        body = {"name": ns.name, "parent_data_set_id": detected_id, **transform, "tags": [tag]}
-        if ns.description is not None:
-            body["description"] = ns.description
+        body = _new_body(ns, tag, name=ns.name, parent_data_set_id=detected_id, **transform)
         if der is None:
             plan.steps.append(Step("create", NEXSETS, ns.name, "nexset", body=body))
             final_nexset = NewId(f"nexset {ns.name}")
         elif source_new or parent_id(der) != detected_id:
             upstream_replaced = True
+            changes = {}
+            _change(changes, "parent_data_set_id", parent_id(der), detected_id)
             plan.steps.append(Step("replace", NEXSETS, ns.name, "nexset", id=der["id"],
-                                   changes={"parent_data_set_id": {
-                                       "from": parent_id(der), "to": repr(detected_id)
-                                       if isinstance(detected_id, NewId) else detected_id}},
-                                   body=body, existing=der))
+                                   changes=changes, body=body, existing=der))
             final_nexset = NewId(f"nexset {ns.name}")
         else:
             changes, upd = {}, {}
@@ -756,12 +762,7 @@ def build_plan(cfg: DeploymentConfig, state: State, tag: str, raw_cfg: dict | No
                     _change(changes, k, current.get(k), v)
             if changes:
                 upd.update(transform)
-            if ns.description is not None and der.get("description") != ns.description:
-                _change(changes, "description", der.get("description"), ns.description)
-                upd["description"] = ns.description
-            if state.derived_adopted:
-                _change(changes, "tags", der.get("tags") or [], (der.get("tags") or []) + [tag])
-                upd["tags"] = (der.get("tags") or []) + [tag]
+            _update_common(changes, upd, der, ns, tag, state.derived_adopted)
             plan.steps.append(Step("update" if changes else "unchanged", NEXSETS, ns.name,
                                    "nexset", id=der["id"], changes=changes, body=upd,
                                    existing=der))
@@ -773,10 +774,9 @@ def build_plan(cfg: DeploymentConfig, state: State, tag: str, raw_cfg: dict | No
         sink = state.sinks.get(key)
         cred = _credential_for(plan, spec)
         sink_config = _resolve_env(spec.sink_config)
-        body = {"name": spec.name, "sink_type": spec.sink_type, "data_credentials_id": cred,
-                "data_set_id": final_nexset, "sink_config": sink_config, "tags": [tag]}
-        if spec.description is not None:
-            body["description"] = spec.description
+        body = _new_body(spec, tag, name=spec.name, sink_type=spec.sink_type,
+                         data_credentials_id=cred, data_set_id=final_nexset,
+                         sink_config=sink_config)
         if sink is None:
             plan.steps.append(Step("create", SINKS, spec.name, key, body=body))
             continue
@@ -789,22 +789,10 @@ def build_plan(cfg: DeploymentConfig, state: State, tag: str, raw_cfg: dict | No
                                    changes=changes, body=body, existing=sink))
             continue
         changes, upd = {}, {}
-        _diff_config(sink.get("sink_config"), sink_config, "sink_config", changes,
-                     raw_dest.get("sink_config") or {})
-        if any(k.startswith("sink_config.") for k in changes):
-            upd["sink_config"] = {**(sink.get("sink_config") or {}), **sink_config}
-        if sink.get("data_credentials_id") != cred:
-            _change(changes, "data_credentials_id", sink.get("data_credentials_id"), cred)
-            upd["data_credentials_id"] = cred
-        if sink.get("data_set_id") != final_nexset:
-            _change(changes, "data_set_id", sink.get("data_set_id"), final_nexset)
-            upd["data_set_id"] = final_nexset
-        if spec.description is not None and sink.get("description") != spec.description:
-            _change(changes, "description", sink.get("description"), spec.description)
-            upd["description"] = spec.description
-        if state.sinks_adopted.get(key):
-            _change(changes, "tags", sink.get("tags") or [], (sink.get("tags") or []) + [tag])
-            upd["tags"] = (sink.get("tags") or []) + [tag]
+        _update_config(changes, upd, "sink_config", sink, sink_config, raw_dest)
+        _update(changes, upd, "data_credentials_id", sink.get("data_credentials_id"), cred)
+        _update(changes, upd, "data_set_id", sink.get("data_set_id"), final_nexset)
+        _update_common(changes, upd, sink, spec, tag, state.sinks_adopted.get(key))
         plan.steps.append(Step("update" if changes else "unchanged", SINKS, spec.name, key,
                                id=sink["id"], changes=changes, body=upd, existing=sink))
 
