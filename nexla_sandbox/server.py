@@ -91,7 +91,7 @@ class SandboxApp:
             raise ApiError(400, "seed: expected demo or empty")
         key = (name, self.settings.admin_key)
         with self.store.lock:
-            self.dom._next_due = 0.0
+            self.dom.note_due(0)  # the new state's discoveries and runs are due from scratch
             if key in self._snapshots:
                 snap, sim_now = self._snapshots[key]
                 self.store.restore(snap)
@@ -366,7 +366,6 @@ def build_app(db=None, seed="demo", latency_ms=0, control=True, discovery_delay=
         app.seed(seed)
     else:
         app.apply_admin_key()
-        app.dom._next_due = 0.0
     return app
 
 
