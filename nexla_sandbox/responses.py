@@ -16,7 +16,7 @@ from datetime import datetime, timezone
 
 from . import transforms
 from .models import FLOW_KINDS, ROLE_RANK, ApiError, Domain, not_found, parse_time
-from .shapes import RawJSON, Shaper
+from .shapes import CACHED_SHAPES, RawJSON, Shaper
 
 MAX_PAGE_SIZE = 100
 DEFAULT_PAGE_SIZE = 20
@@ -33,10 +33,6 @@ DESTINATION_TYPES = frozenset((
 CONNECTOR_CODE = re.compile(r"^[a-z][a-z0-9_]{0,63}$")
 _TRUE = ("1", "true", "True", "TRUE", "yes")
 _FALSE = ("0", "false", "False", "FALSE", "no", "")
-
-
-# Shapes that depend only on stored state, so a page can reuse their serialized JSON.
-CACHEABLE = ("data_sources", "data_sets", "data_sinks", "data_credentials")
 
 
 def deleted(what: str) -> dict:
@@ -262,7 +258,7 @@ def list_kind(kind):
         role = c.access_role()
         expand = c.qbool("expand")
         page = c.page(_filter_list(c, kind, c.dom.visible(kind, c.user, role)))
-        if kind in CACHEABLE:
+        if kind in CACHED_SHAPES:
             return RawJSON("[" + ",".join(c.shaper.cached_json(kind, d, expand) for d in page) + "]")
         return [shape(c, kind, d, expand) for d in page]
     return handler

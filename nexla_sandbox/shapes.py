@@ -91,10 +91,8 @@ class Shaper:
     def cached_json(self, kind: str, doc: dict, expand: bool = False) -> str:
         """Serialized shape of a source, nexset, destination or credential — these depend only
         on stored state and the caller — reused until the next store write."""
-        build = {"data_sources": self.source, "data_sets": self.nexset, "data_sinks": self.sink,
-                 "data_credentials": self.credential}[kind]
         return self.dom.cached(("shape", kind, doc["id"], self.user["id"], expand, self.root_url),
-                               lambda: to_json(build(doc, expand)))
+                               lambda: to_json(CACHED_SHAPES[kind](self, doc, expand)))
 
     def roles(self, kind: str, doc: dict) -> list[str]:
         return self.dom.access_roles(kind, doc, self.user)
@@ -405,3 +403,8 @@ class Shaper:
 
     def plain(self, doc: dict, expand: bool = False) -> dict:
         return public(doc)
+
+
+# The shapes cached_json may reuse: they depend only on stored state and the caller.
+CACHED_SHAPES = {"data_sources": Shaper.source, "data_sets": Shaper.nexset,
+                 "data_sinks": Shaper.sink, "data_credentials": Shaper.credential}
