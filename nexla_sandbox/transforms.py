@@ -380,7 +380,7 @@ def _schema_of(value) -> dict:
     if isinstance(value, list):
         items: dict = {}
         for v in value:
-            items = _merge(items, _schema_of(v)) if items else _schema_of(v)
+            items = _merge(items, _schema_of(v))
         return {"type": "array", "items": items}
     return {"type": "null"}
 
