@@ -27,7 +27,7 @@ FLOW_KINDS = ("data_sources", "data_sets", "data_sinks")
 NODE_FIELD = {"data_sources": "data_source_id", "data_sets": "data_set_id",
               "data_sinks": "data_sink_id"}
 LABEL = {"data_sources": "Data source", "data_sets": "Nexset", "data_sinks": "Data sink"}
-# First id handed out for a kind after the seed's fixed ids (keeps new ids recognisable).
+# New ids of a kind start above this floor: clear of the seed's fixed ids, and recognisable.
 ID_FLOOR = {"data_credentials": 4000, "data_sources": 5000, "data_sets": 6000,
             "data_sinks": 7000, "flows": 8000, "teams": 100, "projects": 100,
             "transforms": 9000, "attribute_transforms": 9500, "data_maps": 100,
@@ -147,6 +147,8 @@ FAIL_MESSAGES = {
 
 
 class Domain:
+    """The emulated org's rules over one Store; one per server, used under the store lock."""
+
     def __init__(self, store: Store, settings: Settings):
         self.store = store
         self.settings = settings

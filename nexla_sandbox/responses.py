@@ -142,6 +142,9 @@ class Fields:
 
 
 class Ctx:
+    """One API request: the caller (None on unauthenticated routes), path args, query and body
+    readers that fail with a 400 naming the parameter, and a Shaper for the caller."""
+
     def __init__(self, dom: Domain, request, args: dict, user: dict | None, root_url: str):
         self.dom = dom
         self.store = dom.store
