@@ -495,7 +495,7 @@ def read_flow(reader: Reader, source_id: int) -> dict | None:
     return flows[0] if flows else None
 
 
-def observe(ctx, cfg: DeploymentConfig, reader: Reader) -> State:
+def observe(cfg: DeploymentConfig, reader: Reader) -> State:
     state = State()
     for i, spec in enumerate(cfg.credentials):
         state.creds[spec.name] = _pick_credential(reader, spec, f"credentials[{i}]")
@@ -916,7 +916,7 @@ class Applier:
         self.ctx.request("PUT", _flow_path(flow_id, verb), params={"all": 1})
         self.actions.append({"action": verb, "resource_type": FLOWS, "id": flow_id,
                              "name": name, "changes": {}})
-        self.ctx.log("%s flow %s", "activated" if verb == "activate" else "paused", flow_id)
+        self.ctx.log("%s flow %s", kind, flow_id)
 
     def _resolve(self, value: Any) -> Any:
         """Swap NewId placeholders for the real ids learned during this apply."""
@@ -1066,7 +1066,7 @@ class Applier:
         replaced = [s for s in self.plan.steps if s.action == "replace"]
         order = {SINKS: 0, NEXSETS: 1, SOURCES: 2}
         for step in sorted(replaced, key=lambda s: order.get(s.resource_type, 3)):
-            self._delete(step.resource_type, step.id, step.name)
+            self._delete(step.resource_type, step.id)
             self.destroyed.append({"type": step.resource_type, "id": step.id,
                                    "name": step.name})
             self.journal.append(Entry("destroyed", step.resource_type, step.name, step.id))
@@ -1074,7 +1074,7 @@ class Applier:
                                  "id": step.id, "name": step.name, "changes": {}})
 
     # -- deleting and rollback ----------------------------------------------------------------
-    def _delete(self, resource_type: str, obj_id: int, name: str) -> None:
+    def _delete(self, resource_type: str, obj_id: int) -> None:
         """Delete one object; 404 counts as done; on 409 (active) pause it and try once more."""
         path = f"/{resource_type}/{obj_id}"
         try:
@@ -1110,7 +1110,7 @@ class Applier:
 
     def _undo(self, entry: Entry) -> None:
         if entry.kind == "created":
-            self._delete(entry.resource_type, entry.id, entry.name)
+            self._delete(entry.resource_type, entry.id)
             self._record_undo("delete", entry)
         elif entry.kind == "in_doubt":
             # The create's outcome is unknown: anything ours by that name is from this run
@@ -1119,7 +1119,7 @@ class Applier:
                 if entry.resource_type == NEXSETS and obj.get("id") == self.detected_id:
                     continue
                 entry.id = obj["id"]
-                self._delete(entry.resource_type, obj["id"], entry.name)
+                self._delete(entry.resource_type, obj["id"])
                 self._record_undo("delete", entry)
         elif entry.kind == "updated":
             self.ctx.request("PUT", f"/{entry.resource_type}/{entry.id}", json=entry.old)
@@ -1384,7 +1384,7 @@ def run(args, ctx) -> int:
 
     def read_plan() -> tuple[Plan, Reader]:
         reader = Reader(ctx, tag, adopt=args.adopt)
-        new_plan = build_plan(cfg, observe(ctx, cfg, reader), tag, raw)
+        new_plan = build_plan(cfg, observe(cfg, reader), tag, raw)
         for note in new_plan.notes:
             ctx.warn("%s", note)
             warnings.append(note)
