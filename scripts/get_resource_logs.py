@@ -130,8 +130,8 @@ def parse_options(args) -> Options:
             f"--resource-type: expected data_sources, data_sets or data_sinks (or sources, "
             f"nexsets, destinations), got {args.resource_type!r}"
         )
-    rid = _positive_int(args.resource_id, "--resource-id")
-    run_id = _positive_int(args.run_id, "--run-id") if args.run_id is not None else None
+    rid = nexla_ops.parse_id(args.resource_id, "--resource-id")
+    run_id = nexla_ops.parse_id(args.run_id, "--run-id") if args.run_id is not None else None
     fmt = "json" if args.json else str(args.format).strip().lower()
     if fmt not in FORMATS:
         raise nexla_ops.BadInput(f"--format: expected text, json or jsonl, got {args.format!r}")
@@ -165,13 +165,6 @@ def parse_options(args) -> Options:
         raise nexla_ops.BadInput("--poll-interval: must be more than 0 seconds")
     return Options(rtype, rid, run_id, fmt, level, since, until,
                    args.grep.lower() if args.grep else None, limit, follow_timeout, poll)
-
-
-def _positive_int(value, flag: str) -> int:
-    text = str(value).strip()
-    if not text.isdigit() or int(text) <= 0:
-        raise nexla_ops.BadInput(f"{flag}: expected a positive integer, got {value!r}")
-    return int(text)
 
 
 # --------------------------------------------------------------------------- runs

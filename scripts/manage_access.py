@@ -243,13 +243,6 @@ def parse_resource_type(value: Any, field_name: str) -> str:
     return RESOURCE_TYPES[key]
 
 
-def parse_positive_int(value: Any, field_name: str) -> int:
-    text = str(value).strip() if value is not None else ""
-    if isinstance(value, bool) or not text.isdigit() or int(text) <= 0:
-        raise bad(field_name, f"expected a positive integer id, got {value!r}")
-    return int(text)
-
-
 def parse_roles(values: Any, field_name: str) -> list[str]:
     if values is None or values == "":
         return []
@@ -287,7 +280,7 @@ def build_accessor(kind: Any, ident: dict, roles: list[str], label) -> _Accessor
     if len(given) > 1:
         raise bad(" / ".join(label(n) for n in given), "give only one way to name the accessor")
     if "id" in given:
-        given["id"] = parse_positive_int(given["id"], label("id"))
+        given["id"] = nexla_ops.parse_id(given["id"], label("id"))
     else:
         given = {name: str(value).strip() for name, value in given.items()}
     if "@" not in given.get("email", "@"):
@@ -582,7 +575,7 @@ def items_from_args(args) -> list[Item]:
         if rid is None:
             raise bad(where + "resource_id", "required (in the row or as --resource-id)")
         resource = Resource(parse_resource_type(rtype, where + "resource_type"),
-                            parse_positive_int(rid, where + "resource_id"))
+                            nexla_ops.parse_id(rid, where + "resource_id"))
         accessor = accessor_from_row(row, where, defaults)
         if args.operation == "grant" and not accessor.access_roles:
             raise bad(where + "roles", "at least one role is required to grant")
@@ -596,7 +589,7 @@ def resource_from_args(args) -> Resource:
     if args.resource_id is None:
         raise bad("--resource-id", f"required for --operation {args.operation}")
     return Resource(parse_resource_type(args.resource_type, "--resource-type"),
-                    parse_positive_int(args.resource_id, "--resource-id"))
+                    nexla_ops.parse_id(args.resource_id, "--resource-id"))
 
 
 def op_list(args, ctx) -> int:
@@ -798,7 +791,7 @@ def desired_state_from_file(path: str) -> list[tuple[Resource, list[_Accessor]]]
         if rtype is None or rid is None:
             raise bad(where + "resource_type/resource_id", "both are required")
         resource = Resource(parse_resource_type(rtype, where + "resource_type"),
-                            parse_positive_int(rid, where + "resource_id"))
+                            nexla_ops.parse_id(rid, where + "resource_id"))
         if any(resource == seen for seen, _ in state):
             raise bad(where + "resource", f"{resource.label} is listed twice")
         state.append((resource, desired_list(entry.get("accessors"), where)))

@@ -41,8 +41,9 @@ Retry        RetryPolicy(attempts, max_wait, deadline, backoff).call(fn, *a, ide
 Text/data    redact(obj_or_str), register_secret(value), sanitize_text(s), to_jsonable(obj),
              emit(obj, fmt, stream), format_table(rows, columns), write_atomic(path, text),
              append_jsonl(path, record), lock_file(path, wait=, on_wait=),
-             load_structured_file(path), parse_duration(text), parse_time(text) (user
-             input: strict), api_time(value) (API timestamps: None when unreadable).
+             load_structured_file(path), parse_id(value, field), parse_duration(text),
+             parse_time(text) (user input: strict), api_time(value) (API timestamps: None
+             when unreadable).
 Sandbox      --sandbox starts nexla_sandbox in-process on .nexla-sandbox/state.db (cwd).
 
 Retry policy (one, for every script): retries 429 (Retry-After honoured, capped by --max-wait),
@@ -487,6 +488,15 @@ def load_structured_file(path: str | os.PathLike) -> Any:
         where = f" at line {mark.line + 1} column {mark.column + 1}" if mark else ""
         problem = getattr(exc, "problem", None) or "parse error"
         raise BadInput(f"{name}: invalid YAML{where}: {problem}") from exc
+
+
+def parse_id(value: Any, field: str) -> int:
+    """A positive integer id from a flag or a file ('123' or 123); BadInput naming the field."""
+    text = "" if value is None or isinstance(value, bool) else str(value).strip()
+    if not (text.isascii() and text.isdigit()) or int(text) <= 0:
+        raise BadInput(f"{field}: expected a positive integer id, got "
+                       f"{one_line(redact_text(str(value)), 40)!r}")
+    return int(text)
 
 
 _DURATION_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}

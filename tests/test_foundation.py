@@ -275,6 +275,14 @@ def test_lock_file_excludes_until_closed(tmp_path):
     nexla_ops.lock_file(path).close()  # released: free again at once
 
 
+def test_parse_id():
+    assert nexla_ops.parse_id(" 42 ", "--id") == 42 and nexla_ops.parse_id(7, "row 1: id") == 7
+    for value in (None, "", "0", "-3", "4.5", "abc", True, "\u00b2", 0):
+        with pytest.raises(nexla_ops.BadInput) as err:
+            nexla_ops.parse_id(value, "--resource-id")
+        assert err.value.message.startswith("--resource-id: expected a positive integer id")
+
+
 @pytest.mark.parametrize("text,seconds", [("90", 90), ("30s", 30), ("15m", 900), ("2h", 7200),
                                           ("1d", 86400), ("1h30m", 5400), (2.5, 2.5)])
 def test_parse_duration(text, seconds):
