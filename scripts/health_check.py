@@ -197,8 +197,6 @@ def load_config(path: str, defaults: Thresholds) -> list[Target]:
         doc = nexla_ops.load_structured_file(path)
     except nexla_ops.OpsError as exc:
         raise ConfigProblem(f"--config: {exc.message}") from None
-    except OSError as exc:
-        raise ConfigProblem(f"--config {path}: cannot read ({exc.strerror})") from None
     if not isinstance(doc, dict) or not isinstance(doc.get("resources"), list):
         raise ConfigProblem(f"--config {path}: expected an object with a 'resources' list")
     for key in doc:

@@ -473,6 +473,8 @@ def load_structured_file(path: str | os.PathLike) -> Any:
         text = sys.stdin.read() if name == "-" else Path(name).read_text(encoding="utf-8")
     except OSError as exc:
         raise BadInput(f"{name}: cannot read file ({exc.strerror or exc})") from exc
+    except UnicodeDecodeError:
+        raise BadInput(f"{name}: not UTF-8 text") from None
     if name.lower().endswith(".json"):
         try:
             return json.loads(text)

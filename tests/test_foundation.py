@@ -321,9 +321,10 @@ def test_load_structured_file(tmp_path):
     (tmp_path / "b.yaml").write_text("b: [1, 2]\n")
     (tmp_path / "bad.json").write_text('{"a": 1,,}')
     (tmp_path / "bad.yml").write_text("a: [1\n")
+    (tmp_path / "latin1.yaml").write_bytes(b"a: caf\xe9\n")
     assert nexla_ops.load_structured_file(tmp_path / "a.json") == {"a": 1}
     assert nexla_ops.load_structured_file(tmp_path / "b.yaml") == {"b": [1, 2]}
-    for name in ("bad.json", "bad.yml", "missing.json"):
+    for name in ("bad.json", "bad.yml", "missing.json", "latin1.yaml"):
         with pytest.raises(nexla_ops.BadInput) as err:
             nexla_ops.load_structured_file(tmp_path / name)
         assert name in err.value.message
