@@ -918,14 +918,15 @@ class Applier:
                              "name": name, "changes": {}})
         self.ctx.log("%s flow %s", kind, flow_id)
 
-    def _resolve(self, value: Any) -> Any:
-        """Swap NewId placeholders for the real ids learned during this apply."""
-        if isinstance(value, NewId):
-            return self.ids[value.what]
-        return value
-
-    def _body(self, body: dict) -> dict:
-        return {k: self._resolve(v) for k, v in body.items()}
+    def _converge(self, step: Step, path: str) -> int:
+        """Create (or replace) or update one planned object; its id. NewId placeholders in the
+        body become the ids this apply has learned by now."""
+        body = {k: self.ids[v.what] if isinstance(v, NewId) else v for k, v in step.body.items()}
+        if step.action in ("create", "replace"):
+            return self._create(step, path, body)["id"]
+        if step.action == "update":
+            self._update(step, body)
+        return step.id
 
     # -- the apply ----------------------------------------------------------------------------
     def run(self) -> None:
@@ -948,22 +949,14 @@ class Applier:
         # 3. Credentials.
         for i, spec in enumerate(self.cfg.credentials):
             step = steps[f"credentials[{i}]"]
+            cred_id = self._converge(step, f"/{CREDENTIALS}")
             if step.action == "create":
-                obj = self._create(step, f"/{CREDENTIALS}", step.body)
-                self.ids[f"credential {spec.name}"] = obj["id"]
-                self._probe(obj["id"], f"credentials[{i}]")
-            elif step.action == "update":
-                self._update(step, step.body)
+                self.ids[f"credential {spec.name}"] = cred_id
+                self._probe(cred_id, f"credentials[{i}]")
 
         # 4. Source.
         step = steps["source"]
-        if step.action in ("create", "replace"):
-            src = self._create(step, f"/{SOURCES}", self._body(step.body))
-            source_id = src["id"]
-        else:
-            source_id = step.id
-            if step.action == "update":
-                self._update(step, self._body(step.body))
+        source_id = self._converge(step, f"/{SOURCES}")
         self.ids["source"] = source_id
 
         # 5. Discovery.
@@ -974,28 +967,13 @@ class Applier:
         self.ids["detected nexset"] = self.detected_id
 
         # 6. Derived nexset.
-        final_nexset = self.detected_id
         if self.cfg.nexset is not None:
-            step = steps["nexset"]
-            if step.action in ("create", "replace"):
-                obj = self._create(step, f"/{NEXSETS}", self._body(step.body))
-                final_nexset = obj["id"]
-            else:
-                final_nexset = step.id
-                if step.action == "update":
-                    self._update(step, step.body)
-            self.ids[f"nexset {self.cfg.nexset.name}"] = final_nexset
+            nexset_id = self._converge(steps["nexset"], f"/{NEXSETS}")
+            self.ids[f"nexset {self.cfg.nexset.name}"] = nexset_id
 
-        # 7. Destinations, on the nexset's int id.
+        # 7. Destinations, on the final nexset (its planned NewId is now a real id).
         for key, _spec in self.cfg.all_destinations():
-            step = steps[key]
-            body = self._body(step.body)
-            if "data_set_id" in body:
-                body["data_set_id"] = int(final_nexset)
-            if step.action in ("create", "replace"):
-                self._create(step, f"/{SINKS}", body)
-            elif step.action == "update":
-                self._update(step, body)
+            self._converge(steps[key], f"/{SINKS}")
 
         # 8. The flow: activate and verify, or leave it paused.
         if self.flow_id is None or steps["source"].action == "replace":
