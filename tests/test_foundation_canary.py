@@ -9,8 +9,6 @@ from __future__ import annotations
 
 import argparse
 import logging
-import os
-import subprocess
 import sys
 
 import pytest
@@ -34,16 +32,19 @@ def sb(canary_sandbox):
     return canary_sandbox
 
 
-def run(script, *args, cwd, url):
-    env = {k: v for k, v in os.environ.items() if not k.startswith("NEXLA_")}
-    env.update(NEXLA_SERVICE_KEY=CANARY, NEXLA_API_URL=url)
-    proc = subprocess.run([sys.executable, str(SCRIPTS / f"{script}.py"), *map(str, args)],
-                          cwd=cwd, env=env, capture_output=True, text=True, timeout=60)
-    return proc
+@pytest.fixture
+def run(run_script):
+    """conftest's run_script, authenticating with the canary at `url`."""
+
+    def run_canary(script, *args, url):
+        return run_script(script, *args, env={"NEXLA_API_URL": url, "NEXLA_SERVICE_KEY": CANARY},
+                          sandbox=False)
+
+    return run_canary
 
 
 def assert_no_canary(proc, directory):
-    assert CANARY not in proc.stdout and CANARY not in proc.stderr
+    assert CANARY not in proc.out and CANARY not in proc.err
     for path in directory.rglob("*"):
         if path.is_file():
             assert CANARY.encode() not in path.read_bytes(), path
@@ -52,10 +53,10 @@ def assert_no_canary(proc, directory):
 FAST = ("--debug", "--max-attempts", "2", "--max-wait", "0.05")
 
 
-def test_quickstart_ok(sb, tmp_path):
+def test_quickstart_ok(sb, run, tmp_path):
     assert sb.service_key == CANARY
-    proc = run("nexla_quickstart", "--json", *FAST, cwd=tmp_path, url=sb.url)
-    assert proc.returncode == 0, proc.stderr
+    proc = run("nexla_quickstart", "--json", *FAST, url=sb.url)
+    assert proc.code == 0, proc.err
     assert_no_canary(proc, tmp_path)
 
 
@@ -71,29 +72,29 @@ def test_quickstart_ok(sb, tmp_path):
       "body": {"message": f"bad request with Basic {CANARY}"}}, 1),
     ({"method": "GET", "path": "^/users/current$", "action": "status", "status": 404}, 5),
 ])
-def test_quickstart_failures(sb, tmp_path, fault, code):
+def test_quickstart_failures(sb, run, tmp_path, fault, code):
     sb.control.add_fault(times=100, **fault)
-    proc = run("nexla_quickstart", "--json", *FAST, cwd=tmp_path, url=sb.url)
-    assert proc.returncode == code, proc.stderr
+    proc = run("nexla_quickstart", "--json", *FAST, url=sb.url)
+    assert proc.code == code, proc.err
     assert_no_canary(proc, tmp_path)
 
 
-def test_unreachable_and_rejected(sb, sandbox, tmp_path):
-    proc = run("nexla_quickstart", *FAST, cwd=tmp_path, url=closed_port_url())
-    assert proc.returncode == 6
+def test_unreachable_and_rejected(sb, sandbox, run, tmp_path):
+    proc = run("nexla_quickstart", *FAST, url=closed_port_url())
+    assert proc.code == 6
     assert_no_canary(proc, tmp_path)
-    proc = run("nexla_quickstart", *FAST, cwd=tmp_path, url=sandbox.url)  # not its key
-    assert proc.returncode == 4
+    proc = run("nexla_quickstart", *FAST, url=sandbox.url)  # not its key
+    assert proc.code == 4
     assert_no_canary(proc, tmp_path)
 
 
-def test_retry_helpers_wrapping_a_failing_script(sb, tmp_path):
+def test_retry_helpers_wrapping_a_failing_script(sb, run, tmp_path):
     sb.control.add_fault(method="GET", path="^/users/current$", action="status", status=503,
                          times=100)
     proc = run("retry_helpers", "--attempts", "2", "--max-wait", "0.05", "--",
                sys.executable, str(SCRIPTS / "nexla_quickstart.py"), *FAST,
-               cwd=tmp_path, url=sb.url)
-    assert proc.returncode == 6
+               url=sb.url)
+    assert proc.code == 6
     assert_no_canary(proc, tmp_path)
 
 
