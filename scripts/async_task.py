@@ -74,9 +74,9 @@ def wait_for_task(ctx: nexla_ops.Context, task_id: int, timeout: float, *,
     """Poll a task with exponential backoff until it succeeds or fails; return it as a dict.
 
     Polls until `timeout` seconds have passed (the last poll at the deadline); raises
-    TaskTimeout (exit 6) if the task is still pending/running then. Each poll goes through ctx's retry policy, so a transient API error
-    on one poll does not end the wait. A failed task is returned, not raised: check
-    task_state(task).
+    TaskTimeout (exit 6) if the task is still pending/running then. Each poll goes through
+    ctx's retry policy, so a transient API error on one poll does not end the wait. A failed
+    task is returned, not raised: check task_state(task).
     """
     import tenacity
 

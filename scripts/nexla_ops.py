@@ -424,10 +424,11 @@ def write_atomic(path: str | os.PathLike, text: str | bytes, *, mode: int = 0o64
 
 def append_jsonl(path: str | os.PathLike, record: Any) -> None:
     """Append one redacted JSON line, flushed and fsynced (audit trails, journals)."""
-    line = (dumps(record, indent=None) + "\n").encode("utf-8")
+    line = memoryview((dumps(record, indent=None) + "\n").encode("utf-8"))
     fd = os.open(os.fspath(path), os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
     try:
-        os.write(fd, line)
+        while line:  # a write may be partial (a signal, a nearly full disk)
+            line = line[os.write(fd, line):]
         os.fsync(fd)
     finally:
         os.close(fd)
@@ -1122,10 +1123,10 @@ def setup_logging(prog: str, *, quiet: bool = False, verbose: bool = False,
 class Context:
     """What run(args, ctx) receives: lazy config and client, the retry policy, output."""
 
-    def __init__(self, args: Any = None, *, config: Any = None, client: Any = None) -> None:
+    def __init__(self, args: Any = None, *, config: Any = None) -> None:
         self.args = args if args is not None else argparse.Namespace()
         self._config = config
-        self._client = client
+        self._client = None
         self._policy: RetryPolicy | None = None
         self._sandbox = None
         self._lock = threading.RLock()
