@@ -833,8 +833,8 @@ def op_audit(args, ctx, state: list[tuple[Resource, list[_Accessor]]], trail: Au
                     report["status"] = "would_fix"
                 else:
                     for change in changes:
-                        apply_change(ctx, trail, "audit-fix", change)
-                    left = drift(read_accessors(ctx, resource), desired)
+                        readback = apply_change(ctx, trail, "audit-fix", change)
+                    left = drift(readback, desired)  # the last write's read-back is the end state
                     report["status"] = "fixed" if not left else "drift"
                     report["left"] = [drift_json(d) for d in left]
         except GuardRefused as exc:
