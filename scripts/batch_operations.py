@@ -155,13 +155,6 @@ class Spec:
     shard: tuple[int, int] | None = None
 
 
-def _positive_int(text: str, flag: str) -> int:
-    text = str(text).strip()
-    if not text.isdigit() or int(text) <= 0:
-        raise nexla_ops.BadInput(f"{flag}: expected a positive integer id, got {text[:40]!r}")
-    return int(text)
-
-
 def read_ids_file(path: str) -> list[int]:
     """Ids from a file: one per line (# comments ok), a JSON array, or JSON Lines with "id"."""
     try:
@@ -197,7 +190,7 @@ def read_ids_file(path: str) -> list[int]:
     for value in values:
         if isinstance(value, dict):
             value = value.get("id")
-        ids.append(_positive_int(value, f"--ids-from ({path})"))
+        ids.append(nexla_ops.parse_id(value, f"--ids-from ({path})"))
     return ids
 
 
@@ -205,7 +198,8 @@ def parse_shard(text: str | None) -> tuple[int, int] | None:
     if text is None:
         return None
     parts = str(text).split("/")
-    if len(parts) == 2 and all(p.strip().isdigit() for p in parts):
+    # isascii: "²".isdigit() is True but int("²") fails
+    if len(parts) == 2 and all(p.strip().isascii() and p.strip().isdigit() for p in parts):
         index, count = int(parts[0]), int(parts[1])
         if count >= 1 and 0 <= index < count:
             return index, count

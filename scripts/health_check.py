@@ -931,7 +931,7 @@ def select(listing: Listing, args, defaults: Thresholds, targets, ctx):
     if args.project:
         ids = set()
         for project in args.project:
-            if project.isdigit():
+            if project.isascii() and project.isdigit():  # "²".isdigit() too; a name then
                 ids.add(int(project))
             else:
                 ids.update(pid for pid, name in listing.projects.items() if name == project)

@@ -193,10 +193,7 @@ def parse_filters(args) -> Filters:
     ids = []
     for raw in getattr(args, "ids", None) or ():
         for part in str(raw).split(","):
-            part = part.strip()
-            if not part.isdigit() or int(part) <= 0:
-                raise nexla_ops.BadInput(f"--id: expected a positive integer, got {part!r}")
-            ids.append(int(part))
+            ids.append(nexla_ops.parse_id(part, "--id"))
     name_regex = None
     if getattr(args, "name_regex", None) is not None:
         try:
@@ -259,13 +256,12 @@ def _owner_label(owner: dict | None) -> str | None:
 
 
 def _iso(value):
-    """Datetimes stay ISO-8601 strings; an epoch number (s or ms) some endpoints send becomes one."""
+    """Datetimes stay ISO-8601 strings as served; an epoch number (s or ms) some endpoints send
+    becomes one (one out of any date's range stays as served)."""
     if isinstance(value, (int, float)) and not isinstance(value, bool):
-        import datetime as dt
-
-        seconds = value / 1000.0 if abs(value) > 1e10 else float(value)
-        moment = dt.datetime.fromtimestamp(seconds, dt.timezone.utc)
-        return moment.isoformat(timespec="milliseconds").replace("+00:00", "Z")
+        moment = nexla_ops.api_time(value)
+        if moment is not None:
+            return moment.isoformat(timespec="milliseconds").replace("+00:00", "Z")
     return value
 
 

@@ -64,13 +64,6 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _credential_id(text: str, flag: str) -> int:
-    text = str(text).strip()
-    if not text.isdigit() or int(text) <= 0:
-        raise nexla_ops.BadInput(f"{flag}: expected a positive credential id, got {text[:40]!r}")
-    return int(text)
-
-
 class StepFailed(Exception):
     """A write or a verification of the rotation did not go through."""
 
@@ -284,8 +277,8 @@ def open_journal(args):
 
 
 def run(args, ctx) -> int:
-    old = _credential_id(args.old, "--old")
-    new = _credential_id(args.new, "--new")
+    old = nexla_ops.parse_id(args.old, "--old")
+    new = nexla_ops.parse_id(args.new, "--new")
     if old == new:
         raise nexla_ops.BadInput("--new: must differ from --old")
     if args.resume and not args.checkpoint:

@@ -100,6 +100,23 @@ def test_bad_input_exits_2_naming_the_field_before_any_request(argv, field, caps
     assert "Traceback" not in err
 
 
+@pytest.mark.parametrize("bad", ["²", "-3", "abc", "0"])
+def test_a_bad_id_exits_2_naming_the_flag_before_any_request(sandbox, run_main, tmp_path, bad):
+    # "²".isdigit() is True, but int("²") fails: once an internal error instead of exit 2
+    ids_file = tmp_path / "ids.txt"
+    ids_file.write_text(f"12\n{bad}\n", encoding="utf-8")
+    sandbox.control.clear_requests()
+    cases = [(["--ids", f"12,{bad}"], "--id"), (["--ids-from", str(ids_file)], "--ids-from")]
+    if bad != "0":  # shard 0/3 is fine
+        cases.append((["--ids", "12", f"--shard={bad}/3"], "--shard"))
+    for argv, flag in cases:
+        result = run_main(batch_operations, "pause", "--type", "flows", *argv)
+        assert result.code == 2, (argv, result.err)
+        assert result.err.startswith(f"batch_operations.py: error: {flag}"), result.err
+        assert "internal error" not in result.err
+    assert sandbox.control.requests() == []
+
+
 # --------------------------------------------------------------------------- helpers
 
 PAUSE = r"/flows/(\d+)/pause"

@@ -190,6 +190,18 @@ def test_bad_input_exits_2_before_any_request(run_script):
         assert result.code == 2 and field in result.err, result.err
 
 
+def test_a_bad_credential_id_exits_2_naming_the_flag_before_any_request(sandbox, run_main):
+    sandbox.control.clear_requests()
+    for bad in ("²", "-3", "abc", "0", " "):
+        for argv, flag in ((("--old", bad, "--new", 12), "--old"),
+                           (("--old", 11, "--new", bad), "--new")):
+            result = run_main(rotate_credential, *argv)
+            assert result.code == 2, (argv, result.err)
+            assert result.err.startswith(f"rotate_credential.py: error: {flag}: expected a "
+                                         "positive integer id"), result.err
+    assert sandbox.control.requests() == []
+
+
 # --------------------------------------------------------------------------- kill -9 + resume
 
 

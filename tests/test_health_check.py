@@ -126,6 +126,9 @@ def test_flag_selection_tag_project_expect_paused_and_threshold_alias(hc):
     assert states(doc) == {1001: "OK"}
     code, doc, _ = hc("--tag", "no-such-tag", "--json")
     assert code == 3 and doc["flows"] == [] and doc["notes"] == ["no flows matched the selection"]
+    # "²".isdigit() is True but it is no id (int("²") fails): a project name matching nothing
+    code, doc, err = hc("--project", "²", "--json")
+    assert code == 3 and doc["flows"] == [] and "internal error" not in err
     code, doc, _ = hc("--all", "--expect-paused", "1004", "--json")
     assert states(doc)[1004] == "OK"
     # --threshold is the seed's name for the warning error rate: 0.4 is above 0.3 but not 0.5.

@@ -175,6 +175,16 @@ def test_bad_input_exits_2_naming_the_field(sandbox, cli, argv, field):
     assert api_calls(sandbox) == []
 
 
+@pytest.mark.parametrize("bad", ["²", "-3", "abc", "0", ""])
+def test_a_bad_id_exits_2_naming_the_flag_before_any_request(sandbox, cli, bad):
+    # "²".isdigit() is True, but int("²") fails: once an internal error instead of exit 2
+    sandbox.control.clear_requests()
+    result = cli("--type", "sources", "--id", f"123,{bad}")
+    assert result.code == 2, result.err
+    assert result.err.startswith("list_resources.py: error: --id: expected a positive integer id")
+    assert sandbox.control.requests() == []
+
+
 # --------------------------------------------------------------------------- filters
 
 
@@ -461,3 +471,7 @@ def test_epoch_datetimes_become_iso():
     row = list_resources.summarize(kind, {"id": 1, "name": "x", "status": "ACTIVE",
                                           "created_at": 1704067200000, "updated_at": 1704067200})
     assert row["created_at"] == row["updated_at"] == "2024-01-01T00:00:00.000Z"
+    # ISO strings are passed on as served; an epoch beyond any date is too (was a crash)
+    row = list_resources.summarize(kind, {"id": 1, "created_at": "2024-01-01T00:00:00+00:00",
+                                          "updated_at": 10**20})
+    assert (row["created_at"], row["updated_at"]) == ("2024-01-01T00:00:00+00:00", 10**20)
