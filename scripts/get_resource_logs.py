@@ -33,11 +33,7 @@ EXAMPLES = """examples:
   python scripts/get_resource_logs.py --resource-type sources --resource-id 123 --follow --follow-timeout 600
 """
 
-RESOURCE_TYPES = {
-    "data_sources": "data_sources", "sources": "data_sources", "source": "data_sources",
-    "data_sets": "data_sets", "nexsets": "data_sets", "nexset": "data_sets",
-    "data_sinks": "data_sinks", "destinations": "data_sinks", "destination": "data_sinks",
-}
+LOG_RESOURCE_TYPES = ("sources", "nexsets", "destinations")  # the types with run logs
 LEVELS = {"TRACE": 0, "DEBUG": 1, "INFO": 2, "WARN": 3, "WARNING": 3, "ERROR": 4,
           "FATAL": 5, "CRITICAL": 5}
 FORMATS = ("text", "json", "jsonl")
@@ -124,12 +120,8 @@ class Options:
 
 def parse_options(args) -> Options:
     """Validate every flag before any request; BadInput names the flag."""
-    rtype = RESOURCE_TYPES.get(str(args.resource_type).strip().lower())
-    if rtype is None:
-        raise nexla_ops.BadInput(
-            f"--resource-type: expected data_sources, data_sets or data_sinks (or sources, "
-            f"nexsets, destinations), got {args.resource_type!r}"
-        )
+    rtype = nexla_ops.resource_path(args.resource_type, LOG_RESOURCE_TYPES,
+                                     field="--resource-type")
     rid = nexla_ops.parse_id(args.resource_id, "--resource-id")
     run_id = nexla_ops.parse_id(args.run_id, "--run-id") if args.run_id is not None else None
     fmt = "json" if args.json else str(args.format).strip().lower()

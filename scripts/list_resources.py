@@ -51,36 +51,33 @@ DEFAULT_LIMIT = 50
 
 @dataclass(frozen=True)
 class Kind:
-    name: str  # canonical plural used on our command line
-    path: str  # API collection path; also the `type` value of rows
+    name: str  # our type name (nexla_ops.RESOURCE_TYPES), used on our command line
     connector_key: str | None = None  # field holding the connector / code type, if any
     status_key: str = "status"
     name_key: str = "name"
 
+    @property
+    def path(self) -> str:
+        """API collection path; also the `type` value of rows."""
+        return nexla_ops.RESOURCE_TYPES[self.name]
 
+
+# Only types whose list endpoint is served (the sandbox has no /code_containers list).
 KINDS = {
     kind.name: kind
     for kind in (
-        Kind("sources", "data_sources", "source_type"),
-        Kind("nexsets", "data_sets"),
-        Kind("destinations", "data_sinks", "sink_type"),
-        Kind("flows", "flows"),
-        Kind("credentials", "data_credentials", "credentials_type", status_key="verified_status"),
-        Kind("projects", "projects"),
-        Kind("teams", "teams"),
-        Kind("users", "users", name_key="full_name"),
-        Kind("transforms", "transforms", "code_type"),
-        Kind("attribute_transforms", "attribute_transforms", "code_type"),
-        Kind("lookups", "data_maps", "data_type"),
+        Kind("sources", "source_type"),
+        Kind("nexsets"),
+        Kind("destinations", "sink_type"),
+        Kind("flows"),
+        Kind("credentials", "credentials_type", status_key="verified_status"),
+        Kind("projects"),
+        Kind("teams"),
+        Kind("users", name_key="full_name"),
+        Kind("transforms", "code_type"),
+        Kind("attribute_transforms", "code_type"),
+        Kind("lookups", "data_type"),
     )
-}
-ALIASES = {
-    **{name: name for name in KINDS},
-    **{name[:-1]: name for name in KINDS},  # singular forms
-    **{kind.path: kind.name for kind in KINDS.values()},  # API names
-    "data_flows": "flows",
-    "datasets": "nexsets",
-    "sinks": "destinations",
 }
 
 # Columns of the summary row per kind: the JSON keys, the CSV header and the valid --fields.
@@ -114,13 +111,8 @@ def columns_for(kind: Kind) -> tuple[str, ...]:
 
 
 def normalize_type(text: str | None) -> str:
-    """Canonical type name ("sources", "flows", ...) for any accepted spelling."""
-    name = ALIASES.get((text or "").strip().lower().replace("-", "_"))
-    if name is None:
-        raise nexla_ops.BadInput(
-            f"--type: unknown type {text!r}; expected one of: {', '.join(KINDS)}"
-        )
-    return name
+    """Our type name ("sources", "flows", ...) for any spelling nexla_ops.resource_type takes."""
+    return nexla_ops.resource_type(text, KINDS, field="--type")
 
 
 def add_filter_args(parser: argparse.ArgumentParser) -> None:

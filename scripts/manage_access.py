@@ -79,23 +79,11 @@ IDENTITY_FIELDS = {"USER": ("id", "email"), "TEAM": ("id", "name"),
 INPUT_FIELDS = {"USER": ("id", "email"), "TEAM": ("id", "name"), "ORG": ("id",)}
 DEFAULT_AUDIT_LOG = "nexla-access-audit.jsonl"
 
-# Friendly names used across nexla-ops, then the API's own collection names (contract §11).
-RESOURCE_TYPES = {
-    "sources": "data_sources",
-    "nexsets": "data_sets",
-    "destinations": "data_sinks",
-    "credentials": "data_credentials",
-    "flows": "flows",
-    "projects": "projects",
-    "teams": "teams",
-    "transforms": "transforms",
-    "lookups": "data_maps",
-    "attribute_transforms": "attribute_transforms",
-    "code_containers": "code_containers",
-    "data_schemas": "data_schemas",
-    "doc_containers": "doc_containers",
-}
-RESOURCE_TYPES.update({api: api for api in list(RESOURCE_TYPES.values())})
+# The resource types that have accessors (contract §11): our names; any spelling
+# nexla_ops.resource_path takes (API names, singular, ...) works.
+ACCESS_RESOURCE_TYPES = ("sources", "nexsets", "destinations", "credentials", "flows",
+                         "projects", "teams", "transforms", "lookups", "attribute_transforms",
+                         "code_containers", "data_schemas", "doc_containers")
 
 Role = Literal["owner", "admin", "operator", "collaborator"]
 
@@ -236,11 +224,8 @@ def bad(field_name: str, problem: str) -> nexla_ops.BadInput:
 
 
 def parse_resource_type(value: Any, field_name: str) -> str:
-    key = str(value or "").strip().lower().replace("-", "_")
-    if key not in RESOURCE_TYPES:
-        raise bad(field_name, f"unknown resource type {value!r}; expected one of "
-                  + ", ".join(sorted(RESOURCE_TYPES)))
-    return RESOURCE_TYPES[key]
+    """The API collection path (data_sources, ...) of a resource type we manage access to."""
+    return nexla_ops.resource_path(value, ACCESS_RESOURCE_TYPES, field=field_name)
 
 
 def parse_roles(values: Any, field_name: str) -> list[str]:

@@ -44,6 +44,10 @@ Text/data    redact(obj_or_str), register_secret(value), sanitize_text(s), to_js
              load_structured_file(path), parse_id(value, field), parse_duration(text),
              parse_time(text) (user input: strict), api_time(value) (API timestamps: None
              when unreadable).
+Resources    RESOURCE_TYPES (our type name -> API collection path);
+             resource_type(value, allowed=None, field=) -> our name and resource_path(...) ->
+             API path, for any spelling (singular, API name, any case, "-"/"_"), limited to
+             `allowed`; BadInput lists the valid names.
 Sandbox      --sandbox starts nexla_sandbox in-process on .nexla-sandbox/state.db (cwd).
 
 Retry policy (one, for every script): retries 429 (Retry-After honoured, capped by --max-wait),
@@ -568,6 +572,63 @@ def api_time(value: Any):
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=dt.timezone.utc)
     return moment.astimezone(dt.timezone.utc)
+
+
+# ---------------------------------------------------------------------------------------------
+# Resource types
+# ---------------------------------------------------------------------------------------------
+
+# Our name for each resource type (the one scripts print and document) -> the API's collection
+# path. Each script passes the names it supports to resource_type/resource_path.
+RESOURCE_TYPES = {
+    "sources": "data_sources",
+    "nexsets": "data_sets",
+    "destinations": "data_sinks",
+    "flows": "flows",
+    "credentials": "data_credentials",
+    "projects": "projects",
+    "teams": "teams",
+    "users": "users",
+    "transforms": "transforms",
+    "attribute_transforms": "attribute_transforms",
+    "lookups": "data_maps",
+    "code_containers": "code_containers",
+    "data_schemas": "data_schemas",
+    "doc_containers": "doc_containers",
+}
+# Every accepted spelling (after lower() and "-" -> "_") -> our name: the name, its API path,
+# a few other common names, and the singular of each of those.
+_TYPE_SPELLINGS = {
+    spelling: name
+    for plural, name in (*((n, n) for n in RESOURCE_TYPES),
+                         *((path, n) for n, path in RESOURCE_TYPES.items()),
+                         ("data_flows", "flows"), ("datasets", "nexsets"),
+                         ("sinks", "destinations"))
+    for spelling in (plural, plural[:-1])
+}
+
+
+def resource_type(value: Any, allowed: Iterable[str] | None = None, *,
+                  field: str = "--resource-type") -> str:
+    """Our name ("sources", "nexsets", ...) for any spelling of a resource type: ours or the
+    API's (data_sources), plural or singular, any case, "-" or "_". `allowed` (our names)
+    limits it to the types a script supports; BadInput names the field and lists them."""
+    names = list(RESOURCE_TYPES if allowed is None else allowed)
+    key = "" if value is None else str(value).strip().lower().replace("-", "_")
+    name = _TYPE_SPELLINGS.get(key)
+    if name in names:
+        return name
+    api_names = [RESOURCE_TYPES[n] for n in names if RESOURCE_TYPES[n] != n]
+    also = f" (or the API names {', '.join(api_names)})" if api_names else ""
+    shown = None if value is None else one_line(redact_text(str(value)), 40)
+    raise BadInput(f"{field}: expected one of {', '.join(names)}{also}, got {shown!r}")
+
+
+def resource_path(value: Any, allowed: Iterable[str] | None = None, *,
+                  field: str = "--resource-type") -> str:
+    """The API collection path (data_sources, data_sets, ...) for any spelling resource_type
+    accepts."""
+    return RESOURCE_TYPES[resource_type(value, allowed, field=field)]
 
 
 # ---------------------------------------------------------------------------------------------

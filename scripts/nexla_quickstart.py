@@ -22,13 +22,8 @@ EXAMPLES = """examples:
 """
 
 # (label, API path). Each list is fetched once, one page of PAGE_SIZE items.
-KINDS = [
-    ("sources", "/data_sources"),
-    ("nexsets", "/data_sets"),
-    ("destinations", "/data_sinks"),
-    ("flows", "/flows"),
-    ("credentials", "/data_credentials"),
-]
+KINDS = [(name, "/" + nexla_ops.RESOURCE_TYPES[name])
+         for name in ("sources", "nexsets", "destinations", "flows", "credentials")]
 SAMPLE_IDS = 3
 
 
