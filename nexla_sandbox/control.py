@@ -109,7 +109,7 @@ class ControlAPI:
                            "kinds": STATE_KINDS})
         if head == "downloads" and len(parts) == 2:
             task_id = parts[1].split(".")[0]
-            task = store.get("async_tasks", int(task_id)) if task_id.isdigit() else None
+            task = store.get("async_tasks", int(task_id)) if task_id.isascii() and task_id.isdigit() else None
             if task is None:
                 raise ApiError(404, "no such download")
             return _reply(dom.task_view(task).get("result") or {})
