@@ -39,6 +39,22 @@ def sandbox(sandbox_server):
     return sandbox_server
 
 
+@pytest.fixture(scope="session")
+def canary_server():
+    """A second sandbox whose admin key IS the canary: any leak of the key is a leak of it."""
+    from nexla_sandbox import start_sandbox
+
+    with start_sandbox(seed="demo", service_key=CANARY) as sb:
+        yield sb
+
+
+@pytest.fixture
+def canary_sandbox(canary_server):
+    """The canary sandbox, reseeded with the demo data, no faults, empty request log."""
+    canary_server.control.reset("demo")
+    return canary_server
+
+
 @pytest.fixture
 def sdk_client(sandbox):
     """The unmodified SDK with its defaults, pointed at the sandbox."""

@@ -336,15 +336,6 @@ def test_audit_log_one_valid_line_per_change(run_main, tmp_path):
     assert revoke["accessor"]["id"] == 3
 
 
-@pytest.fixture(scope="module")
-def canary_sandbox():
-    """A sandbox whose admin key IS the canary, so a leak of the key is a leak of the canary."""
-    from nexla_sandbox import start_sandbox
-
-    with start_sandbox(seed="demo", service_key=CANARY) as sb:
-        yield sb
-
-
 def test_audit_log_and_output_never_contain_the_service_key(canary_sandbox, run_script,
                                                             script_cwd):
     env = {"NEXLA_API_URL": canary_sandbox.url, "NEXLA_SERVICE_KEY": CANARY}

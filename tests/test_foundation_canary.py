@@ -18,20 +18,6 @@ from conftest import CANARY, SCRIPTS
 from test_quickstart import closed_port_url
 
 
-@pytest.fixture(scope="module")
-def canary_sandbox():
-    from nexla_sandbox import start_sandbox
-
-    with start_sandbox(seed="demo", service_key=CANARY) as sb:
-        yield sb
-
-
-@pytest.fixture
-def sb(canary_sandbox):
-    canary_sandbox.control.reset("demo")
-    return canary_sandbox
-
-
 @pytest.fixture
 def run(run_script):
     """conftest's run_script, authenticating with the canary at `url`."""
@@ -53,9 +39,9 @@ def assert_no_canary(proc, directory):
 FAST = ("--debug", "--max-attempts", "2", "--max-wait", "0.05")
 
 
-def test_quickstart_ok(sb, run, tmp_path):
-    assert sb.service_key == CANARY
-    proc = run("nexla_quickstart", "--json", *FAST, url=sb.url)
+def test_quickstart_ok(canary_sandbox, run, tmp_path):
+    assert canary_sandbox.service_key == CANARY
+    proc = run("nexla_quickstart", "--json", *FAST, url=canary_sandbox.url)
     assert proc.code == 0, proc.err
     assert_no_canary(proc, tmp_path)
 
@@ -72,14 +58,14 @@ def test_quickstart_ok(sb, run, tmp_path):
       "body": {"message": f"bad request with Basic {CANARY}"}}, 1),
     ({"method": "GET", "path": "^/users/current$", "action": "status", "status": 404}, 5),
 ])
-def test_quickstart_failures(sb, run, tmp_path, fault, code):
-    sb.control.add_fault(times=100, **fault)
-    proc = run("nexla_quickstart", "--json", *FAST, url=sb.url)
+def test_quickstart_failures(canary_sandbox, run, tmp_path, fault, code):
+    canary_sandbox.control.add_fault(times=100, **fault)
+    proc = run("nexla_quickstart", "--json", *FAST, url=canary_sandbox.url)
     assert proc.code == code, proc.err
     assert_no_canary(proc, tmp_path)
 
 
-def test_unreachable_and_rejected(sb, sandbox, run, tmp_path):
+def test_unreachable_and_rejected(canary_sandbox, sandbox, run, tmp_path):
     proc = run("nexla_quickstart", *FAST, url=closed_port_url())
     assert proc.code == 6
     assert_no_canary(proc, tmp_path)
@@ -88,31 +74,31 @@ def test_unreachable_and_rejected(sb, sandbox, run, tmp_path):
     assert_no_canary(proc, tmp_path)
 
 
-def test_retry_helpers_wrapping_a_failing_script(sb, run, tmp_path):
-    sb.control.add_fault(method="GET", path="^/users/current$", action="status", status=503,
+def test_retry_helpers_wrapping_a_failing_script(canary_sandbox, run, tmp_path):
+    canary_sandbox.control.add_fault(method="GET", path="^/users/current$", action="status", status=503,
                          times=100)
     proc = run("retry_helpers", "--attempts", "2", "--max-wait", "0.05", "--",
                sys.executable, str(SCRIPTS / "nexla_quickstart.py"), *FAST,
-               url=sb.url)
+               url=canary_sandbox.url)
     assert proc.code == 6
     assert_no_canary(proc, tmp_path)
 
 
-def test_in_process_policy_scenarios(sb, tmp_path, capsys, monkeypatch):
+def test_in_process_policy_scenarios(canary_sandbox, tmp_path, capsys, monkeypatch):
     """Every retry/create/error path of the helper module, with logs and files captured."""
     monkeypatch.chdir(tmp_path)
-    args = argparse.Namespace(api_url=sb.url, max_wait=0.05, max_attempts=3, debug=True)
+    args = argparse.Namespace(api_url=canary_sandbox.url, max_wait=0.05, max_attempts=3, debug=True)
     config = nexla_ops.resolve_config(args, environ={"NEXLA_SERVICE_KEY": CANARY})
     nexla_ops.setup_logging("canary", debug=True)
     ctx = nexla_ops.Context(args, config=config)
     try:
-        sb.control.add_fault(method="GET", path="^/data_sources/123$", action="status",
+        canary_sandbox.control.add_fault(method="GET", path="^/data_sources/123$", action="status",
                              status=503, times=100)
         with pytest.raises(nexla_ops.Transient) as err:
             ctx.call(ctx.client.sources.get, 123, what="GET /data_sources/123")
         logging.getLogger("nexla_ops").error("%s | %s", err.value.message, err.value.detail)
-        sb.control.clear_faults()
-        sb.control.add_fault(method="POST", path="^/data_sources$", action="commit_then_fail",
+        canary_sandbox.control.clear_faults()
+        canary_sandbox.control.add_fault(method="POST", path="^/data_sources$", action="commit_then_fail",
                              fail_with=502, times=1)
         body = {"name": "canary-once", "source_type": "s3", "data_credentials_id": 11}
         created = ctx.create_once(
