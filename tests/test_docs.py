@@ -15,6 +15,11 @@ Each block gets a freshly reset demo sandbox and its own working directory in wh
 ``examples/`` and ``nexla_sandbox/`` are visible, with NEXLA_API_URL and NEXLA_SERVICE_KEY set as
 a ``.env`` would, and dummy values for the secrets examples read from the environment
 (DEMO_SECRETS). No block may print a service key, the webhook API key or one of those secrets.
+
+With NEXLA_OPS_REQUEST_LOG_DIR set, each block's sandbox request log (method, path, query,
+status and write body) is written there as ``<doc>-<line>.jsonl``, with clock readings and random
+name suffixes replaced by placeholders: two runs of the suite, before and after a restructuring,
+can then be compared with ``diff -r``.
 """
 
 from __future__ import annotations
@@ -22,6 +27,8 @@ from __future__ import annotations
 import argparse
 import ast
 import importlib.util
+import json
+import os
 import re
 import shlex
 import subprocess
@@ -171,6 +178,31 @@ def _secrets(sandbox) -> dict[str, str]:
     return found
 
 
+# What differs between two runs of the same block: the sandbox's clock (seeded from the wall
+# clock) and validate_transform's random temporary-nexset names.
+UNSTABLE = [(re.compile(r"\b1[67]\d{11}\b"), "<epoch-ms>"),
+            (re.compile(r"\b1[67]\d{8}(\.\d+)?\b"), "<epoch-s>"),
+            (re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?(Z|[+-]\d\d:\d\d)?"), "<iso-time>"),
+            (re.compile(r"nexla-ops-validate-[0-9a-f]{12}"), "nexla-ops-validate-<hex>")]
+
+
+def _stable(line: str) -> str:
+    for pattern, placeholder in UNSTABLE:
+        line = pattern.sub(placeholder, line)
+    return line
+
+
+def _save_request_log(block: Block, sandbox) -> None:
+    target = os.environ.get("NEXLA_OPS_REQUEST_LOG_DIR")
+    if not target:
+        return
+    keys = ("method", "path", "query", "status", "fault", "body")
+    lines = [_stable(json.dumps({key: entry.get(key) for key in keys}, sort_keys=True))
+             for entry in sandbox.control.requests()]
+    name = f"{block.doc.removesuffix('.md')}-{block.line}.jsonl"
+    Path(target, name).write_text("".join(line + "\n" for line in lines), encoding="utf-8")
+
+
 @pytest.mark.parametrize("block", [b for b in RUNNABLE if "skip" not in b.directives],
                          ids=lambda b: b.id)
 def test_doc_block_runs(block, sandbox, tmp_path):
@@ -190,6 +222,7 @@ def test_doc_block_runs(block, sandbox, tmp_path):
     env["PATH"] = f"{Path(sys.executable).parent}:{env.get('PATH', '')}"
     proc = subprocess.run(cmd, cwd=workdir, env=env, capture_output=True, text=True,
                           timeout=BLOCK_TIMEOUT)
+    _save_request_log(block, sandbox)
     expected = int(block.directives.get("exit", 0))
     assert proc.returncode == expected, (
         f"{block.id} exited {proc.returncode}, expected {expected}\n"
