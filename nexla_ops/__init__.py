@@ -1,0 +1,107 @@
+"""nexla-ops: operate production Nexla data pipelines.
+
+The package is split by concept, and this module re-exports the pieces a command or a user's
+own code needs, so ``import nexla_ops`` then ``nexla_ops.Context`` works as it always has::
+
+    errors      exit codes EXIT_OK..EXIT_PARTIAL (0..7); OpsError and its kinds: BadInput (2),
+                ConfigError (3), AuthError (4), NotFound (5), Transient (6), UnknownOutcome
+                (6, a POST whose answer was lost), LockBusy (6), Partial (7), ApiError (1)
+    redact      redact(obj), redact_text(s), register_secret(v), sanitize_text(s), one_line(s)
+    output      to_jsonable(obj), dumps(obj), emit(obj, fmt), format_table(rows, columns)
+    files       write_atomic(path, text), append_jsonl(path, record), lock_file(path, wait=),
+                load_structured_file(path)
+    parsing     parse_id, parse_duration, parse_time (strict, user input), api_time (lenient)
+    resources   RESOURCE_TYPES, resource_type(value, allowed), resource_path(value, allowed)
+    config      resolve_config(args) -> Config (CLI flag > environment > .env > default),
+                env_setting(name, args), ENV_VARS, DEFAULTS
+    client      build_client(config): NexlaClient with the SDK's own retries off
+    failures    classify(exc) -> Failure; translate(exc, what) -> OpsError
+    retry       RetryPolicy(attempts, max_wait, deadline).call(fn, idempotent=, what=)
+    context     Context(args): ctx.config, ctx.client, ctx.call, ctx.request, ctx.paginate,
+                ctx.create_once, ctx.current_user, ctx.out, ctx.log/warn/debug, ctx.progress
+    cli         add_common_args(parser), setup_logging(prog), main_wrapper(run, parser, argv)
+    commands    the argparse shells behind ``nexla-ops <command>`` and ``scripts/*.py``
+
+Domains (no argparse; results returned as data) live in their own modules and subpackages:
+deploy, health, access, batch, rotation, webhook, tasks, logs, listing, transforms.
+
+Importing this package never imports nexla_sdk, pydantic, tenacity or dotenv (``--help`` stays
+fast and SDK-free); they are imported on first use.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from .cli import add_common_args, main_wrapper, setup_logging
+from .client import build_client
+from .config import (
+    DEFAULT_API_URL,
+    DEFAULTS,
+    ENV_VARS,
+    SANDBOX_DIR,
+    env_setting,
+    resolve_config,
+    validate_api_url,
+)
+from .context import PAGE_SIZE, Context
+from .errors import (
+    EXIT_AUTH,
+    EXIT_BAD_INPUT,
+    EXIT_CONFIG,
+    EXIT_FAILED,
+    EXIT_NOT_FOUND,
+    EXIT_OK,
+    EXIT_PARTIAL,
+    EXIT_TRANSIENT,
+    ApiError,
+    AuthError,
+    BadInput,
+    ConfigError,
+    LockBusy,
+    NotFound,
+    OpsError,
+    Partial,
+    Transient,
+    UnknownOutcome,
+)
+from .failures import IDEMPOTENT_METHODS, Failure, classify, translate
+from .files import append_jsonl, load_structured_file, lock_file, write_atomic
+from .output import dumps, emit, format_table, to_jsonable
+from .parsing import api_time, parse_duration, parse_id, parse_time
+from .redact import (
+    REDACTED,
+    is_secret_key,
+    one_line,
+    redact,
+    redact_text,
+    register_secret,
+    sanitize_text,
+)
+from .resources import RESOURCE_TYPES, resource_path, resource_type
+from .retry import RetryPolicy
+
+logger = logging.getLogger("nexla_ops")  # every module logs here; cli.setup_logging routes it
+
+__all__ = [
+    "DEFAULTS", "DEFAULT_API_URL", "ENV_VARS", "EXIT_AUTH", "EXIT_BAD_INPUT", "EXIT_CONFIG",
+    "EXIT_FAILED", "EXIT_NOT_FOUND", "EXIT_OK", "EXIT_PARTIAL", "EXIT_TRANSIENT",
+    "IDEMPOTENT_METHODS", "PAGE_SIZE", "REDACTED", "RESOURCE_TYPES", "SANDBOX_DIR", "ApiError",
+    "AuthError", "BadInput", "Config", "ConfigError", "Context", "Failure", "LockBusy",
+    "NotFound", "OpsError", "Partial", "RetryPolicy", "Transient", "UnknownOutcome",
+    "add_common_args", "api_time", "append_jsonl", "build_client", "classify", "dumps", "emit",
+    "env_setting", "format_table", "is_secret_key", "load_structured_file", "lock_file", "logger",
+    "main_wrapper", "one_line", "parse_duration", "parse_id", "parse_time", "redact",
+    "redact_text", "register_secret", "resolve_config", "resource_path", "resource_type",
+    "sanitize_text", "setup_logging", "to_jsonable", "translate", "validate_api_url",
+    "write_atomic",
+]
+
+
+def __getattr__(name: str) -> Any:  # PEP 562: nexla_ops.Config without importing pydantic early
+    if name == "Config":
+        from .config import config_model
+
+        return config_model()
+    raise AttributeError(f"module 'nexla_ops' has no attribute {name!r}")

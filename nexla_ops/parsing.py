@@ -1,0 +1,87 @@
+"""User input and API values into Python values: ids, durations, times (strict, for flags) and
+API timestamps (lenient: None when unreadable)."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from .errors import BadInput
+from .redact import one_line, redact_text
+
+
+def parse_id(value: Any, field: str) -> int:
+    """A positive integer id from a flag or a file ('123' or 123); BadInput naming the field."""
+    text = "" if value is None or isinstance(value, bool) else str(value).strip()
+    if not (text.isascii() and text.isdigit()) or int(text) <= 0:
+        raise BadInput(f"{field}: expected a positive integer id, got "
+                       f"{one_line(redact_text(str(value)), 40)!r}")
+    return int(text)
+
+
+_DURATION_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
+_DURATION_PART = re.compile(r"(\d+(?:\.\d+)?)\s*([smhdw]?)")
+
+
+def parse_duration(text: str | float | int, *, field: str = "duration") -> float:
+    """'90' or '90s' -> 90.0; '30m', '2h', '1d', '1w', '1h30m' -> seconds."""
+    if isinstance(text, (int, float)) and not isinstance(text, bool):
+        seconds = float(text)
+    else:
+        raw = str(text).strip().lower()
+        parts = _DURATION_PART.findall(raw)
+        if (not raw or "".join(n + u for n, u in parts) != raw.replace(" ", "")
+                or (len(parts) > 1 and not all(u for _, u in parts))):  # "1h30": 30 what?
+            raise BadInput(f"{field}: expected a duration like 90, 30s, 15m, 2h or 1d; "
+                           f"got {one_line(redact_text(str(text)), 40)!r}")
+        seconds = sum(float(n) * _DURATION_UNITS[u or "s"] for n, u in parts)
+    if seconds < 0:
+        raise BadInput(f"{field}: must not be negative")
+    return seconds
+
+
+def parse_time(text: str, *, field: str = "time", now: Any = None):
+    """ISO-8601 ('2024-05-01T10:00:00Z', '2024-05-01'), a relative age ('30m', '2h', '1d' ago)
+    or epoch seconds/milliseconds -> timezone-aware UTC datetime."""
+    import datetime as dt
+
+    now = now or dt.datetime.now(dt.timezone.utc)
+    raw = str(text).strip()
+    if re.fullmatch(r"(\d+(\.\d+)?[smhdw])+", raw.lower()):
+        return now - dt.timedelta(seconds=parse_duration(raw, field=field))
+    if re.fullmatch(r"\d{9,}", raw):  # epoch; 12+ digits are milliseconds (Nexla log times)
+        seconds = int(raw) / 1000 if len(raw) >= 12 else int(raw)
+        return dt.datetime.fromtimestamp(seconds, dt.timezone.utc)
+    try:
+        value = dt.datetime.fromisoformat(raw.replace("Z", "+00:00").replace("z", "+00:00"))
+    except ValueError:
+        raise BadInput(f"{field}: expected ISO-8601 (2024-05-01T10:00:00Z) or a relative "
+                       f"age like 30m, 2h, 1d; got {one_line(raw, 40)!r}") from None
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=dt.timezone.utc)
+    return value.astimezone(dt.timezone.utc)
+
+
+def api_time(value: Any):
+    """A timestamp as the API sends it (ISO-8601, or epoch seconds or milliseconds, as a number
+    or digits) -> timezone-aware UTC datetime; None when absent or unreadable."""
+    import datetime as dt
+
+    if value is None or isinstance(value, bool):
+        return None
+    if isinstance(value, str) and re.fullmatch(r"\s*-?\d+(\.\d+)?\s*", value):
+        value = float(value)
+    if isinstance(value, (int, float)):
+        seconds = value / 1000 if abs(value) >= 1e11 else value  # 12+ digits: epoch ms
+        try:
+            return dt.datetime.fromtimestamp(seconds, dt.timezone.utc)
+        except (OverflowError, OSError, ValueError):
+            return None
+    try:
+        moment = dt.datetime.fromisoformat(str(value).strip().replace("Z", "+00:00")
+                                           .replace("z", "+00:00"))
+    except ValueError:
+        return None
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=dt.timezone.utc)
+    return moment.astimezone(dt.timezone.utc)
