@@ -8,7 +8,8 @@ line just before a fenced block can carry directives for it.
     <!-- doc-test: setup=deployed -->                  run a named set-up first (SETUPS below)
 
 Which blocks run:
-- ``bash``/``sh``/``shell`` blocks that call a ``scripts/`` command, with ``bash -e -o pipefail``;
+- ``bash``/``sh``/``shell`` blocks that call a ``scripts/`` command or ``nexla-ops <command>``,
+  with ``bash -e -o pipefail``;
 - every ``python`` block, as a file, with ``scripts/`` importable.
 
 Each block gets a freshly reset demo sandbox and its own working directory in which ``scripts/``,
@@ -40,6 +41,7 @@ import pytest
 import yaml
 
 from conftest import CANARY, ROOT, SCRIPTS, _script_env
+from nexla_ops.commands import COMMANDS
 
 DOCS = ["SKILL.md", "REFERENCE.md", "TRANSFORMS.md", "ACCESS_CONTROL.md", "EXAMPLES.md"]
 SHELL_LANGS = {"bash", "sh", "shell"}
@@ -47,7 +49,7 @@ MAX_SKIPPED_SHARE = 0.10
 BLOCK_TIMEOUT = 100  # seconds; pytest's own per-test timeout is 120
 DIRECTIVE_KEYS = {"skip", "exit", "setup"}
 # Helper modules in scripts/ that are not commands of their own.
-NOT_COMMANDS = {"nexla_ops", "checkpoint"}
+NOT_COMMANDS: set[str] = set()
 # Secrets that examples read from the environment (as a user would export them). Canary values:
 # a block that prints one of them fails.
 DEMO_SECRETS = {
@@ -61,6 +63,7 @@ SDK_ACCESSOR_CALL = re.compile(r"\.(get|add|replace|delete)_accessors\(")
 FENCE = re.compile(r"^```([\w+-]*)[^\n]*\n(.*?)^```\s*$", re.S | re.M)
 DIRECTIVE = re.compile(r"<!--\s*doc-test:(.*?)-->\s*$", re.S)
 SCRIPT_CALL = re.compile(r"scripts/([\w-]+)\.py")
+NEXLA_OPS_CALL = re.compile(r"(?<![\w/.-])nexla-ops ([a-z][a-z-]*)")
 LINK = re.compile(r"\[[^\]]*\]\(([^)\s]+)\)")
 
 
@@ -80,7 +83,8 @@ class Block:
     def runnable(self) -> bool:
         if self.lang == "python":
             return True
-        return self.lang in SHELL_LANGS and bool(SCRIPT_CALL.search(self.code))
+        return self.lang in SHELL_LANGS and bool(SCRIPT_CALL.search(self.code)
+                                                 or NEXLA_OPS_CALL.search(self.code))
 
 
 def _directives(text_before: str) -> dict:
@@ -376,9 +380,12 @@ def _script_commands():
             for name, flags in _python_list_commands(block.code):
                 yield block.id, name, flags
         for line in block.code.replace("\\\n", " ").splitlines():
-            for match in SCRIPT_CALL.finditer(line):
-                rest = line[match.end():].split("|")[0].split("&&")[0].split(";")[0]
-                yield block.id, match.group(1), _flags(rest.split())
+            calls = [(m.group(1), m.end()) for m in SCRIPT_CALL.finditer(line)]
+            calls += [(COMMANDS[m.group(1)][0] if m.group(1) in COMMANDS else m.group(1),
+                       m.end()) for m in NEXLA_OPS_CALL.finditer(line)]
+            for name, end in calls:
+                rest = line[end:].split("|")[0].split("&&")[0].split(";")[0]
+                yield block.id, name, _flags(rest.split())
     for doc in DOCS:
         prose = FENCE.sub("", (ROOT / doc).read_text(encoding="utf-8"))
         for match in INLINE_COMMAND.finditer(prose.replace("\n", " ")):
