@@ -60,11 +60,18 @@ def config_model():
 
 
 def validate_api_url(url: str) -> str:
+    """An http(s) URL with a host and, if any, a port in range; ConfigError otherwise (a
+    malformed URL is a configuration problem, exit 3, never an internal error)."""
     from urllib.parse import urlsplit
 
     url = str(url).strip()
-    parts = urlsplit(url)
-    if parts.scheme not in ("http", "https") or not parts.hostname:
+    try:
+        parts = urlsplit(url)
+        valid = parts.scheme in ("http", "https") and bool(parts.hostname)
+        _ = parts.port  # raises ValueError for a port that is not a number in 0..65535
+    except ValueError:
+        valid = False
+    if not valid or any(ch.isspace() or not ch.isprintable() for ch in url):
         raise ConfigError(f"NEXLA_API_URL is not a valid http(s) URL: {one_line(url, 120)!r} "
                           "(expected e.g. https://dataops.nexla.io/nexla-api)")
     return url.rstrip("/")
@@ -80,7 +87,11 @@ def _read_dotenv(args: Any = None, cwd: str | None = None) -> tuple[Path, dict]:
         return env_path, {}
     from dotenv import dotenv_values
 
-    return env_path, {k: v for k, v in dotenv_values(env_path).items() if v not in (None, "")}
+    try:
+        values = dotenv_values(env_path, encoding="utf-8")
+    except (UnicodeDecodeError, ValueError):
+        raise ConfigError(f"{env_path}: not a UTF-8 text file of NAME=value lines") from None
+    return env_path, {k: v for k, v in values.items() if v not in (None, "")}
 
 
 def env_setting(name: str, args: Any = None) -> str | None:

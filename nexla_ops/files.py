@@ -3,6 +3,7 @@ YAML input files."""
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import sys
@@ -14,6 +15,7 @@ from typing import Any
 
 from .errors import BadInput, LockBusy
 from .output import dumps
+from .redact import one_line
 
 
 def write_atomic(path: str | os.PathLike, text: str | bytes, *, mode: int = 0o644) -> None:
@@ -88,27 +90,155 @@ def lock_file(path: str | os.PathLike, *, wait: float = 0.0,
     return os.fdopen(fd, "rb")
 
 
-def load_structured_file(path: str | os.PathLike) -> Any:
-    """Load JSON or YAML (by extension; '-' reads JSON/YAML from stdin). BadInput on errors."""
+# Input files are read whole, so they must be regular files of a bounded size: a FIFO, a device
+# (/dev/zero) or a huge file would otherwise hang or exhaust memory.
+MAX_INPUT_BYTES = 20 * 1024 * 1024
+MAX_INPUT_ENV = "NEXLA_OPS_MAX_INPUT_BYTES"  # raises (or lowers) the limit
+MAX_DEPTH = 100  # nesting deeper than any real config; deeper input is an attack or a mistake
+MAX_YAML_ALIASES = 1000  # a billion-laughs document expands aliases exponentially
+MAX_INT_DIGITS = 30  # larger than any id or count; a 5000-digit number is bad input
+
+
+def input_limit() -> int:
+    value = os.environ.get(MAX_INPUT_ENV, "").strip()
+    if not value:
+        return MAX_INPUT_BYTES
+    if not (value.isascii() and value.isdigit()) or int(value) <= 0:
+        raise BadInput(f"{MAX_INPUT_ENV}: expected a positive number of bytes, got {value[:40]!r}")
+    return int(value)
+
+
+def read_input_text(path: str | os.PathLike, *, limit: int | None = None) -> str:
+    """The UTF-8 text of an input file ('-' is stdin); BadInput unless it is a regular file (or
+    stdin) of at most `limit` bytes (MAX_INPUT_BYTES, or NEXLA_OPS_MAX_INPUT_BYTES)."""
+    import stat
+
     name = os.fspath(path)
+    limit = input_limit() if limit is None else limit
     try:
-        text = sys.stdin.read() if name == "-" else Path(name).read_text(encoding="utf-8")
+        if name == "-":
+            data = sys.stdin.buffer.read(limit + 1)
+        else:
+            # O_NONBLOCK: opening a FIFO with no writer must not hang; we refuse it right after.
+            fd = os.open(name, os.O_RDONLY | os.O_NONBLOCK)
+            with os.fdopen(fd, "rb") as fh:
+                info = os.fstat(fh.fileno())
+                if not stat.S_ISREG(info.st_mode):
+                    kind = "a directory" if stat.S_ISDIR(info.st_mode) else "not a regular file"
+                    raise BadInput(f"{name}: {kind}; expected a regular file")
+                if info.st_size > limit:
+                    raise BadInput(f"{name}: {info.st_size} bytes is over the {limit}-byte "
+                                   f"limit (raise it with {MAX_INPUT_ENV})")
+                data = fh.read(limit + 1)
+    except IsADirectoryError:
+        raise BadInput(f"{name}: a directory; expected a regular file") from None
     except OSError as exc:
         raise BadInput(f"{name}: cannot read file ({exc.strerror or exc})") from exc
+    if len(data) > limit:
+        raise BadInput(f"{name}: over the {limit}-byte limit (raise it with {MAX_INPUT_ENV})")
+    if b"\x00" in data:
+        raise BadInput(f"{name}: binary data (NUL bytes); expected UTF-8 text")
+    try:
+        return data.decode("utf-8")
     except UnicodeDecodeError:
         raise BadInput(f"{name}: not UTF-8 text") from None
+
+
+MAX_VALUES = 2_000_000  # values after expanding YAML aliases; a bomb expands far past this
+
+
+def check_tree(value: Any, name: str, *, depth_limit: int = MAX_DEPTH) -> Any:
+    """BadInput when containers nest deeper than `depth_limit`, when the value (with YAML
+    aliases expanded, as every consumer will see it) holds more than MAX_VALUES values, or
+    when it holds a non-finite float or an integer of more than MAX_INT_DIGITS digits.
+    Iterative, so no input can exhaust the stack."""
+    import math
+
+    stack = [(value, 1)]
+    seen = 0
+    while stack:
+        current, depth = stack.pop()
+        seen += 1
+        if seen > MAX_VALUES:
+            raise BadInput(f"{name}: more than {MAX_VALUES} values (a YAML alias bomb?)")
+        if isinstance(current, (dict, list)):
+            if depth > depth_limit:
+                raise BadInput(f"{name}: nested more than {depth_limit} levels deep")
+            children = current.values() if isinstance(current, dict) else current
+            stack.extend((child, depth + 1) for child in children)
+        elif isinstance(current, float) and not math.isfinite(current):
+            raise BadInput(f"{name}: {current} is not a finite number")
+        elif (isinstance(current, int) and not isinstance(current, bool)
+              and abs(current) >= 10 ** MAX_INT_DIGITS):
+            raise BadInput(f"{name}: a number with more than {MAX_INT_DIGITS} digits is out "
+                           "of range")
+    return value
+
+
+@functools.cache
+def _yaml_loader():
+    import yaml
+
+    class BoundedLoader(yaml.SafeLoader):
+        """SafeLoader that refuses alias bombs and documents nested too deep."""
+
+        aliases = 0
+        depth = 0
+
+        def compose_node(self, parent, index):
+            if self.check_event(yaml.AliasEvent):
+                self.aliases += 1
+                if self.aliases > MAX_YAML_ALIASES:
+                    raise yaml.YAMLError(f"more than {MAX_YAML_ALIASES} aliases")
+            self.depth += 1
+            try:
+                if self.depth > MAX_DEPTH:
+                    raise yaml.YAMLError(f"nested more than {MAX_DEPTH} levels deep")
+                return super().compose_node(parent, index)
+            finally:
+                self.depth -= 1
+
+    return BoundedLoader
+
+
+def load_structured_file(path: str | os.PathLike) -> Any:
+    """Load JSON or YAML (by extension; '-' reads JSON/YAML from stdin). BadInput on errors,
+    on anything but a regular UTF-8 file under the size limit, on nesting deeper than
+    MAX_DEPTH, on YAML alias bombs, and on non-finite or huge numbers."""
+    name = os.fspath(path)
+    text = read_input_text(name)
     if name.lower().endswith(".json"):
         try:
-            return json.loads(text)
+            value = json.loads(text, parse_constant=_reject_constant, parse_int=_bounded_int)
+            return check_tree(value, name)
         except json.JSONDecodeError as exc:
             raise BadInput(f"{name}: invalid JSON at line {exc.lineno} column {exc.colno}: "
                            f"{exc.msg}") from exc
+        except RecursionError:
+            raise BadInput(f"{name}: nested more than {MAX_DEPTH} levels deep") from None
+        except ValueError as exc:  # from _reject_constant / _bounded_int
+            raise BadInput(f"{name}: {exc}") from None
     import yaml  # YAML is a superset of JSON, so it also reads .json-like content
 
     try:
-        return yaml.safe_load(text)
+        value = yaml.load(text, Loader=_yaml_loader())  # a SafeLoader subclass: safe
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f" at line {mark.line + 1} column {mark.column + 1}" if mark else ""
-        problem = getattr(exc, "problem", None) or "parse error"
+        problem = getattr(exc, "problem", None) or str(exc) or "parse error"
         raise BadInput(f"{name}: invalid YAML{where}: {problem}") from exc
+    except RecursionError:
+        raise BadInput(f"{name}: nested more than {MAX_DEPTH} levels deep") from None
+    except ValueError as exc:  # e.g. an integer past Python's digit limit
+        raise BadInput(f"{name}: {one_line(str(exc), 120)}") from None
+    return check_tree(value, name)
+
+
+def _reject_constant(token: str) -> Any:
+    raise ValueError(f"{token} is not a finite number")
+
+
+def _bounded_int(text: str) -> int:
+    if len(text.lstrip("-")) > MAX_INT_DIGITS:
+        raise ValueError(f"a number with {len(text)} digits is out of range")
+    return int(text)
