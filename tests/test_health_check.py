@@ -20,6 +20,7 @@ import pytest
 
 import health_check
 from conftest import CANARY, SCRIPTS
+from nexla_ops import health
 
 SEED_STATES = {1001: "OK", 1002: "CRITICAL", 1003: "WARNING", 1004: "WARNING", 1005: "OK"}
 
@@ -308,7 +309,7 @@ def test_failing_webhook_is_retried_logged_and_never_changes_the_exit_code(hc, r
     receiver.status = 500
     code, out, err = hc("--all", "--alert-webhook", receiver.url, "--format", "nagios")
     assert code == 2 and out.startswith("NEXLA CRITICAL")
-    assert len(receiver.take()) == health_check.WEBHOOK_ATTEMPTS
+    assert len(receiver.take()) == health.WEBHOOK_ATTEMPTS
     assert "alert webhook http://127.0.0.1:" in err and "HTTP 500" in err
     assert "SECRETPATH" not in err  # chat webhook URLs carry their secret in the path
     assert not (tmp_path / ".nexla-health-state.json").exists()  # so the alert is due again
@@ -479,7 +480,7 @@ def test_a_server_trickling_bytes_cannot_hang_cron(run_script):
     finally:
         server.shutdown()
         server.server_close()
-    assert result.code == 3 and elapsed < 1 + health_check.WATCHDOG_GRACE + 2
+    assert result.code == 3 and elapsed < 1 + health.WATCHDOG_GRACE + 2
     assert result.out.startswith("NEXLA UNKNOWN - health check still running")
     assert "giving up" in result.err
 

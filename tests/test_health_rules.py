@@ -6,12 +6,13 @@ The end-to-end behaviour against the sandbox is in test_health_check.py; these p
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import datetime, timedelta, timezone
 
 import pytest
 
-import health_check as hc
 import nexla_ops
+import nexla_ops.health as hc
 
 NOW = datetime(2025, 5, 1, 12, 0, tzinfo=timezone.utc)
 TH = hc.Thresholds(max_age=24 * 3600, warn_error_rate=0.1, crit_error_rate=0.25, window=10,
@@ -55,7 +56,7 @@ def test_runs_in_progress_do_not_count_in_the_error_rate():
 def test_window_limits_the_runs_considered():
     runs = [run(i, "SUCCESS" if i < 2 else "FAILED", hours_ago=i + 0.5) for i in range(10)]
     assert hc.evaluate(flow(runs), TH, NOW).state == hc.CRITICAL
-    narrow = hc.evaluate(flow(runs), hc.replace(TH, window=2), NOW)
+    narrow = hc.evaluate(flow(runs), replace(TH, window=2), NOW)
     assert narrow.error_rate == 0 and check_of(narrow, "error_rate")[0].state == hc.OK
 
 
@@ -68,7 +69,7 @@ def test_staleness_grades_on_the_last_successful_run(hours, expected):
 
 def test_failed_runs_after_the_last_success_do_not_refresh_it():
     runs = [run(0, "FAILED", hours_ago=1), run(1, "SUCCESS", hours_ago=30)]
-    result = hc.evaluate(flow(runs), hc.replace(TH, crit_error_rate=1, warn_error_rate=1), NOW)
+    result = hc.evaluate(flow(runs), replace(TH, crit_error_rate=1, warn_error_rate=1), NOW)
     assert check_of(result, "staleness")[0].state == hc.WARNING
 
 
@@ -81,7 +82,7 @@ def test_no_runs_at_all_is_a_warning_and_never_succeeding_is_critical():
 def test_status_paused_active_expected_and_error_states():
     assert hc.evaluate(flow([run(0)], status="PAUSED"), TH, NOW).state == hc.WARNING
     expected = hc.evaluate(flow([run(0, hours_ago=500)], status="PAUSED"),
-                           hc.replace(TH, expect_paused=True), NOW)
+                           replace(TH, expect_paused=True), NOW)
     # An expected pause is OK, and its old runs are not judged (it is not meant to run).
     assert expected.state == hc.OK and not check_of(expected, "staleness")
     assert hc.evaluate(flow([run(0)], status="ERROR"), TH, NOW).state == hc.CRITICAL
@@ -93,14 +94,14 @@ def test_stall_is_zero_records_in_the_last_n_finished_runs():
     runs = [run(i, hours_ago=i + 0.5, records=0) for i in range(3)] + [run(3, hours_ago=4)]
     result = hc.evaluate(flow(runs), TH, NOW)
     assert check_of(result, "stall")[0].state == hc.WARNING
-    assert not check_of(hc.evaluate(flow(runs), hc.replace(TH, stall_runs=4), NOW), "stall")
-    assert not check_of(hc.evaluate(flow(runs), hc.replace(TH, stall_runs=0), NOW), "stall")
+    assert not check_of(hc.evaluate(flow(runs), replace(TH, stall_runs=4), NOW), "stall")
+    assert not check_of(hc.evaluate(flow(runs), replace(TH, stall_runs=0), NOW), "stall")
 
 
 @pytest.mark.parametrize("hours, expected", [(1, None), (3, hc.WARNING), (5, hc.CRITICAL)])
 def test_stuck_run_in_progress(hours, expected):
     runs = [run(0, "RUNNING", hours_ago=hours), run(1, hours_ago=hours + 1)]
-    stuck = check_of(hc.evaluate(flow(runs), hc.replace(TH, max_age=10 * 24 * 3600), NOW), "stuck")
+    stuck = check_of(hc.evaluate(flow(runs), replace(TH, max_age=10 * 24 * 3600), NOW), "stuck")
     assert [c.state for c in stuck] == ([] if expected is None else [expected])
 
 
@@ -115,7 +116,7 @@ def test_credentials_probe_results_join_the_flow_state():
 def test_history_is_fetched_only_when_the_bulk_runs_cannot_decide():
     full_ok = flow([run(i, hours_ago=i + 1) for i in range(10)])
     assert not hc.needs_history(full_ok, TH, NOW)
-    assert hc.needs_history(full_ok, hc.replace(TH, window=20), NOW)
+    assert hc.needs_history(full_ok, replace(TH, window=20), NOW)
     recent_failures = flow([run(i, "FAILED", hours_ago=i + 1) for i in range(10)])
     assert hc.needs_history(recent_failures, TH, NOW)  # last success could be 11h or 100h ago
     old_failures = flow([run(i, "FAILED", hours_ago=50 + i) for i in range(10)])
@@ -123,7 +124,7 @@ def test_history_is_fetched_only_when_the_bulk_runs_cannot_decide():
     result = hc.evaluate(old_failures, TH, NOW)
     assert check_of(result, "staleness")[0].state == hc.CRITICAL
     short = flow([run(i, hours_ago=i + 1) for i in range(4)])
-    assert not hc.needs_history(short, hc.replace(TH, window=20), NOW)  # that is all there is
+    assert not hc.needs_history(short, replace(TH, window=20), NOW)  # that is all there is
 
 
 def test_severity_ranks_critical_above_unknown():

@@ -1,0 +1,210 @@
+"""Chat/webhook alerts on state changes, with a state file between runs, re-alerts and one
+recovery message.
+
+Reusable by any check: ``send_alerts(results, summary, webhook=WebhookSettings(url,
+state_file, realert_after), now=..., ctx=ctx)``. A result is anything with ``flow_id`` (the
+key in the state file; None is never alerted), ``name``, ``state`` (a Nagios code, see
+``model``) and ``reason()``; a summary is a dict with ``state``, ``counts``, ``flows`` and
+``checked_at`` (``checks.summarize`` makes one). Failures are logged and never raised.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import dataclass, field
+from datetime import datetime
+
+import nexla_ops
+
+from .model import CRITICAL, OK, STATE_NAMES, WARNING
+
+ALERTING = (WARNING, CRITICAL)
+WEBHOOK_ATTEMPTS = 3
+WEBHOOK_TEXT_LINES = 20
+DEFAULT_STATE_FILE = ".nexla-health-state.json"
+
+
+@dataclass(frozen=True)
+class WebhookSettings:
+    """Where alerts go and how often: the webhook URL, the state file kept between runs, and
+    the seconds after which a still-failing item is alerted again."""
+
+    url: str
+    state_file: str = DEFAULT_STATE_FILE
+    realert_after: float = 4 * 3600.0
+    title: str = "Nexla health check"  # the first line of the message text
+    source: str = "nexla-ops health_check"  # the payload's "source"
+
+
+@dataclass
+class AlertOutcome:
+    """What send_alerts did: the events due, whether the webhook took them, and whether the
+    state file was updated (when not, the same events are due again next run)."""
+
+    events: list = field(default_factory=list)
+    delivered: bool = False
+    state_saved: bool = False
+
+
+def load_alert_state(path: str, ctx) -> dict:
+    """Last alerted state per flow id (str) from the state file; a broken file starts fresh."""
+    try:
+        with open(path, encoding="utf-8") as handle:
+            doc = json.load(handle)
+    except FileNotFoundError:
+        return {}
+    except (OSError, ValueError) as exc:
+        ctx.warn(f"state file {path} is unreadable ({exc.__class__.__name__}); starting fresh")
+        return {}
+    flows = doc.get("flows") if isinstance(doc, dict) else None
+    return {str(k): v for k, v in flows.items() if isinstance(v, dict)} if isinstance(flows, dict) else {}
+
+
+def plan_alerts(results, previous: dict, now: datetime, realert_after: float):
+    """Decide which flows to report, and the state file content once the report is delivered.
+
+    A flow alerts when it enters WARNING/CRITICAL or moves between them, re-alerts after
+    `realert_after` seconds while still failing, and sends one recovery when it is OK again.
+    UNKNOWN (not checked in time) leaves a flow's alert state untouched: it is neither a new
+    problem nor a recovery.
+    """
+    state = dict(previous)
+    events = []
+    stamp = now.isoformat()
+    for result in sorted((r for r in results if r.flow_id is not None), key=lambda r: r.flow_id):
+        key = str(result.flow_id)
+        before = previous.get(key)
+        name = STATE_NAMES[result.state]
+        if result.state in ALERTING:
+            alerted_at = nexla_ops.api_time((before or {}).get("alerted_at"))
+            if before is None or before.get("state") != name:
+                kind = "alert"
+                since = stamp
+            elif alerted_at is None or (now - alerted_at).total_seconds() >= realert_after:
+                kind = "realert"
+                since = before.get("since") or stamp
+            else:
+                continue
+            events.append({
+                "event": kind, "flow_id": result.flow_id, "name": result.name, "state": name,
+                "previous_state": (before or {}).get("state", "OK"), "since": since,
+                "reason": result.reason(),
+            })
+            state[key] = {"state": name, "since": since, "alerted_at": stamp, "name": result.name}
+        elif result.state == OK and before is not None:
+            events.append({
+                "event": "recovery", "flow_id": result.flow_id, "name": result.name, "state": "OK",
+                "previous_state": before.get("state"), "since": before.get("since"),
+                "reason": result.reason(),
+            })
+            del state[key]
+    return events, state
+
+
+def alert_payload(events, summary, *, title: str = WebhookSettings.title,
+                  source: str = WebhookSettings.source) -> dict:
+    problems = sum(e["event"] != "recovery" for e in events)
+    recoveries = len(events) - problems
+    parts = [f"{problems} problem{'s' * (problems != 1)}"] if problems else []
+    if recoveries:
+        parts.append(f"{recoveries} recover{'ies' if recoveries != 1 else 'y'}")
+    lines = [f"{title}: {', '.join(parts)} (overall {summary['state']})"]
+    for event in events[:WEBHOOK_TEXT_LINES]:
+        if event["event"] == "recovery":
+            lines.append(f"RECOVERED flow {event['flow_id']} {event['name']} (was {event['previous_state']})")
+        else:
+            again = " (still failing)" if event["event"] == "realert" else ""
+            lines.append(f"{event['state']} flow {event['flow_id']} {event['name']}{again}: {event['reason']}")
+    if len(events) > WEBHOOK_TEXT_LINES:
+        lines.append(f"... and {len(events) - WEBHOOK_TEXT_LINES} more")
+    payload = {
+        "text": "\n".join(lines),
+        "source": source,
+        "checked_at": summary["checked_at"],
+        "summary": {k: summary[k] for k in ("state", "counts", "flows")},
+        "events": events,
+    }
+    # Reasons quote API text; never let a secret or a terminal escape ride along to a chat room.
+    return nexla_ops.redact(payload)
+
+
+def webhook_label(url: str) -> str:
+    """Scheme and host only: chat webhook URLs carry their secret in the path."""
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(url)
+    return f"{parts.scheme}://{parts.hostname}{':' + str(parts.port) if parts.port else ''}/..."
+
+
+def post_webhook(url: str, payload: dict, deadline, ctx) -> bool:
+    """POST the alert, retried briefly; a failure is logged and reported as False.
+
+    `deadline` is the run's budget (anything with remaining(), e.g. budget.Deadline), or None
+    for none: the POST then gets the longest time it ever gets (10 s).
+    """
+    import requests
+    from tenacity import (
+        RetryError,
+        Retrying,
+        retry_if_exception,
+        stop_after_attempt,
+        stop_after_delay,
+        wait_exponential,
+    )
+
+    class WebhookRefused(Exception):
+        def __init__(self, status):
+            super().__init__(f"HTTP {status}")
+            self.retryable = status == 429 or status >= 500
+
+    # Alerts still go out when the checks used up the budget, but never wait long for a chat server.
+    budget = max(2.0, min(10.0, 10.0 if deadline is None else deadline.remaining()))
+    started = time.monotonic()
+
+    def attempt():
+        timeout = max(0.5, min(5.0, budget - (time.monotonic() - started)))
+        # No redirects: the payload goes to the configured URL or nowhere.
+        response = requests.post(url, json=payload, timeout=timeout, allow_redirects=False)
+        if response.status_code >= 300:
+            raise WebhookRefused(response.status_code)
+
+    retrying = Retrying(
+        stop=stop_after_attempt(WEBHOOK_ATTEMPTS) | stop_after_delay(budget),
+        wait=wait_exponential(multiplier=0.25, max=1.0),
+        retry=retry_if_exception(lambda exc: isinstance(exc, requests.RequestException)
+                                 or getattr(exc, "retryable", False)),
+        reraise=False,
+    )
+    try:
+        retrying(attempt)
+        return True
+    except RetryError as exc:
+        cause = exc.last_attempt.exception()
+        reason = str(cause) if isinstance(cause, WebhookRefused) else cause.__class__.__name__
+        ctx.warn(f"alert webhook {webhook_label(url)} failed after {exc.last_attempt.attempt_number} "
+                 f"attempt(s): {reason}; will retry on the next run")
+        return False
+
+
+def send_alerts(results, summary, *, webhook: WebhookSettings, now: datetime, ctx,
+                deadline=None) -> AlertOutcome:
+    """Post what changed; alerting problems are logged and never change the exit code."""
+    previous = load_alert_state(webhook.state_file, ctx)
+    events, new_state = plan_alerts(results, previous, now, webhook.realert_after)
+    outcome = AlertOutcome(events)
+    if not events:
+        return outcome
+    payload = alert_payload(events, summary, title=webhook.title, source=webhook.source)
+    if not post_webhook(webhook.url, payload, deadline, ctx):
+        return outcome  # state unchanged: the same events are due again next run
+    outcome.delivered = True
+    doc = {"version": 1, "updated_at": now.isoformat(), "flows": new_state}
+    try:
+        nexla_ops.write_atomic(webhook.state_file, json.dumps(doc, indent=2, sort_keys=True) + "\n")
+    except OSError as exc:
+        ctx.warn(f"state file {webhook.state_file} not written ({exc.strerror}); these alerts will repeat")
+        return outcome
+    outcome.state_saved = True
+    ctx.debug(f"alert webhook: sent {len(events)} event(s)")
+    return outcome

@@ -1,0 +1,46 @@
+"""The --help epilog of `nexla-ops health-check`: what each check means, how alerts,
+Prometheus metrics and the config file work, and examples."""
+
+EXAMPLES = """\
+checks (per flow; the flow's state is its worst check):
+  status      ACTIVE is OK; PAUSED is WARNING unless expected paused (then OK, and the run
+              checks below are skipped); ERROR/FAILED/SUSPENDED on any node is CRITICAL.
+  staleness   age of the last successful run: over --max-age WARNING, over 2x CRITICAL.
+  error rate  failed runs / finished runs among the flow's last --window runs (runs still in
+              progress are not counted). Above --warn-error-rate WARNING, above
+              --crit-error-rate CRITICAL. Example: 3 failed of 10 finished = 0.30.
+  stall       every one of the last --stall-runs finished runs moved zero records: WARNING.
+  stuck       a run in progress longer than --stuck-after: WARNING; over 2x CRITICAL.
+  credentials with --probe-credentials, each credential the flow uses is probed; a rejected
+              probe is CRITICAL.
+  Overall exit code: the worst flow state, ranked CRITICAL > WARNING > UNKNOWN > OK.
+  Unreachable API, rejected key, bad config or flag, lock held: 3 (UNKNOWN), one line.
+  What --timeout leaves unchecked is UNKNOWN, and the run ends (a watchdog ends it if stuck).
+
+alerts (--alert-webhook): one POST per run, only when a flow enters WARNING/CRITICAL or moves
+  between them, is still failing --realert-after later, or recovers (one message). JSON with a
+  Slack-compatible "text" plus "events" and "summary". State is kept in --state-file; a failed
+  POST is retried briefly, logged, due again next run, and never changes the exit code.
+
+prometheus (--format prometheus --output FILE.prom, written atomically): nexla_flow_up,
+  nexla_flow_last_success_timestamp_seconds, nexla_flow_error_rate, nexla_flow_state
+  (labels flow_id, name[, state]), nexla_health_check_duration_seconds,
+  nexla_health_check_last_run_timestamp_seconds, nexla_health_check_status.
+
+config file (JSON or YAML; the per-resource keys override the flags):
+  {"resources": [{"type": "data_sources", "id": 123},
+                 {"type": "flows", "id": 1002, "max_age": "6h", "warn_error_rate": 0.2},
+                 {"type": "data_sources", "id": 126, "expect": "paused"}]}
+  types: data_sources, data_sets, data_sinks (mapped to the flow holding them) or flows.
+  keys: max_age, warn_error_rate (or threshold), crit_error_rate, window, stall_runs,
+  stuck_after, expect (paused|active), name; a top-level "defaults" object takes the same keys.
+
+examples:
+  python scripts/health_check.py --all
+  python scripts/health_check.py --config monitors.json --format nagios
+  python scripts/health_check.py --project 61 --max-age 6h --format json
+  python scripts/health_check.py --all --format prometheus --output /var/lib/node_exporter/nexla.prom
+  python scripts/health_check.py --tag prod --alert-webhook https://hooks.example/T000 \\
+      --state-file /var/lib/nexla/health-state.json --realert-after 2h
+  */5 * * * * cd /opt/nexla-ops && python scripts/health_check.py --all --timeout 50 --lock-wait 0
+"""

@@ -1,0 +1,220 @@
+"""Reading the API: the bulk flow listing (GET /flows?include_run_metrics=1), a flow's older
+runs, credential probes, and bounded concurrency for the per-flow calls, all within the run's
+time budget."""
+
+from __future__ import annotations
+
+import threading
+from concurrent.futures import ThreadPoolExecutor, as_completed
+from concurrent.futures import TimeoutError as FuturesTimeout
+from dataclasses import dataclass
+from datetime import datetime, timezone
+
+import nexla_ops
+
+from .budget import Deadline
+from .model import CRITICAL, ERROR_STATUSES, OK, UNKNOWN, Flow, Run
+from .settings import Thresholds
+
+# The bulk listing carries at most this many latest runs per flow; a longer --window, or a last
+# success older than these runs, needs the flow's own run summary.
+BULK_RUNS = 10
+HISTORY_PAGE = 100
+HISTORY_MAX_PAGES = 5
+
+
+# ---------------------------------------------------------------- flows and runs
+
+
+def run_from_metric(item: dict) -> Run:
+    """One run from a bulk-listing metrics element or a run_summary row (camelCase there)."""
+    status = str(item.get("status") or "").upper()
+    if not status:
+        # FlowMetrics only guarantees counts and reporting_date; without the status extra, a
+        # reported run counts as finished, and failed when it reported errors.
+        status = "FAILED" if int(item.get("errors") or 0) else "SUCCESS"
+    finished = nexla_ops.api_time(item.get("finished_at"))
+    if finished is None and status in ("SUCCESS", "FAILED"):
+        finished = nexla_ops.api_time(item.get("reporting_date") or item.get("lastWritten"))
+    return Run(
+        run_id=int(item.get("run_id") or item.get("runId") or 0),
+        status=status,
+        started_at=nexla_ops.api_time(item.get("started_at")),
+        finished_at=finished,
+        records=int(item.get("records") or 0),
+        errors=int(item.get("errors") or 0),
+    )
+
+
+def _newest_first(runs):
+    epoch = datetime.min.replace(tzinfo=timezone.utc)
+    return sorted(runs, key=lambda r: (r.started_at or r.when or epoch, r.run_id), reverse=True)
+
+
+def flows_from_page(page: dict) -> list[Flow]:
+    """Turn one GET /flows page (a FlowResponse object, raw JSON) into Flow records."""
+    sources = {s.get("id"): s for s in page.get("data_sources") or []}
+    nexsets = {d.get("id"): d for d in page.get("data_sets") or []}
+    sinks = {s.get("id"): s for s in page.get("data_sinks") or []}
+    by_type = {"data_sources": sources, "data_sets": nexsets, "data_sinks": sinks}
+    runs_by_flow: dict[int, list] = {}
+    for item in page.get("metrics") or []:
+        runs_by_flow.setdefault(item.get("origin_node_id"), []).append(run_from_metric(item))
+
+    flows = []
+    for root in page.get("flows") or []:
+        flow_id = root.get("id")
+        source_id = root.get("data_source_id")
+        source = sources.get(source_id) or {}
+        flow = Flow(
+            flow_id=flow_id,
+            name=nexla_ops.redact(str(root.get("name") or source.get("name") or f"flow-{flow_id}")),
+            status=str(root.get("status") or source.get("status") or "UNKNOWN").upper(),
+            project_id=root.get("project_id"),
+            source_id=source_id,
+        )
+        flow.resources.add(("flows", flow_id))
+        stack = [root]
+        while stack:
+            node = stack.pop()
+            stack.extend(node.get("children") or [])
+            for kind, key in (("data_sources", "data_source_id"), ("data_sets", "data_set_id"),
+                              ("data_sinks", "data_sink_id")):
+                rid = node.get(key)
+                if rid is None:
+                    continue
+                flow.resources.add((kind, rid))
+                resource = by_type[kind].get(rid) or {}
+                flow.tags.update(str(t) for t in resource.get("tags") or [])
+                if resource.get("data_credentials_id"):
+                    flow.credential_ids.add(resource["data_credentials_id"])
+                status = str(node.get("status") or resource.get("status") or "").upper()
+                if node is not root and (status in ERROR_STATUSES or "ERROR" in status):
+                    flow.bad_nodes.append((f"{kind}/{rid}", status))
+        runs = _newest_first(runs_by_flow.get(flow_id, []))
+        flow.runs = runs
+        flow.history_complete = len(runs) < BULK_RUNS
+        flows.append(flow)
+    return flows
+
+
+# ---------------------------------------------------------------- talking to the API
+
+
+class Api:
+    """GETs under the shared retry policy, every attempt, wait and the token fetch fitted into
+    what is left of the run's --timeout."""
+
+    def __init__(self, ctx, deadline: Deadline):
+        self.ctx = ctx
+        self.deadline = deadline
+        self.calls = 0
+        self._count_lock = threading.Lock()
+
+    def get(self, path: str, params: dict | None = None):
+        with self._count_lock:
+            self.calls += 1
+        return self.ctx.request("GET", path, params=params, budget_ends=self.deadline.ends)
+
+
+@dataclass
+class Listing:
+    flows: list
+    projects: dict  # project id -> name
+    credentials: dict  # credential id -> name
+    complete: bool
+    problem: str = ""
+
+
+def list_flows(api: Api, ctx) -> Listing:
+    """Every visible flow with its latest runs, one bulk page (100 flows) at a time.
+
+    GET /flows returns one object per page, so paging stops on a short page. An error on the
+    first page fails the run (UNKNOWN); a later one keeps what was read and marks it incomplete.
+    """
+    listing = Listing([], {}, {}, complete=False)
+    page = 1
+    while True:
+        ctx.progress(f"listing flows: page {page}")
+        try:
+            body = api.get("/flows", {"include_run_metrics": 1, "page": page,
+                                      "per_page": nexla_ops.PAGE_SIZE})
+        except nexla_ops.OpsError as exc:
+            if page == 1:
+                raise
+            listing.problem = f"flow listing stopped at page {page}: {exc.message}"
+            return listing
+        if not isinstance(body, dict) or not isinstance(body.get("flows"), list):
+            raise nexla_ops.ApiError("GET /flows: unexpected response shape (expected an object with 'flows')")
+        flows = flows_from_page(body)
+        listing.flows.extend(flows)
+        for project in body.get("projects") or []:
+            if isinstance(project, dict) and project.get("id") is not None:
+                listing.projects[project["id"]] = str(project.get("name") or "")
+        for cred in body.get("data_credentials") or []:
+            listing.credentials[cred.get("id")] = nexla_ops.redact(str(cred.get("name") or ""))
+        if len(body["flows"]) < nexla_ops.PAGE_SIZE:
+            listing.complete = True
+            return listing
+        page += 1
+
+
+def fetch_history(api: Api, flow: Flow, th: Thresholds, now: datetime) -> tuple[list, bool]:
+    """Older runs from the flow source's run summary (newest first), as far back as needed."""
+    runs = {}
+    for page in range(1, HISTORY_MAX_PAGES + 1):
+        body = api.get(f"/data_sources/{flow.source_id}/metrics/run_summary",
+                       {"page": page, "size": HISTORY_PAGE})
+        rows = ((body or {}).get("metrics") or {}).get("data") or []
+        for row in rows:
+            run = run_from_metric(row)
+            runs.setdefault(run.run_id, run)
+        if len(rows) < HISTORY_PAGE:
+            return _newest_first(runs.values()), True
+        ordered = _newest_first(runs.values())
+        enough = len(ordered) >= th.window
+        oldest = ordered[-1].when
+        settled = any(r.status == "SUCCESS" for r in ordered) or (
+            oldest is not None and (now - oldest).total_seconds() > 2 * th.max_age)
+        if enough and settled:
+            return ordered, False
+    return _newest_first(runs.values()), False
+
+
+def probe_credential(api: Api, cred_id: int, name: str) -> tuple[int, str]:
+    label = f"credential {cred_id}{f' ({name})' if name else ''}"
+    try:
+        api.get(f"/data_credentials/{cred_id}/probe")
+    except nexla_ops.NotFound:
+        return CRITICAL, f"{label} not found"
+    except nexla_ops.AuthError as exc:
+        return UNKNOWN, f"{label}: cannot probe ({exc.message})"
+    except nexla_ops.ApiError as exc:
+        reason = exc.message.rsplit(": ", 1)[-1]
+        return CRITICAL, f"{label} probe failed: {reason}"
+    return OK, f"{label} probe ok"
+
+
+def run_bounded(tasks: dict, concurrency: int, deadline: Deadline) -> tuple[dict, dict]:
+    """Run {key: fn} on at most `concurrency` threads until done or the deadline.
+
+    Returns (results, errors); keys in neither were not finished in time.
+    """
+    results, errors = {}, {}
+    if not tasks:
+        return results, errors
+    pool = ThreadPoolExecutor(max_workers=concurrency, thread_name_prefix="health")
+    futures = {pool.submit(fn): key for key, fn in tasks.items()}
+    try:
+        for future in as_completed(futures, timeout=deadline.remaining()):
+            key = futures[future]
+            try:
+                results[key] = future.result()
+            except nexla_ops.OpsError as exc:
+                errors[key] = exc
+    except FuturesTimeout:
+        pass
+    finally:
+        # Queued work is dropped; running calls end on their own (their timeouts fit the budget).
+        pool.shutdown(wait=False, cancel_futures=True)
+    return results, errors

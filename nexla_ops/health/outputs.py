@@ -1,0 +1,116 @@
+"""The report as text (a line per flow), JSON, a Nagios status line with perfdata, or
+Prometheus textfile-collector metrics. Rendering only: the caller writes the text."""
+
+from __future__ import annotations
+
+import json
+import time
+
+import nexla_ops
+
+from .model import CRITICAL, OK, SEVERITY, STATE_NAMES, UNKNOWN, WARNING, FlowResult
+
+FORMATS = ("text", "json", "nagios", "prometheus")
+
+
+def result_doc(result: FlowResult) -> dict:
+    return {
+        "flow_id": result.flow_id,
+        "name": result.name,
+        "status": result.status,
+        "state": STATE_NAMES[result.state],
+        "reason": result.reason(),
+        "last_success_at": result.last_success_at,
+        "error_rate": None if result.error_rate is None else round(result.error_rate, 4),
+        "runs_considered": result.runs_considered,
+        "failed_runs": result.failed_runs,
+        "checks": [{"check": c.name, "state": STATE_NAMES[c.state], "message": c.message} for c in result.checks],
+    }
+
+
+COLOURS = {OK: "\033[32m", WARNING: "\033[33m", CRITICAL: "\033[31m", UNKNOWN: "\033[35m"}
+
+
+def render_text(results, summary, notes, colour: bool) -> str:
+    lines = []
+    for result in results:
+        label = f"{STATE_NAMES[result.state]:<8}"
+        if colour:
+            label = f"{COLOURS[result.state]}{label}\033[0m"
+        lines.append(f"{label} {result.title}: {result.reason()}")
+    lines.extend(notes)
+    counts = summary["counts"]
+    lines.append(
+        f"{summary['state']}: {summary['flows']} flows checked in {summary['duration_seconds']:.2f}s: "
+        + ", ".join(f"{counts[name]} {name.lower()}" for name in ("CRITICAL", "WARNING", "UNKNOWN", "OK"))
+    )
+    return "\n".join(lines) + "\n"
+
+
+def render_json(results, summary, notes) -> str:
+    doc = {"summary": summary, "notes": notes, "flows": [result_doc(r) for r in results]}
+    return json.dumps(nexla_ops.to_jsonable(doc), indent=2) + "\n"
+
+
+def render_nagios(results, summary, notes) -> str:
+    counts = summary["counts"]
+    worst_first = sorted((r for r in results if r.state != OK),
+                         key=lambda r: (-SEVERITY[r.state], r.flow_id is None, r.flow_id or 0))
+    detail = "; ".join(f"{STATE_NAMES[r.state]} {r.title}: {r.reason()}" for r in worst_first[:3])
+    if len(worst_first) > 3:
+        detail += f"; +{len(worst_first) - 3} more"
+    text = f"{summary['flows']} flows: " + ", ".join(
+        f"{counts[name]} {name.lower()}" for name in ("CRITICAL", "WARNING", "UNKNOWN", "OK"))
+    if detail or notes:
+        text += " - " + "; ".join([*notes, detail] if detail else notes)
+    # Perfdata per the Nagios plugin guidelines: space-separated 'label=value[UOM]' pairs.
+    perf = " ".join(f"{name.lower()}={counts[name]}" for name in STATE_NAMES)
+    perf += f" duration={summary['duration_seconds']}s"
+    # '|' separates perfdata, and a newline would start Nagios' long output: keep them out of text.
+    text = text.replace("|", "/").replace("\n", " ")
+    return f"NEXLA {summary['state']} - {text} | {perf}\n"
+
+
+def render_prometheus(results, summary, finished_ts: float) -> str:
+    from prometheus_client import CollectorRegistry, Gauge, generate_latest
+
+    registry = CollectorRegistry()
+    labels = ["flow_id", "name"]
+    up = Gauge("nexla_flow_up", "1 when the flow's health check is OK, else 0", labels, registry=registry)
+    last_success = Gauge("nexla_flow_last_success_timestamp_seconds",
+                         "Unix time of the flow's last successful run (absent when none is known)",
+                         labels, registry=registry)
+    error_rate = Gauge("nexla_flow_error_rate",
+                       "Failed runs / finished runs among the flow's last --window runs",
+                       labels, registry=registry)
+    state = Gauge("nexla_flow_state", "1 for the flow's current health state, 0 for the others",
+                  [*labels, "state"], registry=registry)
+    Gauge("nexla_health_check_duration_seconds", "Wall time of the last health check run",
+          registry=registry).set(summary["duration_seconds"])
+    Gauge("nexla_health_check_last_run_timestamp_seconds", "Unix time the last health check run finished",
+          registry=registry).set(finished_ts)
+    # Also counts what has no flow to label (a configured resource not found, an unfinished listing).
+    Gauge("nexla_health_check_status", "Overall result as a Nagios code: 0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN",
+          registry=registry).set(summary["exit_code"])
+    for result in (r for r in results if r.flow_id is not None):
+        ids = (str(result.flow_id), result.name)
+        up.labels(*ids).set(1 if result.state == OK else 0)
+        if result.last_success_at is not None:
+            last_success.labels(*ids).set(result.last_success_at.timestamp())
+        if result.error_rate is not None:
+            error_rate.labels(*ids).set(result.error_rate)
+        for code, name in enumerate(STATE_NAMES):
+            state.labels(*ids, name).set(1 if code == result.state else 0)
+    return generate_latest(registry).decode("utf-8")
+
+
+def render(fmt: str, results, summary, notes, *, colour: bool = False) -> str:
+    """The report in `fmt` (one of FORMATS; anything else is text), redacted where it quotes
+    API text outside JSON. `colour` adds ANSI colours to the text format's state labels."""
+    if fmt == "json":
+        return render_json(results, summary, notes)
+    if fmt == "nagios":
+        return nexla_ops.redact_text(render_nagios(results, summary, notes))
+    if fmt == "prometheus":
+        return render_prometheus(results, summary, time.time())
+    return nexla_ops.redact_text(render_text(results, summary, notes, colour))

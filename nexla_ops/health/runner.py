@@ -1,0 +1,146 @@
+"""One health check run: list the flows, choose the ones asked for, fetch what the listing
+lacks (older runs, credential probes) within the budget, judge each flow, and return the
+report as data."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+from datetime import datetime, timezone
+
+from .budget import Deadline
+from .checks import evaluate, needs_history, summarize, unchecked
+from .model import STATE_NAMES, UNKNOWN, Check, FlowResult, worst
+from .observe import Api, Listing, fetch_history, list_flows, probe_credential, run_bounded
+from .settings import Thresholds
+
+
+@dataclass(frozen=True)
+class Selection:
+    """Which flows, beyond the config file's targets, and how to check them.
+
+    tags: only flows with a resource carrying one of these; projects: only flows in one of
+    these projects (ids as ASCII digits, else names); expect_paused: flow ids for which PAUSED
+    is OK; probe_credentials: probe every credential the chosen flows use; concurrency: parallel
+    per-flow calls.
+    """
+
+    tags: list | None = None
+    projects: list | None = None
+    expect_paused: list | None = None
+    probe_credentials: bool = False
+    concurrency: int = 8
+
+
+@dataclass
+class Report:
+    """The run's outcome: per-flow results (sorted by flow id), the summary (its exit_code is
+    the Nagios code), notes on what could not be covered, and when the flows were judged."""
+
+    results: list
+    summary: dict
+    notes: list = field(default_factory=list)
+    now: datetime | None = None
+
+    @property
+    def exit_code(self) -> int:
+        return self.summary["exit_code"]
+
+
+def select(listing: Listing, defaults: Thresholds, targets, ctx, *, tags=None, projects=None,
+           expect_paused=None):
+    """[(Flow, Thresholds)] to check, plus results for configured resources not found."""
+    expected_paused = set(expect_paused or [])
+    missing = []
+    if targets is not None:
+        index = {}
+        for flow in listing.flows:
+            for resource in flow.resources:
+                index.setdefault(resource, flow)
+        chosen = {}
+        for target in targets:
+            flow = index.get((target.type, target.id))
+            if flow is None:
+                why = ("the flow listing stopped before it was found" if not listing.complete
+                       else "not found in any flow visible to this key")
+                missing.append(FlowResult(None, target.label, "UNKNOWN", UNKNOWN,
+                                          [Check("selection", UNKNOWN, why)]))
+            elif flow.flow_id in chosen:
+                ctx.warn(f"config: {target.label} is in flow {flow.flow_id}, already selected by an "
+                         "earlier entry; its settings are ignored")
+            else:
+                chosen[flow.flow_id] = (flow, target.thresholds)
+        pairs = list(chosen.values())
+    else:
+        pairs = [(flow, defaults) for flow in listing.flows]
+    if tags:
+        wanted = set(tags)
+        pairs = [(f, th) for f, th in pairs if f.tags & wanted]
+    if projects:
+        ids = set()
+        for project in projects:
+            if project.isascii() and project.isdigit():  # "²".isdigit() too; a name then
+                ids.add(int(project))
+            else:
+                ids.update(pid for pid, name in listing.projects.items() if name == project)
+        pairs = [(f, th) for f, th in pairs if f.project_id in ids]
+    pairs = [(f, replace(th, expect_paused=True) if f.flow_id in expected_paused else th) for f, th in pairs]
+    return sorted(pairs, key=lambda pair: pair[0].flow_id), missing
+
+
+def check_flows(ctx, deadline: Deadline, defaults: Thresholds, targets=None,
+                selection: Selection | None = None) -> Report:
+    """Check every flow chosen (targets from settings.load_config, or every flow with
+    `defaults`, narrowed by `selection`). Raises nexla_ops errors when the listing's first page
+    cannot be read; what the deadline leaves unchecked is UNKNOWN in the report."""
+    selection = selection or Selection()
+    started_at = datetime.now(timezone.utc)
+    api = Api(ctx, deadline)
+    listing = list_flows(api, ctx)
+    now = datetime.now(timezone.utc)
+    pairs, missing = select(listing, defaults, targets, ctx, tags=selection.tags,
+                            projects=selection.projects, expect_paused=selection.expect_paused)
+
+    tasks = {}
+    for flow, th in pairs:
+        if needs_history(flow, th, now):
+            tasks[("history", flow.flow_id)] = lambda f=flow, t=th: fetch_history(api, f, t, now)
+    if selection.probe_credentials:
+        for cred_id in sorted({c for flow, _ in pairs for c in flow.credential_ids}):
+            name = listing.credentials.get(cred_id, "")
+            tasks[("credential", cred_id)] = lambda c=cred_id, n=name: probe_credential(api, c, n)
+    if tasks:
+        ctx.progress(f"checking {len(tasks)} flow(s) and credential(s) individually")
+    done, failed = run_bounded(tasks, selection.concurrency, deadline)
+    credentials = None
+    if selection.probe_credentials:
+        credentials = {key[1]: value for key, value in done.items() if key[0] == "credential"}
+        for key, exc in failed.items():
+            if key[0] == "credential":
+                credentials[key[1]] = (UNKNOWN, f"credential {key[1]}: {exc.message}")
+
+    results = list(missing)
+    for flow, th in pairs:
+        key = ("history", flow.flow_id)
+        if key in failed:
+            results.append(FlowResult(flow.flow_id, flow.name, flow.status, UNKNOWN,
+                                      [Check("history", UNKNOWN, f"run history: {failed[key].message}")]))
+            continue
+        if key in tasks and key not in done:
+            results.append(unchecked(flow.flow_id, flow.name,
+                                     f"not checked before the --timeout of {deadline.seconds:g}s"))
+            continue
+        if key in done:
+            flow.runs, flow.history_complete = done[key]
+        results.append(evaluate(flow, th, now, credentials))
+    results.sort(key=lambda r: (r.flow_id is None, r.flow_id or 0, r.name))
+
+    notes = [listing.problem] if listing.problem else []
+    if not results and not notes:
+        notes.append("no flows matched the selection")
+    duration = deadline.elapsed()
+    summary = summarize(results, started_at, duration, api.calls, incomplete=bool(listing.problem))
+    if notes:  # an incomplete listing or an empty selection cannot be reported as fine
+        overall = worst([summary["exit_code"], UNKNOWN]) if results else UNKNOWN
+        summary["state"], summary["exit_code"] = STATE_NAMES[overall], overall
+    ctx.progress_done()
+    return Report(results, summary, notes, now)
