@@ -69,7 +69,7 @@ def count_requests(control) -> tuple[int, int]:
 
 def walk_in_process(url: str, key: str, control, fmt: str) -> tuple[float, int]:
     """Seconds for one main() call writing to a temp file; returns (seconds, items written)."""
-    import list_resources
+    from nexla_ops.commands import list_resources
 
     os.environ["NEXLA_API_URL"], os.environ["NEXLA_SERVICE_KEY"] = url, key
     with tempfile.TemporaryDirectory() as tmp:

@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
-"""Check the health of Nexla flows, for cron, Nagios, Prometheus and chat alerts. Also
-`nexla-ops health-check`; `--help` for every option."""
+"""Check the health of Nexla flows, for cron, Nagios, Prometheus and chat alerts. Also `nexla-ops
+health-check`; `--help` for every option."""
 
 import sys
 from pathlib import Path

@@ -12,8 +12,9 @@ from datetime import datetime, timezone
 
 import pytest
 
-import manage_access
 from conftest import CANARY, writes
+from nexla_ops.access import engine as access_engine
+from nexla_ops.commands import manage_access
 
 SOURCE_123 = "/data_sources/123/accessors"
 SEEDED_123 = {("USER", 1): ["owner"], ("USER", 2): ["operator"], ("USER", 3): ["collaborator"],
@@ -50,32 +51,32 @@ def test_accessor_named_by_email_or_name_is_matched_even_in_an_id_only_list(sand
     # would replace roles he already has. The lookup is real HTTP against the sandbox.
     import nexla_ops
 
-    resolver = manage_access.Resolver(nexla_ops.Context())
-    id_only = manage_access.parse_accessor_list(
+    resolver = access_engine.Resolver(nexla_ops.Context())
+    id_only = access_engine.parse_accessor_list(
         [{"type": "USER", "id": 2, "access_roles": ["operator"]},
          {"type": "TEAM", "id": 42, "access_roles": ["collaborator"]}], "test")
-    omar = manage_access.build_accessor("USER", {"email": "Omar@demo.example"}, ["admin"],
-                                        manage_access.cli_label)
-    ops_team = manage_access.build_accessor("TEAM", {"name": "data-ops"}, ["admin"],
-                                            manage_access.cli_label)
-    resource = manage_access.Resource("data_sources", 123)
-    change = manage_access.plan(resource, id_only, resolver.resolve(omar, id_only), "grant",
+    omar = access_engine.build_accessor("USER", {"email": "Omar@demo.example"}, ["admin"],
+                                        access_engine.cli_label)
+    ops_team = access_engine.build_accessor("TEAM", {"name": "data-ops"}, ["admin"],
+                                            access_engine.cli_label)
+    resource = access_engine.Resource("data_sources", 123)
+    change = access_engine.plan(resource, id_only, resolver.resolve(omar, id_only), "grant",
                                 ["admin"])
     assert (change.before, change.after) == (["operator"], ["admin", "operator"])
     assert resolver.resolve(ops_team, id_only).id == 42
     lookups = [r["path"] for r in sandbox.control.requests() if r["path"] in ("/users", "/teams")]
     assert lookups == ["/users", "/teams"]
     # someone the look-up cannot see: refuse rather than guess "not an accessor yet"
-    stranger = manage_access.build_accessor("USER", {"email": "nobody@demo.example"}, ["admin"],
-                                            manage_access.cli_label)
+    stranger = access_engine.build_accessor("USER", {"email": "nobody@demo.example"}, ["admin"],
+                                            access_engine.cli_label)
     with pytest.raises(nexla_ops.NotFound, match="name the accessor by id"):
         resolver.resolve(stranger, id_only)
     # a list that already carries emails needs no look-up
     sandbox.control.clear_requests()
-    named = manage_access.parse_accessor_list(
+    named = access_engine.parse_accessor_list(
         [{"type": "USER", "id": 2, "email": "omar@demo.example", "access_roles": ["operator"]}],
         "test")
-    assert manage_access.Resolver(nexla_ops.Context()).resolve(omar, named) is omar
+    assert access_engine.Resolver(nexla_ops.Context()).resolve(omar, named) is omar
     assert sandbox.control.requests() == []
 
 

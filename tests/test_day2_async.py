@@ -7,8 +7,8 @@ import time
 
 import pytest
 
-import async_task
 import nexla_ops
+from nexla_ops.commands import async_task
 
 
 def calls(sandbox, method=None, prefix="/async_tasks"):

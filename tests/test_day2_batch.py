@@ -1,4 +1,4 @@
-"""batch_operations.py and its checkpoint journal (scripts/checkpoint.py) against the sandbox."""
+"""batch_operations.py and its checkpoint journal (nexla_ops/journal.py) against the sandbox."""
 
 from __future__ import annotations
 
@@ -13,9 +13,9 @@ from pathlib import Path
 
 import pytest
 
-import batch_operations
-import checkpoint
 from conftest import CANARY, SCRIPTS, _script_env, kill9, kill9_while_held, wait_for, writes
+from nexla_ops import journal as checkpoint
+from nexla_ops.commands import batch_operations
 
 # --------------------------------------------------------------------------- journal (no API)
 
@@ -414,7 +414,7 @@ def test_a_secret_in_a_patch_stays_out_of_output_and_journal(sandbox, run_main, 
 
 
 def test_ids_from_list_resources_jsonl_and_plain_lines(sandbox, run_main, tmp_path):
-    import list_resources
+    from nexla_ops.commands import list_resources
 
     assert run_main(list_resources, "--type", "destinations", "--name", "warehouse",
                     "--format", "jsonl", "--output", tmp_path / "sinks.jsonl").code == 0

@@ -8,10 +8,10 @@ from collections import Counter
 
 import pytest
 
-import checkpoint
 import nexla_ops
-import rotate_credential
 from conftest import CANARY, kill9_while_held, write_requests, writes
+from nexla_ops import journal as checkpoint
+from nexla_ops.commands import rotate_credential
 
 # Demo seed: credential 11 is used by source 123 (flow 1001, ACTIVE), destination 303 (flow
 # 1003, ACTIVE), and source 126 + destination 304 (flow 1004, PAUSED).

@@ -12,8 +12,8 @@ import shlex
 import pytest
 import requests
 
-import validate_transform as vt
 from conftest import ROOT, SCRIPTS, writes
+from nexla_ops.commands import validate_transform as vt
 
 ORDERS = 123  # demo nexset "orders": order_id, customer_id, amount, currency, status, ...
 

@@ -8,8 +8,8 @@ from collections import Counter
 
 import pytest
 
-import push_webhook as pw
 from conftest import CANARY, kill9_while_held
+from nexla_ops.commands import push_webhook as pw
 
 WEBHOOK = 127
 PATH = f"/webhook/{WEBHOOK}"

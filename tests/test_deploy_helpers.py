@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-import deploy_flow
+from nexla_ops.commands import deploy_flow
 
 KINDS = ("data_credentials", "data_sources", "data_sets", "data_sinks", "flows")
 FAST = ["--max-attempts", "3", "--max-wait", "0.05", "--deadline", "20", "--timeout", "5"]

@@ -13,8 +13,8 @@ import time
 
 import pytest
 
-import list_resources
 from conftest import CANARY
+from nexla_ops.commands import list_resources
 
 
 @pytest.fixture

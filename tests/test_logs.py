@@ -14,8 +14,8 @@ from collections import Counter
 
 import pytest
 
-import get_resource_logs
 from conftest import CANARY, wait_for
+from nexla_ops.commands import get_resource_logs
 
 FLOW_OF_SOURCE = {123: 1001, 124: 1002, 125: 1003, 126: 1004, 127: 1005}
 

@@ -6,10 +6,9 @@ from __future__ import annotations
 
 import pytest
 
-import get_resource_logs
-import list_resources
-import manage_access
 import nexla_ops
+from nexla_ops.access import engine as manage_access
+from nexla_ops.commands import get_resource_logs, list_resources
 
 # The scripts' own tables just before they moved to nexla_ops: spelling -> what it resolved to.
 # list_resources (also batch_operations' --type): -> our type name; matched after strip(),

@@ -9,7 +9,7 @@ import sys
 import pytest
 
 import nexla_ops
-import retry_helpers
+from nexla_ops.commands import retry_helpers
 from test_retry import SOURCE, hits
 
 

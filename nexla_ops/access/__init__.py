@@ -1,0 +1,17 @@
+"""Who may do what: roles and accessor types (here, light), and the engine (models, resolve,
+plan, apply, audit) behind manage-access."""
+
+ROLES = ("owner", "admin", "operator", "collaborator")  # highest rank first
+ACCESSOR_TYPES = ("USER", "TEAM", "ORG")
+# Which fields identify an accessor of each type in API answers, in the order they are compared,
+# and the ones a user may name it by (--accessor-id/-email/-name, or the same keys in files).
+IDENTITY_FIELDS = {"USER": ("id", "email"), "TEAM": ("id", "name"),
+                   "ORG": ("id", "client_identifier", "email_domain")}
+INPUT_FIELDS = {"USER": ("id", "email"), "TEAM": ("id", "name"), "ORG": ("id",)}
+DEFAULT_AUDIT_LOG = "nexla-access-audit.jsonl"
+
+# The resource types that have accessors (contract §11): our names; any spelling
+# nexla_ops.resource_path takes (API names, singular, ...) works.
+ACCESS_RESOURCE_TYPES = ("sources", "nexsets", "destinations", "credentials", "flows",
+                         "projects", "teams", "transforms", "lookups", "attribute_transforms",
+                         "code_containers", "data_schemas", "doc_containers")

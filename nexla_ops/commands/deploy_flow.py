@@ -1,0 +1,82 @@
+"""Deploy a Nexla flow declaratively: credential -> source -> nexset -> destinations -> active flow.
+
+A JSON/YAML config describes the deployment. `--plan` reads the current state and prints what an
+apply would create, update, replace or leave unchanged, and sends nothing but GETs and credential
+probes. An apply converges the account to the config, in dependency order, and is idempotent: a
+second apply of the same config makes zero write requests. Every create is lost-response safe
+(found again by name and deployment tag, never sent twice). Any failure, including Ctrl-C and
+SIGTERM, rolls back exactly what this run created and restores what it changed or paused; objects
+that existed before the run are never deleted.
+
+Objects this script creates carry the tag `nexla-ops:deployment=<name>`, which is how it finds its
+own objects again. Two applies of the same deployment are serialised by a lock file,
+`<lock dir>/<name>.lock` (default `.nexla-ops/locks/` under the working directory, or
+`$NEXLA_OPS_STATE_DIR/locks/`), and the second one re-reads the state under the lock.
+"""
+
+from __future__ import annotations
+
+import argparse
+
+import nexla_ops
+
+EXAMPLES = """examples:
+  # the JSON Schema of the config file
+  python scripts/deploy_flow.py --print-schema
+
+  # what would change (only GETs and credential probes are sent)
+  python scripts/deploy_flow.py --config examples/deploy/minimal.json --plan
+
+  # apply, machine-readable result on stdout and in a file
+  python scripts/deploy_flow.py --config examples/deploy/full.yaml --json --output result.json
+
+  # rehearse against the local sandbox
+  python scripts/deploy_flow.py --config examples/deploy/full.yaml --sandbox
+
+exit codes: 0 applied/unchanged/planned, 1 failed and rolled back, 2 bad config (nothing sent),
+3 configuration missing, 4 auth/permission, 6 transient (safe to re-run), 7 partial (see leftovers)
+"""
+
+
+def build_parser(prog: str | None = None) -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog=prog or "deploy_flow.py",
+        description="Plan and apply a Nexla flow deployment (credential -> source -> nexset -> "
+        "destinations -> active flow): idempotent, lost-response safe, rolled back on failure.",
+        epilog=EXAMPLES,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("--config", "-c", metavar="FILE",
+                        help="deployment config, JSON or YAML (.yaml/.yml); see --print-schema")
+    parser.add_argument("--plan", "--dry-run", dest="plan", action="store_true",
+                        help="show what would change; sends only GETs and credential probes")
+    parser.add_argument("--print-schema", action="store_true",
+                        help="print the config's JSON Schema and exit")
+    parser.add_argument("--wait-timeout", metavar="DURATION",
+                        help="overrides wait.discovery_timeout and wait.activation_timeout "
+                        "(seconds, or 90s, 5m)")
+    parser.add_argument("--allow-replace", action="store_true",
+                        help="allow deleting and re-creating objects whose type changed")
+    parser.add_argument("--adopt", action="store_true",
+                        help="take over same-named objects that this deployment did not "
+                        "create (they get its tag; a rollback never deletes them)")
+    parser.add_argument("--lock-dir", metavar="DIR",
+                        help="where the per-deployment lock files live (default "
+                        "$NEXLA_OPS_STATE_DIR/locks or ./.nexla-ops/locks)")
+    parser.add_argument("--lock-timeout", metavar="DURATION", default="10m",
+                        help="how long to wait for another apply of the same deployment "
+                        "(default 10m)")
+    parser.add_argument("--output", metavar="FILE",
+                        help="also write the JSON result to FILE (atomically)")
+    nexla_ops.add_common_args(parser)
+    return parser
+
+
+def run(args, ctx) -> int:
+    from nexla_ops.deploy import engine  # pydantic and the engine load only when a run starts
+
+    return engine.run(args, ctx)
+
+
+def main(argv=None, *, prog: str | None = None) -> int:
+    return nexla_ops.main_wrapper(run, build_parser(prog), argv)

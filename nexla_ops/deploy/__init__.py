@@ -1,0 +1,1 @@
+"""Deploying flows from a declarative config: see engine (model, observe, plan, apply)."""
