@@ -1,0 +1,174 @@
+"""The shape the project promises: thin scripts over one importable package, and installable
+commands (`nexla-ops <command>`, `nexla-sandbox`) that work outside a checkout."""
+
+from __future__ import annotations
+
+import ast
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from conftest import ROOT, SCRIPTS
+from nexla_ops.commands import COMMANDS
+
+SCRIPT_FILES = sorted(SCRIPTS.glob("*.py"))
+MAX_SCRIPT_LINES = 250
+MAX_MODULE_LINES = 600
+
+
+def _line_count(path: Path) -> int:
+    return len(path.read_text(encoding="utf-8").splitlines())
+
+
+def _imported_top_names(path: Path) -> set[str]:
+    names = set()
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        if isinstance(node, ast.Import):
+            names |= {alias.name.split(".")[0] for alias in node.names}
+        elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+            names.add(node.module.split(".")[0])
+    return names
+
+
+def test_no_script_imports_another_script():
+    stems = {p.stem for p in SCRIPT_FILES}
+    offenders = {p.name: sorted(_imported_top_names(p) & stems) for p in SCRIPT_FILES}
+    assert not {name: found for name, found in offenders.items() if found}
+
+
+MAX_COMMAND_LINES = 250
+# Modules still holding their domain code and argparse shell together (commands/) or every
+# resource family at once (the sandbox): the split is open work. Each may only shrink; once
+# under its limit it must leave this list.
+NOT_YET_SPLIT = {
+    "nexla_ops/access/engine.py": 823,
+    "nexla_ops/deploy/engine.py": 1390,
+    "nexla_ops/commands/async_task.py": 272,
+    "nexla_ops/commands/batch_operations.py": 775,
+    "nexla_ops/commands/get_resource_logs.py": 518,
+    "nexla_ops/commands/list_resources.py": 645,
+    "nexla_ops/commands/push_webhook.py": 481,
+    "nexla_ops/commands/retry_helpers.py": 277,
+    "nexla_ops/commands/rotate_credential.py": 428,
+    "nexla_ops/commands/validate_transform.py": 578,
+    "nexla_sandbox/models.py": 936,
+    "nexla_sandbox/responses.py": 1437,
+}
+
+
+def _limit(relative: str) -> int:
+    return MAX_COMMAND_LINES if relative.startswith("nexla_ops/commands/") else MAX_MODULE_LINES
+
+
+def test_scripts_are_thin_and_modules_small():
+    too_long = [f"{p.relative_to(ROOT)}: {_line_count(p)}" for p in SCRIPT_FILES
+                if _line_count(p) > MAX_SCRIPT_LINES]
+    for package in ("nexla_ops", "nexla_sandbox"):
+        for path in sorted((ROOT / package).rglob("*.py")):
+            relative = path.relative_to(ROOT).as_posix()
+            ceiling = NOT_YET_SPLIT.get(relative, _limit(relative))
+            if _line_count(path) > ceiling:
+                too_long.append(f"{relative}: {_line_count(path)} lines (limit {ceiling})")
+    assert not too_long
+
+
+def test_the_not_yet_split_list_only_names_what_is_still_too_long():
+    done = [name for name in NOT_YET_SPLIT
+            if not (ROOT / name).exists() or _line_count(ROOT / name) <= _limit(name)]
+    assert not done, f"split now: remove {done} from NOT_YET_SPLIT"
+
+
+def test_every_script_is_a_subcommand():
+    modules = {module for module, _summary in COMMANDS.values()}
+    assert modules == {p.stem for p in SCRIPT_FILES}
+    for name, (module, _summary) in COMMANDS.items():
+        assert name == module.removeprefix("nexla_").replace("_", "-")
+        assert (ROOT / "nexla_ops" / "commands" / f"{module}.py").exists()
+
+
+def _nexla_ops(*args, cwd, env=None, python=sys.executable):
+    return subprocess.run([python, "-m", "nexla_ops", *args], cwd=cwd, capture_output=True,
+                          text=True, timeout=60, env=env)
+
+
+def test_top_level_help_lists_every_command(tmp_path):
+    proc = _nexla_ops("--help", cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    listed = {line.split()[0] for line in proc.stdout.splitlines() if line.startswith("  ")}
+    assert listed == set(COMMANDS)
+    assert _nexla_ops(cwd=tmp_path).returncode == 2  # no command: usage, bad input
+
+
+def test_unknown_command_is_bad_input(tmp_path):
+    proc = _nexla_ops("deploy-flw", "--plan", cwd=tmp_path)
+    assert proc.returncode == 2
+    assert proc.stdout == ""
+    assert "unknown command 'deploy-flw'" in proc.stderr and "deploy-flow" in proc.stderr
+
+
+HEAVY = ("nexla_sdk", "pydantic", "tenacity", "dotenv")
+PROBE = """
+import contextlib, io, json, sys
+from nexla_ops.commands import main
+with contextlib.redirect_stdout(io.StringIO()) as out:
+    try:
+        main([sys.argv[1], "--help"])
+    except SystemExit:
+        pass
+print(json.dumps({"usage": out.getvalue()[:6],
+                  "heavy": sorted({m.split(".")[0] for m in sys.modules} & set(sys.argv[2:]))}))
+"""
+
+
+@pytest.mark.parametrize("command", sorted(COMMANDS))
+def test_command_help_is_light(command, tmp_path):
+    """`nexla-ops X --help` prints usage without importing the SDK, pydantic, tenacity or
+    dotenv (start-up stays fast)."""
+    proc = subprocess.run([sys.executable, "-c", PROBE, command, *HEAVY], cwd=tmp_path,
+                          capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 0, proc.stderr
+    result = json.loads(proc.stdout.splitlines()[-1])
+    assert result == {"usage": "usage:", "heavy": []}
+
+
+@pytest.fixture(scope="module")
+def installed(tmp_path_factory):
+    """`pip install .` (not editable) into a fresh target directory: the package as an operator
+    gets it, with its console commands, and no checkout on the path."""
+    target = tmp_path_factory.mktemp("installed")
+    proc = subprocess.run([sys.executable, "-m", "pip", "install", "--quiet", "--no-deps",
+                           "--target", str(target), str(ROOT)],
+                          capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    return target
+
+
+@pytest.mark.slow
+def test_installed_commands_work_outside_the_checkout(installed, tmp_path):
+    env = {k: v for k, v in os.environ.items() if not k.startswith("NEXLA_")}
+    env["PYTHONPATH"] = str(installed)  # dependencies come from this interpreter's site
+    bin_dir = installed / "bin"
+
+    def run(*argv):
+        return subprocess.run([str(bin_dir / argv[0]), *argv[1:]], cwd=tmp_path, env=env,
+                              capture_output=True, text=True, timeout=120)
+
+    where = subprocess.run([sys.executable, "-c", "import nexla_ops, nexla_sandbox; "
+                            "print(nexla_ops.__file__); print(nexla_sandbox.__file__)"],
+                           cwd=tmp_path, env=env, capture_output=True, text=True, timeout=60)
+    assert all(line.startswith(str(installed)) for line in where.stdout.split()), where.stdout
+    listing = run("nexla-ops", "--help")
+    assert listing.returncode == 0 and "health-check" in listing.stdout
+    quickstart = run("nexla-ops", "quickstart", "--sandbox", "--json")
+    assert quickstart.returncode == 0, quickstart.stderr
+    assert quickstart.stdout.count("\n") >= 1 and json.loads(quickstart.stdout)
+    assert (tmp_path / ".nexla-sandbox" / "state.db").is_file()
+    sandbox_help = run("nexla-sandbox", "--help")
+    assert sandbox_help.returncode == 0 and sandbox_help.stdout.startswith("usage:")
+    plan = run("nexla-ops", "health-check", "--all", "--sandbox", "--format", "json")
+    assert plan.returncode == 2, plan.stderr  # the demo seed has one CRITICAL flow
+    assert json.loads(plan.stdout)
