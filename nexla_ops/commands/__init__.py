@@ -9,6 +9,7 @@ Only the chosen command's module is imported, so ``nexla-ops --help`` stays fast
 from __future__ import annotations
 
 import importlib
+import os
 import sys
 
 # subcommand -> (module in this package, one line for the listing). The subcommand is the
@@ -33,6 +34,17 @@ COMMANDS = {
 }
 
 
+_dispatched = False  # True once main() below runs a command: suggestions then use its form
+
+
+def command_line(module: str) -> str:
+    """How to run the command in `module` the way the user ran this one: `nexla-ops x` under
+    the nexla-ops command, `python scripts/x.py` from a checkout."""
+    if _dispatched:
+        return f"nexla-ops {module.removeprefix('nexla_').replace('_', '-')}"
+    return f"python scripts/{module}.py"
+
+
 def usage() -> str:
     width = max(map(len, COMMANDS))
     lines = ["usage: nexla-ops <command> [options]   (nexla-ops <command> --help for more)",
@@ -46,9 +58,13 @@ def usage() -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
+    global _dispatched
     args = sys.argv[1:] if argv is None else list(argv)
     if not args or args[0] in ("-h", "--help", "help"):
-        print(usage())
+        try:
+            print(usage(), flush=True)
+        except BrokenPipeError:  # `nexla-ops --help | head`: the reader is gone, stop quietly
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 0 if args else 2
     name = args[0]
     if name == "--version":
@@ -62,4 +78,5 @@ def main(argv: list[str] | None = None) -> int:
                          f"{', '.join(COMMANDS)}\n")
         return 2
     module = importlib.import_module(f"{__name__}.{entry[0]}")
+    _dispatched = True
     return module.main(args[1:], prog=f"nexla-ops {name}")

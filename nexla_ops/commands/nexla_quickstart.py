@@ -72,17 +72,19 @@ def count_kind(ctx: nexla_ops.Context, label: str, path: str) -> tuple[Any, list
 
 
 def next_commands(result: dict, sandbox: bool) -> list[str]:
+    from nexla_ops.commands import command_line
+
     suffix = " --sandbox" if sandbox else ""
     source_ids = result["samples"].get("sources") or []
     nexset_ids = result["samples"].get("nexsets") or []
-    logs = (f"python scripts/get_resource_logs.py --resource-type data_sets --resource-id "
-            f"{nexset_ids[0]}{suffix}" if nexset_ids else
-            f"python scripts/get_resource_logs.py --resource-type data_sources --resource-id "
-            f"{source_ids[0]}{suffix}" if source_ids else
-            f"python scripts/deploy_flow.py --print-schema{suffix}")
+    logs = command_line("get_resource_logs")
+    logs = (f"{logs} --resource-type data_sets --resource-id {nexset_ids[0]}{suffix}"
+            if nexset_ids else
+            f"{logs} --resource-type data_sources --resource-id {source_ids[0]}{suffix}"
+            if source_ids else f"{command_line('deploy_flow')} --print-schema{suffix}")
     return [
-        f"python scripts/list_resources.py --type sources --limit 5{suffix}",
-        f"python scripts/health_check.py --all{suffix}",
+        f"{command_line('list_resources')} --type sources --limit 5{suffix}",
+        f"{command_line('health_check')} --all{suffix}",
         logs,
     ]
 
