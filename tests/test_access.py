@@ -13,7 +13,7 @@ from datetime import datetime, timezone
 import pytest
 
 from conftest import CANARY, writes
-from nexla_ops.access import engine as access_engine
+from nexla_ops.access import api, changes, inputs, models
 from nexla_ops.commands import manage_access
 
 SOURCE_123 = "/data_sources/123/accessors"
@@ -51,32 +51,32 @@ def test_accessor_named_by_email_or_name_is_matched_even_in_an_id_only_list(sand
     # would replace roles he already has. The lookup is real HTTP against the sandbox.
     import nexla_ops
 
-    resolver = access_engine.Resolver(nexla_ops.Context())
-    id_only = access_engine.parse_accessor_list(
+    resolver = api.Resolver(nexla_ops.Context())
+    id_only = models.parse_accessor_list(
         [{"type": "USER", "id": 2, "access_roles": ["operator"]},
          {"type": "TEAM", "id": 42, "access_roles": ["collaborator"]}], "test")
-    omar = access_engine.build_accessor("USER", {"email": "Omar@demo.example"}, ["admin"],
-                                        access_engine.cli_label)
-    ops_team = access_engine.build_accessor("TEAM", {"name": "data-ops"}, ["admin"],
-                                            access_engine.cli_label)
-    resource = access_engine.Resource("data_sources", 123)
-    change = access_engine.plan(resource, id_only, resolver.resolve(omar, id_only), "grant",
+    omar = inputs.build_accessor("USER", {"email": "Omar@demo.example"}, ["admin"],
+                                        inputs.cli_label)
+    ops_team = inputs.build_accessor("TEAM", {"name": "data-ops"}, ["admin"],
+                                            inputs.cli_label)
+    resource = inputs.Resource("data_sources", 123)
+    change = changes.plan(resource, id_only, resolver.resolve(omar, id_only), "grant",
                                 ["admin"])
     assert (change.before, change.after) == (["operator"], ["admin", "operator"])
     assert resolver.resolve(ops_team, id_only).id == 42
     lookups = [r["path"] for r in sandbox.control.requests() if r["path"] in ("/users", "/teams")]
     assert lookups == ["/users", "/teams"]
     # someone the look-up cannot see: refuse rather than guess "not an accessor yet"
-    stranger = access_engine.build_accessor("USER", {"email": "nobody@demo.example"}, ["admin"],
-                                            access_engine.cli_label)
+    stranger = inputs.build_accessor("USER", {"email": "nobody@demo.example"}, ["admin"],
+                                            inputs.cli_label)
     with pytest.raises(nexla_ops.NotFound, match="name the accessor by id"):
         resolver.resolve(stranger, id_only)
     # a list that already carries emails needs no look-up
     sandbox.control.clear_requests()
-    named = access_engine.parse_accessor_list(
+    named = models.parse_accessor_list(
         [{"type": "USER", "id": 2, "email": "omar@demo.example", "access_roles": ["operator"]}],
         "test")
-    assert access_engine.Resolver(nexla_ops.Context()).resolve(omar, named) is omar
+    assert api.Resolver(nexla_ops.Context()).resolve(omar, named) is omar
     assert sandbox.control.requests() == []
 
 

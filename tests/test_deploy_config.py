@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 import nexla_ops
-from nexla_ops.deploy import engine as deploy_flow
+from nexla_ops.deploy import spec as deploy_flow
 from test_deploy_helpers import FULL, MINIMAL, config
 
 ROOT = Path(__file__).resolve().parent.parent

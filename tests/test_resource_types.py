@@ -7,7 +7,7 @@ from __future__ import annotations
 import pytest
 
 import nexla_ops
-from nexla_ops.access import engine as manage_access
+from nexla_ops.access import inputs as manage_access
 from nexla_ops.commands import get_resource_logs, list_resources
 
 # The scripts' own tables just before they moved to nexla_ops: spelling -> what it resolved to.

@@ -1,5 +1,11 @@
-"""Who may do what: roles and accessor types (here, light), and the engine (models, resolve,
-plan, apply, audit) behind manage-access."""
+"""Who may do what. This module holds the light constants (roles, accessor types); the rest:
+
+    models      accessor models and the accessor-list parser (SDK 1.0.8 workaround)
+    inputs      resources, roles and accessors from flags and files
+    api         reading and writing accessor lists, Resolver, the last-owner guard, AuditTrail
+    changes     Change: planned from the current list, applied with a verified read-back
+    operations  list, grant, revoke, set and audit; run(args, ctx)
+"""
 
 ROLES = ("owner", "admin", "operator", "collaborator")  # highest rank first
 ACCESSOR_TYPES = ("USER", "TEAM", "ORG")

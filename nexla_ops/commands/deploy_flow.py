@@ -73,9 +73,9 @@ def build_parser(prog: str | None = None) -> argparse.ArgumentParser:
 
 
 def run(args, ctx) -> int:
-    from nexla_ops.deploy import engine  # pydantic and the engine load only when a run starts
+    from nexla_ops.deploy import runner  # pydantic and the engine load only when a run starts
 
-    return engine.run(args, ctx)
+    return runner.run(args, ctx)
 
 
 def main(argv=None, *, prog: str | None = None) -> int:

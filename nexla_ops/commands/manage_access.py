@@ -97,9 +97,9 @@ def build_parser(prog: str | None = None) -> argparse.ArgumentParser:
 
 
 def run(args, ctx) -> int:
-    from nexla_ops.access import engine  # pydantic and the engine load only when a run starts
+    from nexla_ops.access import operations  # pydantic and the engine load only when a run starts
 
-    return engine.run(args, ctx)
+    return operations.run(args, ctx)
 
 
 def main(argv: list[str] | None = None, *, prog: str | None = None) -> int:

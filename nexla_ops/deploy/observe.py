@@ -1,0 +1,143 @@
+"""Reading a deployment's live state: its objects found by name and deployment tag."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import nexla_ops
+
+from .spec import CREDENTIALS, NEXSETS, SINKS, SOURCES, CredentialSpec, DeploymentConfig
+
+# Reading state
+# --------------------------------------------------------------------------------------------
+
+
+def has_tag(obj: dict, tag: str) -> bool:
+    return tag in (obj.get("tags") or [])
+
+
+class Reader:
+    """Reads the account: paged name lookups (cached per pass), gets that map 404 to None."""
+
+    def __init__(self, ctx, tag: str, adopt: bool = False):
+        self.ctx, self.tag, self.adopt = ctx, tag, adopt
+        self._lists: dict[str, list[dict]] = {}
+
+    def list_all(self, path: str, *, refresh: bool = False) -> list[dict]:
+        if refresh or path not in self._lists:
+            self._lists[path] = list(self.ctx.paginate(path))
+        return self._lists[path]
+
+    def get(self, path: str, params: dict | None = None) -> dict | None:
+        try:
+            return self.ctx.request("GET", path, params=params)
+        except nexla_ops.NotFound:
+            return None
+
+    def named(self, path: str, name: str, *, refresh: bool = False) -> list[dict]:
+        return [o for o in self.list_all(path, refresh=refresh) if o.get("name") == name]
+
+    def ours(self, path: str, name: str, *, refresh: bool = False) -> list[dict]:
+        return [o for o in self.named(path, name, refresh=refresh) if has_tag(o, self.tag)]
+
+    def pick(self, path: str, name: str, where: str, candidates=None) -> tuple[dict | None, bool]:
+        """(object, adopted) for `name`: ours by tag, else a single untagged one if adopting."""
+        named = self.named(path, name) if candidates is None else candidates
+        ours = [o for o in named if has_tag(o, self.tag)]
+        if len(ours) > 1:
+            ids = ", ".join(str(o["id"]) for o in ours)
+            raise nexla_ops.OpsError(
+                f"{where}: {len(ours)} {path.strip('/')} named {name!r} carry tag {self.tag} "
+                f"(ids {ids}); delete the duplicates, then re-run"
+            )
+        if ours:
+            return ours[0], False
+        if not named:
+            return None, False
+        if self.adopt and len(named) == 1:
+            return named[0], True
+        ids = ", ".join(str(o["id"]) for o in named)
+        raise nexla_ops.OpsError(
+            f"{where}: {path.strip('/')} named {name!r} already exists (id {ids}) and is not "
+            f"managed by this deployment (no tag {self.tag}); rename it in the config, or pass "
+            "--adopt to take it over"
+        )
+
+
+@dataclass
+class State:
+    """What exists now, for each part of the config (None = absent)."""
+
+    creds: dict[str, dict | None] = field(default_factory=dict)
+    source: dict | None = None
+    source_adopted: bool = False
+    detected: dict | None = None
+    derived: dict | None = None
+    derived_adopted: bool = False
+    sinks: dict[str, dict | None] = field(default_factory=dict)
+    sinks_adopted: dict[str, bool] = field(default_factory=dict)
+    flow: dict | None = None  # the flow's root node
+
+
+def detected_nexset_id(source: dict, reader: Reader) -> int | None:
+    """The id of the nexset Nexla detected from this source (None until discovery)."""
+    ids = [b["id"] for b in source.get("data_sets") or []
+           if isinstance(b, dict) and isinstance(b.get("id"), int)]
+    if len(ids) > 1:  # derived nexsets may be listed too: the detected one has no parent
+        ids = [i for i in ids if parent_id(reader.get(f"/{NEXSETS}/{i}") or {}) is None] or ids
+    return ids[0] if ids else None
+
+
+def parent_id(nexset: dict) -> int | None:
+    parents = nexset.get("parent_data_sets") or []
+    if parents and isinstance(parents[0], dict):
+        return parents[0].get("id")
+    return nexset.get("parent_data_set_id")
+
+
+def read_flow(reader: Reader, source_id: int) -> dict | None:
+    body = reader.get(f"/{SOURCES}/{source_id}/flow", params={"flows_only": 1})
+    flows = (body or {}).get("flows") or []
+    return flows[0] if flows else None
+
+
+def observe(cfg: DeploymentConfig, reader: Reader) -> State:
+    state = State()
+    for i, spec in enumerate(cfg.credentials):
+        state.creds[spec.name] = _pick_credential(reader, spec, f"credentials[{i}]")
+    source, state.source_adopted = reader.pick(f"/{SOURCES}", cfg.source.name, "source")
+    if source is not None:
+        state.source = reader.get(f"/{SOURCES}/{source['id']}", params={"expand": 1}) or source
+        detected_id = detected_nexset_id(state.source, reader)
+        if detected_id is not None:
+            state.detected = reader.get(f"/{NEXSETS}/{detected_id}")
+        state.flow = read_flow(reader, source["id"])
+    if cfg.nexset is not None and state.detected is not None:
+        named = [
+            o for o in reader.named(f"/{NEXSETS}", cfg.nexset.name) if o["id"] != state.detected["id"]
+        ]
+        derived, state.derived_adopted = reader.pick(f"/{NEXSETS}", cfg.nexset.name, "nexset", named)
+        if derived is not None:
+            state.derived = reader.get(f"/{NEXSETS}/{derived['id']}") or derived
+    for key, spec in cfg.all_destinations():
+        sink, adopted = reader.pick(f"/{SINKS}", spec.name, key)
+        state.sinks[key] = sink
+        state.sinks_adopted[key] = adopted
+    return state
+
+
+def _pick_credential(reader: Reader, spec: CredentialSpec, where: str) -> dict | None:
+    named = reader.named(f"/{CREDENTIALS}", spec.name)
+    ours = [c for c in named if has_tag(c, reader.tag)]
+    if len(ours) == 1 or len(named) == 1:
+        return (ours or named)[0]
+    if named:
+        ids = ", ".join(str(c["id"]) for c in named)
+        raise nexla_ops.OpsError(
+            f"{where}.name: {len(named)} credentials are named {spec.name!r} (ids {ids}); "
+            "refer to one by data_credentials_id instead"
+        )
+    return None
+
+
+# --------------------------------------------------------------------------------------------

@@ -1,0 +1,317 @@
+"""One deploy run: the per-deployment lock, signal handling, probes, apply or plan, and the
+result document (JSON and text); run(args, ctx) is what the deploy-flow command calls."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import re
+import signal
+import sys
+import threading
+import time
+from pathlib import Path
+
+import nexla_ops
+
+from .apply import Applier, Interrupted
+from .observe import Reader, observe
+from .plan import Plan, build_plan
+from .spec import CREDENTIALS, SINKS, TAG_PREFIX, config_schema, validate_config
+
+# Lock, signals, result
+# --------------------------------------------------------------------------------------------
+
+
+def default_lock_dir() -> Path:
+    base = os.environ.get("NEXLA_OPS_STATE_DIR")
+    return Path(base) / "locks" if base else Path.cwd() / ".nexla-ops" / "locks"
+
+
+def lock_path(directory: Path, name: str) -> Path:
+    safe = re.sub(r"[^A-Za-z0-9._-]", "_", name)
+    if safe != name or safe.startswith("."):
+        import hashlib
+
+        safe = f"{safe.lstrip('.')}-{hashlib.sha256(name.encode()).hexdigest()[:8]}"
+    return directory / f"{safe}.lock"
+
+
+def deployment_lock(directory: Path, name: str, timeout: float, ctx):
+    """An exclusive flock per deployment name (nexla_ops.lock_file); use it in a with-block."""
+    path = lock_path(directory, name)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    told = False
+
+    def waiting(waited: float) -> None:
+        nonlocal told
+        if not told:
+            ctx.log("waiting for another apply of deployment %r (lock %s)", name, path)
+            told = True
+        ctx.progress(f"waiting for lock {path} ({waited:.0f}s)")
+
+    try:
+        return nexla_ops.lock_file(path, wait=timeout, on_wait=waiting)
+    except nexla_ops.LockBusy:
+        raise nexla_ops.Transient(f"another apply of deployment {name!r} still holds {path} "
+                                  f"after {timeout:g}s; try again later") from None
+    finally:
+        ctx.progress_done()
+
+
+def _raise_interrupted(signum, _frame):
+    raise Interrupted(signal.Signals(signum).name)
+
+
+def _defer_signal(signum, _frame):
+    nexla_ops.logger.warning("%s received during rollback; finishing the rollback first",
+                             signal.Signals(signum).name)
+
+
+@contextlib.contextmanager
+def signal_handlers(handler):
+    """SIGINT/SIGTERM -> handler for the duration (main thread only; restored afterwards)."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = {sig: signal.getsignal(sig) for sig in (signal.SIGINT, signal.SIGTERM)}
+    for sig in previous:
+        signal.signal(sig, handler)
+    try:
+        yield
+    finally:
+        for sig, old in previous.items():
+            signal.signal(sig, old)
+
+
+def _ids(plan: Plan | None, applier: Applier | None, status: str) -> dict:
+    out = {"source_id": None, "nexset_ids": [], "destination_ids": [], "flow_id": None}
+    if plan is None:
+        return out
+    state = plan.state
+    if applier is not None and status in ("applied", "partial"):
+        ids = applier.ids
+        out["source_id"] = ids.get("source")
+        out["nexset_ids"] = [i for i in (applier.detected_id, ids.get(
+            f"nexset {plan.cfg.nexset.name}") if plan.cfg.nexset else None) if i is not None]
+        out["destination_ids"] = [s.id for s in plan.steps if s.resource_type == SINKS and s.id]
+        out["flow_id"] = applier.flow_id
+        return out
+    # planned / unchanged / failed / rolled_back: what exists (rollback restored it)
+    out["source_id"] = state.source["id"] if state.source else None
+    out["nexset_ids"] = [n["id"] for n in (state.detected, state.derived) if n]
+    out["destination_ids"] = [s["id"] for s in state.sinks.values() if s]
+    out["flow_id"] = state.flow["id"] if state.flow else None
+    return out
+
+
+def build_result(status: str, *, name: str | None, plan: Plan | None, applier: Applier | None,
+                 started: float, error: str | None = None, warnings=()) -> dict:
+    if applier is not None:
+        actions = applier.actions
+    elif plan is not None:
+        actions = [s.as_action() for s in plan.steps]
+    else:
+        actions = []
+    result = {
+        "status": status,
+        "deployment": name,
+        "actions": actions,
+        **_ids(plan, applier, status),
+        "leftovers": (applier.leftovers + applier.unrestored) if applier else [],
+        "duration_s": round(time.monotonic() - started, 3),
+    }
+    if applier is not None and applier.destroyed:
+        result["destroyed"] = applier.destroyed
+    if error:
+        result["error"] = error
+    if warnings:
+        result["warnings"] = list(warnings)
+    return result
+
+
+_SYMBOL = {"create": "+", "update": "~", "replace": "-/+", "unchanged": "=", "delete": "-",
+           "activate": ">", "pause": "||", "restore": "<"}
+
+
+def render_text(result: dict) -> str:
+    status, name = result["status"], result.get("deployment")
+    counts: dict[str, int] = {}
+    for a in result["actions"]:
+        if not a.get("rollback"):
+            counts[a["action"]] = counts.get(a["action"], 0) + 1
+    summary = ", ".join(f"{n} {k}" for k, n in counts.items()) or "nothing"
+    head = "plan for" if status == "planned" else "deployment"
+    lines = [f"{head} {name!r}: {status} ({summary}) in {result['duration_s']:.1f}s"]
+    for a in result["actions"]:
+        label = f"id {a['id']}" if a.get("id") is not None else ""
+        prefix = "rollback " if a.get("rollback") else ""
+        lines.append(f"  {_SYMBOL.get(a['action'], '*'):>3} {prefix}{a['action']:<9} "
+                     f"{a['resource_type']:<16} {a['name']} {label}".rstrip())
+        for fld, change in (a.get("changes") or {}).items():
+            if isinstance(change, dict) and "from" in change:
+                lines.append(f"        {fld}: {json.dumps(change['from'], default=str)} -> "
+                             f"{json.dumps(change['to'], default=str)}")
+            else:
+                lines.append(f"        {fld}: {json.dumps(change, default=str)}")
+    if status != "planned":
+        lines.append(f"source {result['source_id']}, nexsets {result['nexset_ids']}, "
+                     f"destinations {result['destination_ids']}, flow {result['flow_id']}")
+    for item in result.get("leftovers") or []:
+        lines.append(f"  LEFT OVER: {item['type']} {item['id']} {item['name']}"
+                     + (f" ({item['problem']})" if item.get("problem") else ""))
+    if result.get("error"):
+        lines.append(f"error: {result['error']}")
+    return "\n".join(lines)
+
+
+def emit_result(ctx, args, result: dict) -> None:
+    if args.output:
+        nexla_ops.write_atomic(args.output, nexla_ops.dumps(result) + "\n")
+    if args.json:
+        ctx.out(result, "json")
+    else:
+        ctx.out(render_text(result), "text")
+
+
+# --------------------------------------------------------------------------------------------
+# CLI
+# --------------------------------------------------------------------------------------------
+
+
+def run(args, ctx) -> int:
+    started = time.monotonic()
+    if args.print_schema:
+        # Written as is: redact() would mask the schema's own `credentials` property.
+        sys.stdout.write(json.dumps(config_schema(), indent=2) + "\n")
+        return nexla_ops.EXIT_OK
+    if not args.config:
+        raise nexla_ops.BadInput("--config: required (a JSON or YAML deployment file; see "
+                                 "--print-schema)")
+    wait_override = (nexla_ops.parse_duration(args.wait_timeout, field="--wait-timeout")
+                     if args.wait_timeout else None)
+    if wait_override is not None and wait_override <= 0:
+        raise nexla_ops.BadInput("--wait-timeout: expected a positive duration")
+    lock_timeout = nexla_ops.parse_duration(args.lock_timeout, field="--lock-timeout")
+    raw = nexla_ops.load_structured_file(args.config)
+    try:
+        cfg, warnings = validate_config(raw, require_env=not args.plan)
+    except nexla_ops.BadInput as exc:
+        lines = exc.detail if isinstance(exc.detail, list) else [exc.message]
+        for line in lines:
+            nexla_ops.logger.error("%s: %s", args.config, line)
+        if args.json or args.output:
+            result = build_result("failed", name=None, plan=None, applier=None,
+                                  started=started, error=exc.message)
+            result["problems"] = lines
+            emit_result(ctx, args, result)
+        return nexla_ops.EXIT_BAD_INPUT
+    for warning in warnings:
+        ctx.warn("%s", warning)
+    name = cfg.deployment_name
+    tag = TAG_PREFIX + name
+    discovery_timeout = wait_override or cfg.wait.discovery_timeout
+    activation_timeout = wait_override or cfg.wait.activation_timeout
+    plan: Plan | None = None
+
+    def finish(status: str, code: int, *, applier: Applier | None = None,
+               error: str | None = None) -> int:
+        if error:
+            nexla_ops.logger.error("%s", error)
+        emit_result(ctx, args, build_result(status, name=name, plan=plan, applier=applier,
+                                            started=started, error=error, warnings=warnings))
+        return code
+
+    def read_plan() -> tuple[Plan, Reader]:
+        reader = Reader(ctx, tag, adopt=args.adopt)
+        new_plan = build_plan(cfg, observe(cfg, reader), tag, raw)
+        for note in new_plan.notes:
+            ctx.warn("%s", note)
+            warnings.append(note)
+        return new_plan, reader
+
+    try:
+        if args.plan:
+            plan, _ = read_plan()
+            probe_error = _probe_all(ctx, plan)
+            if probe_error:
+                return finish("failed", nexla_ops.EXIT_FAILED, error=probe_error)
+            return finish("planned", nexla_ops.EXIT_OK)
+        lock_dir = Path(args.lock_dir) if args.lock_dir else default_lock_dir()
+        with deployment_lock(lock_dir, name, lock_timeout, ctx):
+            # Everything is read again under the lock: a concurrent apply may just have finished.
+            plan, reader = read_plan()
+            probe_error = _probe_all(ctx, plan)
+            if probe_error:
+                return finish("failed", nexla_ops.EXIT_FAILED, error=probe_error)
+            if plan.unchanged:
+                return finish("unchanged", nexla_ops.EXIT_OK)
+            replaced = [f"{s.resource_type} {s.name}" for s in plan.steps if s.action == "replace"]
+            if replaced and not args.allow_replace:
+                return finish("failed", nexla_ops.EXIT_FAILED, error=(
+                    f"the config needs {', '.join(replaced)} deleted and re-created; re-run "
+                    "with --allow-replace to do that"))
+            applier = Applier(ctx, plan, reader, discovery_timeout=discovery_timeout,
+                              activation_timeout=activation_timeout)
+            error = _apply(ctx, applier)
+            if error is None:
+                return finish("applied", nexla_ops.EXIT_OK, applier=applier)
+            return _failed(applier, error, finish)
+    except nexla_ops.OpsError as exc:
+        # Failed before any write (reading state, a conflict, the lock): nothing to undo.
+        return finish("failed", exc.exit_code, error=exc.message)
+
+
+def _probe_all(ctx, plan: Plan) -> str | None:
+    """Probe every existing credential the config uses; the first failure's message."""
+    for cred_id in plan.probe_ids:
+        try:
+            ctx.request("GET", f"/{CREDENTIALS}/{cred_id}/probe")
+        except nexla_ops.NotFound:
+            return f"credential {cred_id} not found"
+        except nexla_ops.OpsError as exc:
+            if exc.exit_code in (nexla_ops.EXIT_TRANSIENT, nexla_ops.EXIT_CONFIG,
+                                 nexla_ops.EXIT_AUTH):
+                raise
+            return f"credential {cred_id} failed its probe: {exc.message}"
+    return None
+
+
+def _apply(ctx, applier: Applier) -> BaseException | None:
+    """Run the apply; on any failure (Ctrl-C and SIGTERM included) roll back. The error."""
+    with signal_handlers(_raise_interrupted):
+        try:
+            applier.run()
+            return None
+        except (Exception, Interrupted, KeyboardInterrupt) as exc:
+            with signal_handlers(_defer_signal):
+                if applier.journal:
+                    ctx.warn("apply failed (%s); rolling back what this run did", _message(exc))
+                    applier.rollback()
+            return exc
+
+
+def _failed(applier: Applier, error: BaseException, finish) -> int:
+    if applier.leftovers or applier.unrestored or applier.destroyed:
+        if applier.leftovers or applier.unrestored:
+            nexla_ops.logger.error(
+                "rollback incomplete: %d object(s) need a person (see leftovers)",
+                len(applier.leftovers) + len(applier.unrestored))
+        return finish("partial", nexla_ops.EXIT_PARTIAL, applier=applier,
+                      error=_message(error))
+    code = nexla_ops.EXIT_FAILED
+    if isinstance(error, nexla_ops.OpsError) and error.exit_code in (
+        nexla_ops.EXIT_CONFIG, nexla_ops.EXIT_AUTH, nexla_ops.EXIT_TRANSIENT
+    ):
+        code = error.exit_code  # e.g. 6: rolled back cleanly and safe to re-run
+    status = "rolled_back" if applier.journal else "failed"
+    return finish(status, code, applier=applier, error=_message(error))
+
+
+def _message(exc: BaseException) -> str:
+    if isinstance(exc, nexla_ops.OpsError):
+        return exc.message
+    if isinstance(exc, (Interrupted, KeyboardInterrupt)):
+        return f"interrupted ({exc.args[0] if exc.args else 'SIGINT'})"
+    return nexla_ops.translate(exc, "the apply").message
