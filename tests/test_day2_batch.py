@@ -15,6 +15,9 @@ import pytest
 
 from conftest import CANARY, SCRIPTS, _script_env, kill9, kill9_while_held, wait_for, writes
 from nexla_ops import journal as checkpoint
+from nexla_ops.batch import api as batch_api
+from nexla_ops.batch import operations as batch_ops
+from nexla_ops.batch import spec as batch_spec
 from nexla_ops.commands import batch_operations
 
 # --------------------------------------------------------------------------- journal (no API)
@@ -65,9 +68,9 @@ def test_shards_partition_ids_exactly_once():
     ids = list(range(1, 2001))
     seen = []
     for index in range(3):
-        seen += [i for i in ids if batch_operations.in_shard(i, (index, 3))]
+        seen += [i for i in ids if batch_spec.in_shard(i, (index, 3))]
     assert sorted(seen) == ids
-    sizes = [sum(batch_operations.in_shard(i, (k, 3)) for i in ids) for k in range(3)]
+    sizes = [sum(batch_spec.in_shard(i, (k, 3)) for i in ids) for k in range(3)]
     assert min(sizes) > 600  # a hash, not a skewed split
 
 
@@ -513,12 +516,12 @@ def test_roles_that_look_too_low_still_let_the_server_decide(sandbox, api_env):
                                             status="ACTIVE")["ids"]
     args = batch_operations.build_parser().parse_args(["delete", "--type", "sources",
                                                        "--ids", str(source_id)])
-    spec = batch_operations.parse_spec(args)
-    api = batch_operations.Api(nexla_ops.Context(), spec.kind)
-    decision = batch_operations.Decision("pause, then delete", {"id": source_id},
+    spec = batch_spec.parse_spec(args)
+    api = batch_api.Api(nexla_ops.Context(), spec.kind)
+    decision = batch_ops.Decision("pause, then delete", {"id": source_id},
                                          pre={"pause_first": True, "delete_first": True})
     sandbox.control.clear_requests()
-    assert batch_operations.Operation(spec, api).apply(source_id, decision) == (3, {})
+    assert batch_ops.Operation(spec, api).apply(source_id, decision) == (3, {})
     path = f"/data_sources/{source_id}"
     assert writes(sandbox) == [("DELETE", path), ("PUT", f"{path}/pause"), ("DELETE", path)]
     assert source_id not in {s["id"] for s in sandbox.control.state("data_sources")}
