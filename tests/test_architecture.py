@@ -47,7 +47,6 @@ MAX_COMMAND_LINES = 250
 NOT_YET_SPLIT = {
     "nexla_ops/commands/async_task.py": 272,
     "nexla_ops/commands/get_resource_logs.py": 518,
-    "nexla_ops/commands/list_resources.py": 645,
     "nexla_ops/commands/push_webhook.py": 481,
     "nexla_ops/commands/retry_helpers.py": 277,
     "nexla_ops/commands/rotate_credential.py": 428,

@@ -13,7 +13,9 @@ import time
 
 import pytest
 
+import nexla_ops
 from conftest import CANARY
+from nexla_ops import listing
 from nexla_ops.commands import list_resources
 
 
@@ -46,7 +48,7 @@ def test_limit_0_returns_all_260_in_ceil_260_over_page_requests(sandbox, cli):
     assert len(rows) == 260
     assert len({row["id"] for row in rows}) == 260
     calls = list_calls(sandbox, "/data_sources")
-    assert len(calls) == math.ceil(260 / list_resources.nexla_ops.PAGE_SIZE) == 3
+    assert len(calls) == math.ceil(260 / nexla_ops.PAGE_SIZE) == 3
     assert [c["query"]["page"] for c in calls] == ["1", "2", "3"]
     assert {c["query"]["per_page"] for c in calls} == {"100"}
 
@@ -101,7 +103,7 @@ def test_filtered_limit_walks_pages_until_enough_matches(sandbox, cli):
 # --------------------------------------------------------------------------- types
 
 
-@pytest.mark.parametrize("kind", list(list_resources.KINDS))
+@pytest.mark.parametrize("kind", list(listing.KINDS))
 def test_every_type_lists_with_iso_datetimes(cli, kind):
     result = cli("--type", kind, "--format", "json")
 
@@ -110,7 +112,7 @@ def test_every_type_lists_with_iso_datetimes(cli, kind):
     assert rows, kind
     for row in rows:
         assert {"id", "name", "type", "status", "updated_at"} <= set(row)
-        assert row["type"] == list_resources.KINDS[kind].path
+        assert row["type"] == listing.KINDS[kind].path
         parsed = dt.datetime.fromisoformat(row["updated_at"].replace("Z", "+00:00"))
         assert parsed.tzinfo is not None
 
@@ -135,11 +137,11 @@ def test_attribute_transforms_are_listed(sandbox, cli, spelling):
 
 
 def test_only_types_the_api_serves_are_offered(sandbox, sdk_client):
-    for kind in list_resources.KINDS.values():
+    for kind in listing.KINDS.values():
         if kind.name != "flows":  # GET /flows is one object, not a list (covered above)
             assert isinstance(sdk_client.request("GET", f"/{kind.path}"), list), kind.path
-    with pytest.raises(list_resources.nexla_ops.BadInput):  # the sandbox does not serve it
-        list_resources.normalize_type("code_containers")
+    with pytest.raises(nexla_ops.BadInput):  # the sandbox does not serve it
+        listing.normalize_type("code_containers")
 
 
 def test_nexset_and_destination_api_names(cli):
@@ -281,7 +283,7 @@ def test_csv_parses_with_csv_module(cli):
     assert result.code == 0
     rows = list(csv.DictReader(io.StringIO(result.out)))
     assert [row["id"] for row in rows] == ["123", "124", "125", "126", "127"]
-    assert tuple(rows[0]) == list_resources.columns_for(list_resources.KINDS["sources"])
+    assert tuple(rows[0]) == listing.columns_for(listing.KINDS["sources"])
     assert rows[0]["name"] == "orders-s3" and rows[0]["connector"] == "s3"
 
 
@@ -439,7 +441,7 @@ def test_iter_resources_is_importable_for_other_scripts(api_env):
     import nexla_ops
 
     ctx = nexla_ops.Context()
-    rows = list(list_resources.iter_resources(ctx, "data_sources", list_resources.Filters(
+    rows = list(listing.iter_resources(ctx, "data_sources", listing.Filters(
         statuses=frozenset({"ACTIVE"}))))
     assert [r["id"] for r in rows] == [123, 124, 125, 127]
     assert all({"id", "name", "type", "status", "tags", "owner"} <= set(r) for r in rows)
@@ -453,7 +455,7 @@ def test_read_ahead_stays_bounded_and_passes_errors_on():
             produced.append(n)
             yield n
 
-    reader = list_resources.read_ahead(numbers(), 5)
+    reader = listing.read_ahead(numbers(), 5)
     assert [next(reader) for _ in range(3)] == [0, 1, 2]
     reader.close()
     time.sleep(0.3)
@@ -464,15 +466,15 @@ def test_read_ahead_stays_bounded_and_passes_errors_on():
         raise RuntimeError("page 2 failed")
 
     with pytest.raises(RuntimeError, match="page 2 failed"):
-        list(list_resources.read_ahead(failing(), 5))
+        list(listing.read_ahead(failing(), 5))
 
 
 def test_epoch_datetimes_become_iso():
-    kind = list_resources.KINDS["sources"]
-    row = list_resources.summarize(kind, {"id": 1, "name": "x", "status": "ACTIVE",
+    kind = listing.KINDS["sources"]
+    row = listing.summarize(kind, {"id": 1, "name": "x", "status": "ACTIVE",
                                           "created_at": 1704067200000, "updated_at": 1704067200})
     assert row["created_at"] == row["updated_at"] == "2024-01-01T00:00:00.000Z"
     # ISO strings are passed on as served; an epoch beyond any date is too (was a crash)
-    row = list_resources.summarize(kind, {"id": 1, "created_at": "2024-01-01T00:00:00+00:00",
+    row = listing.summarize(kind, {"id": 1, "created_at": "2024-01-01T00:00:00+00:00",
                                           "updated_at": 10**20})
     assert (row["created_at"], row["updated_at"]) == ("2024-01-01T00:00:00+00:00", 10**20)

@@ -7,8 +7,9 @@ from __future__ import annotations
 import pytest
 
 import nexla_ops
+from nexla_ops import listing
 from nexla_ops.access import inputs as manage_access
-from nexla_ops.commands import get_resource_logs, list_resources
+from nexla_ops.commands import get_resource_logs
 
 # The scripts' own tables just before they moved to nexla_ops: spelling -> what it resolved to.
 # list_resources (also batch_operations' --type): -> our type name; matched after strip(),
@@ -55,7 +56,7 @@ def logs_resource_type(value: str) -> str:
 
 
 RESOLVERS = {
-    "list_resources": (list_resources.normalize_type, LIST_RESOURCES_BEFORE, True),
+    "list_resources": (listing.normalize_type, LIST_RESOURCES_BEFORE, True),
     "manage_access": (lambda value: manage_access.parse_resource_type(value, "--resource-type"),
                       MANAGE_ACCESS_BEFORE, True),
     "get_resource_logs": (logs_resource_type, GET_RESOURCE_LOGS_BEFORE, False),

@@ -6,7 +6,7 @@ import contextlib
 import threading
 
 import nexla_ops
-from nexla_ops.commands import list_resources
+from nexla_ops import listing
 
 # --------------------------------------------------------------------------- the API side
 
@@ -18,7 +18,7 @@ class ItemFailed(Exception):
 class Api:
     """The reads and writes an operation needs, for one kind of object."""
 
-    def __init__(self, ctx, kind: list_resources.Kind):
+    def __init__(self, ctx, kind: listing.Kind):
         self.ctx = ctx
         self.kind = kind
         self._copy_index: dict[int, set[int]] | None = None

@@ -10,7 +10,7 @@ import sys
 from dataclasses import dataclass, field
 
 import nexla_ops
-from nexla_ops.commands import list_resources
+from nexla_ops import listing
 
 from . import OP_TYPES, OPERATIONS, UPDATABLE
 
@@ -22,10 +22,10 @@ class Spec:
     """The validated request: what to do to which kind of object."""
 
     op: str
-    kind: list_resources.Kind
+    kind: listing.Kind
     params: dict
     ids: list[int] = field(default_factory=list)
-    filters: list_resources.Filters = field(default_factory=list_resources.Filters)
+    filters: listing.Filters = field(default_factory=listing.Filters)
     shard: tuple[int, int] | None = None
 
 
@@ -123,11 +123,11 @@ def parse_spec(args) -> Spec:
     if op not in OPERATIONS:
         raise nexla_ops.BadInput(f"operation: expected one of {', '.join(OPERATIONS)}, "
                                  f"got {args.operation!r}")
-    kind_name = list_resources.normalize_type(args.kind)
+    kind_name = listing.normalize_type(args.kind)
     if kind_name not in OP_TYPES[op]:
         raise nexla_ops.BadInput(f"--type: {op} is not supported on {kind_name}; supported: "
                                  + ", ".join(sorted(OP_TYPES[op])))
-    kind = list_resources.KINDS[kind_name]
+    kind = listing.KINDS[kind_name]
     params: dict = {}
     if op in ("tag", "untag"):
         tags = [t.strip() for t in (args.tags or "").split(",") if t.strip()]
@@ -153,7 +153,7 @@ def parse_spec(args) -> Spec:
         raise nexla_ops.BadInput(f"--concurrency: expected 1..64, got {args.concurrency}")
     if args.resume and not args.checkpoint:
         raise nexla_ops.BadInput("--resume: needs --checkpoint FILE")
-    filters = list_resources.parse_filters(args)  # BadInput names the flag
+    filters = listing.parse_filters(args)  # BadInput names the flag
     ids = list(filters.ids)
     if args.ids_from:
         ids += read_ids_file(args.ids_from)
@@ -177,7 +177,7 @@ def resolve_targets(ctx, spec: Spec) -> list[dict]:
         targets = [{"id": i, "name": None} for i in spec.ids]
     else:
         targets, seen = [], set()
-        for row in list_resources.iter_resources(ctx, spec.kind.name, spec.filters):
+        for row in listing.iter_resources(ctx, spec.kind.name, spec.filters):
             if row["id"] not in seen:
                 seen.add(row["id"])
                 targets.append({"id": row["id"], "name": row.get("name")})

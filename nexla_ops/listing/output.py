@@ -1,0 +1,112 @@
+"""Writing records as text, JSON, JSONL or CSV, to stdout or atomically to a file."""
+
+from __future__ import annotations
+
+import contextlib
+import csv
+import json
+import os
+import sys
+import tempfile
+
+import nexla_ops
+
+from .rows import Item
+
+# --------------------------------------------------------------------------- output
+
+
+def record_of(item: Item, *, full: bool = False, fields=None) -> dict:
+    """One output record: the summary row, or the whole object; redacted, JSON-safe."""
+    if full:
+        record = dict(item.obj)
+        for key in ("id", "name", "status", "updated_at"):
+            record.setdefault(key, item.row.get(key))
+        record.setdefault("type", item.row["type"])
+        if fields:
+            record = {name: _dig(record, name) for name in fields}
+        return nexla_ops.redact(nexla_ops.to_jsonable(record))
+    # Summary rows are built from decoded JSON under our own (non-secret) key names, so only
+    # their values need scrubbing; the full key-by-key redact() would dominate a 10,000-row
+    # listing's client time.
+    row = item.row if not fields else {name: item.row.get(name) for name in fields}
+    return {
+        key: nexla_ops.redact_text(value) if isinstance(value, str)
+        else nexla_ops.redact(value) if isinstance(value, (list, dict))
+        else value
+        for key, value in row.items()
+    }
+
+
+def _dig(record, dotted: str):
+    value = record
+    for part in dotted.split("."):
+        if not isinstance(value, dict):
+            return None
+        value = value.get(part)
+    return value
+
+
+def _cell(value) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, list) and not any(isinstance(v, (list, dict)) for v in value):
+        return ";".join(str(v) for v in value)
+    if isinstance(value, (list, dict)):
+        return json.dumps(value, sort_keys=True, ensure_ascii=False)
+    return str(value)
+
+
+@contextlib.contextmanager
+def open_output(path: str | None):
+    """stdout, or a temp file beside PATH that replaces PATH only once everything is written
+    (a streaming variant of nexla_ops.write_atomic: the content is never held in memory)."""
+    if path is None:
+        yield sys.stdout
+        sys.stdout.flush()
+        return
+    target = os.path.abspath(path)
+    directory = os.path.dirname(target)
+    if not os.path.isdir(directory):
+        raise nexla_ops.BadInput(f"--output: directory {directory} does not exist")
+    fd, tmp = tempfile.mkstemp(prefix=f".{os.path.basename(target)}.", suffix=".tmp", dir=directory)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8", newline="") as handle:
+            yield handle
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.chmod(tmp, 0o644)
+        os.replace(tmp, target)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise
+
+
+def write_records(records, stream, fmt: str, columns) -> int:
+    """Write records; jsonl and csv stream one record at a time, text and json collect."""
+    count = 0
+    if fmt == "jsonl":
+        for record in records:
+            stream.write(json.dumps(record, ensure_ascii=False) + "\n")
+            count += 1
+    elif fmt == "csv":
+        writer = csv.writer(stream, lineterminator="\n")
+        header = list(columns) if columns else None
+        if header:
+            writer.writerow(header)
+        for record in records:
+            if header is None:  # --full without --fields: the first object's keys
+                header = list(record)
+                writer.writerow(header)
+            writer.writerow([_cell(record.get(column)) for column in header])
+            count += 1
+    elif fmt == "json":
+        collected = list(records)
+        count = len(collected)
+        stream.write(json.dumps(collected, indent=2, ensure_ascii=False) + "\n")
+    else:
+        collected = list(records)
+        count = len(collected)
+        stream.write(nexla_ops.format_table(collected, list(columns)) + "\n")
+    return count
