@@ -7,12 +7,11 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # a checkout runs uninstalled
 
-from nexla_ops.commands.retry_helpers import (
+from nexla_ops.commands.retry_helpers import build_parser, main
+from nexla_ops.resilience import (
     CircuitBreaker,
     CircuitOpen,
-    build_parser,
     call_with_retries,
-    main,
     make_client,
     with_retries,
 )

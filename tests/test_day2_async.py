@@ -8,6 +8,7 @@ import time
 import pytest
 
 import nexla_ops
+from nexla_ops import tasks
 from nexla_ops.commands import async_task
 
 
@@ -129,12 +130,12 @@ def test_wait_for_task_is_importable(api_env):
         task = ctx.call(ctx.client.async_tasks.create,
                         {"type": "ExportFlows", "arguments": {"ids": [3]}}, idempotent=False)
         api_env.control.tick(5)
-        done = async_task.wait_for_task(ctx, task.id, timeout=5)
-        assert async_task.task_state(done) == "succeeded"
-        with pytest.raises(async_task.TaskTimeout) as caught:
+        done = tasks.wait_for_task(ctx, task.id, timeout=5)
+        assert tasks.task_state(done) == "succeeded"
+        with pytest.raises(tasks.TaskTimeout) as caught:
             fresh = ctx.call(ctx.client.async_tasks.create,
                              {"type": "ExportFlows", "arguments": {}}, idempotent=False)
-            async_task.wait_for_task(ctx, fresh.id, timeout=0.1)
+            tasks.wait_for_task(ctx, fresh.id, timeout=0.1)
         assert caught.value.exit_code == 6 and caught.value.task["id"] == fresh.id
     finally:
         ctx.close()

@@ -11,6 +11,7 @@ import pytest
 import nexla_ops
 from conftest import CANARY, kill9_while_held, write_requests, writes
 from nexla_ops import journal as checkpoint
+from nexla_ops import rotation
 from nexla_ops.commands import rotate_credential
 
 # Demo seed: credential 11 is used by source 123 (flow 1001, ACTIVE), destination 303 (flow
@@ -170,7 +171,7 @@ def test_retire_old_deletes_it_after_success(sandbox, run_main, new_cred):
 
 def test_retire_refuses_while_something_still_uses_it(sandbox, api_env):
     ctx = nexla_ops.Context(argparse.Namespace())
-    users = rotate_credential.Rotation(ctx, 12, 11, checkpoint.MemoryJournal()).retire()
+    users = rotation.Rotation(ctx, 12, 11, checkpoint.MemoryJournal()).retire()
     assert {(u["type"], u["id"]) for u in users} == {("data_sources", 124), ("data_sinks", 301),
                                                      ("data_sinks", 302)}
     assert 12 in {c["id"] for c in sandbox.control.state("data_credentials")}

@@ -13,6 +13,7 @@ import pytest
 import requests
 
 from conftest import ROOT, SCRIPTS, writes
+from nexla_ops import transforms
 from nexla_ops.commands import validate_transform as vt
 
 ORDERS = 123  # demo nexset "orders": order_id, customer_id, amount, currency, status, ...
@@ -32,7 +33,7 @@ def write(tmp_path, name, obj):
 
 def temp_nexsets(sandbox):
     return [n for n in sandbox.control.state("data_sets")
-            if str(n.get("name", "")).startswith(vt.TEMP_PREFIX)]
+            if str(n.get("name", "")).startswith(transforms.TEMP_PREFIX)]
 
 
 def test_good_transform_passes_and_reports_schema_and_record_diff(sandbox, run_main, tmp_path):
@@ -54,7 +55,7 @@ def test_good_transform_passes_and_reports_schema_and_record_diff(sandbox, run_m
     assert "values" not in doc["records"][0]  # sample values only with --show-values
     # The temporary nexset was really created with the transform, then deleted.
     temp = doc["temp_nexset"]
-    assert temp["deleted"] and temp["name"].startswith(vt.TEMP_PREFIX)
+    assert temp["deleted"] and temp["name"].startswith(transforms.TEMP_PREFIX)
     assert ("POST", "/data_sets") in writes(sandbox)
     assert ("DELETE", f"/data_sets/{temp['id']}") in writes(sandbox)
     assert temp_nexsets(sandbox) == []
@@ -170,7 +171,7 @@ def test_keep_leaves_the_temp_nexset_and_prints_its_id(sandbox, run_main, tmp_pa
     assert result.code == 0
     kept = temp_nexsets(sandbox)
     assert [n["id"] for n in kept] == [doc["temp_nexset"]["id"]]
-    assert kept[0]["tags"] == [vt.TEMP_TAG]
+    assert kept[0]["tags"] == [transforms.TEMP_TAG]
 
 
 def test_dry_run_writes_nothing(sandbox, run_main, tmp_path):
@@ -212,7 +213,7 @@ def test_evaluate_pairs_outputs_by_origin_metadata():
     inputs = [({"a": i}, {"sourceKey": "f", "sourceOffset": i}) for i in range(3)]
     outputs = [({"a": 10}, {"sourceKey": "f", "sourceOffset": 0}),
                ({"a": 12}, {"sourceKey": "f", "sourceOffset": 2})]
-    doc = vt.evaluate(inputs, outputs, None, None, expect_fields=[], expect_schema={},
+    doc = transforms.evaluate(inputs, outputs, None, None, expect_fields=[], expect_schema={},
                       show_values=True)
     assert doc["samples"]["pairing"] == "origin"
     assert doc["samples"]["dropped_indexes"] == [1]

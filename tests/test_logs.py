@@ -15,6 +15,7 @@ from collections import Counter
 import pytest
 
 from conftest import CANARY, wait_for
+from nexla_ops import logs as log_domain
 from nexla_ops.commands import get_resource_logs
 
 FLOW_OF_SOURCE = {123: 1001, 124: 1002, 125: 1003, 126: 1004, 127: 1005}
@@ -211,7 +212,7 @@ def test_summary_counts_match(sandbox, logs):
 
 
 def test_normalise_message():
-    norm = get_resource_logs.normalise_message
+    norm = log_domain.normalise_message
     assert norm("Row 17 failed: value 'abc' for id 0a1b2c3d4e5f") == (
         "Row <n> failed: value '<str>' for id <hex>")
     assert norm('Bad "x" in 3f2504e0-4f89-11d3-9a0c-0305e82c3301') == 'Bad "<str>" in <uuid>'
@@ -264,7 +265,7 @@ def test_follow_prints_a_new_runs_lines_once(sandbox, api_env, capsys):
 
 
 def test_line_deduper_keeps_genuine_repeats():
-    dedupe = get_resource_logs.LineDeduper()
+    dedupe = log_domain.LineDeduper()
     a = {"run_id": 1, "timestamp": "t", "level": "INFO", "message": "m"}
     assert list(dedupe.new_lines([a, dict(a)])) == [a, a]
     assert list(dedupe.new_lines([a, dict(a)])) == []

@@ -7,7 +7,7 @@ from __future__ import annotations
 import pytest
 
 import nexla_ops
-from nexla_ops import listing
+from nexla_ops import listing, logs
 from nexla_ops.access import inputs as manage_access
 from nexla_ops.commands import get_resource_logs
 
@@ -52,7 +52,7 @@ def spellings(name: str, *, hyphens: bool) -> set[str]:
 def logs_resource_type(value: str) -> str:
     args = get_resource_logs.build_parser().parse_args(
         ["--resource-type", value, "--resource-id", "1"])
-    return get_resource_logs.parse_options(args).resource_type
+    return logs.parse_options(args).resource_type
 
 
 RESOLVERS = {

@@ -9,13 +9,14 @@ import sys
 import pytest
 
 import nexla_ops
+from nexla_ops import resilience
 from nexla_ops.commands import retry_helpers
 from test_retry import SOURCE, hits
 
 
 @pytest.fixture
 def client(sandbox):
-    client = retry_helpers.make_client(sandbox.service_key, api_url=sandbox.url)
+    client = resilience.make_client(sandbox.service_key, api_url=sandbox.url)
     client.sources.get(123)  # session token fetched before the counted calls
     sandbox.control.clear_requests()
     return client
@@ -30,7 +31,7 @@ def test_make_client_turns_sdk_retries_off(client, sandbox):
 
 
 def test_decorator_uses_the_policy(client, sandbox):
-    @retry_helpers.with_retries(attempts=3, max_wait=0.05)
+    @resilience.with_retries(attempts=3, max_wait=0.05)
     def get_source(source_id):
         return client.sources.get(source_id)
 
@@ -50,16 +51,16 @@ def test_call_helper_passes_non_transient_errors_through(client, sandbox):
     from nexla_sdk.exceptions import NotFoundError
 
     with pytest.raises(NotFoundError):
-        retry_helpers.call_with_retries(client.sources.get, 999999, max_wait=0.05)
+        resilience.call_with_retries(client.sources.get, 999999, max_wait=0.05)
     assert len(hits(sandbox, "/data_sources/999999")) == 1
 
 
 def test_circuit_breaker_opens_half_opens_and_closes(client, sandbox):
     now = [0.0]
-    breaker = retry_helpers.CircuitBreaker(failure_threshold=3, cooldown=10, clock=lambda: now[0])
+    breaker = resilience.CircuitBreaker(failure_threshold=3, cooldown=10, clock=lambda: now[0])
 
     def get_source():
-        return retry_helpers.call_with_retries(client.sources.get, 123, attempts=1,
+        return resilience.call_with_retries(client.sources.get, 123, attempts=1,
                                                breaker=breaker)
 
     sandbox.control.add_fault(method="GET", path=f"^{SOURCE}$", action="status", status=503,
@@ -70,7 +71,7 @@ def test_circuit_breaker_opens_half_opens_and_closes(client, sandbox):
             get_source()
     assert breaker.state == "open"
     sent = len(hits(sandbox, SOURCE))
-    with pytest.raises(retry_helpers.CircuitOpen) as err:
+    with pytest.raises(resilience.CircuitOpen) as err:
         get_source()
     assert "open" in err.value.message and err.value.exit_code == nexla_ops.EXIT_TRANSIENT
     assert len(hits(sandbox, SOURCE)) == sent  # failed fast: nothing sent
@@ -90,7 +91,7 @@ def test_circuit_breaker_opens_half_opens_and_closes(client, sandbox):
 
 
 def test_circuit_breaker_ignores_non_transient_errors(client):
-    breaker = retry_helpers.CircuitBreaker(failure_threshold=1, cooldown=60)
+    breaker = resilience.CircuitBreaker(failure_threshold=1, cooldown=60)
     from nexla_sdk.exceptions import NotFoundError
 
     with pytest.raises(NotFoundError):

@@ -1,5 +1,5 @@
 """A role change as a value (Change): planned from the current list, applied with a verified
-read-back."""
+read-back; the drift between two accessor lists; which failures stop a whole run."""
 
 from __future__ import annotations
 
@@ -19,6 +19,7 @@ from .models import (
     sorted_roles,
     with_roles,
 )
+from .report import roles_text
 
 # ---------------------------------------------------------------- planning and applying changes
 
@@ -85,10 +86,6 @@ def apply_change(ctx, trail: AuditTrail, operation: str, change: Change) -> list
     return readback
 
 
-def roles_text(roles: list[str] | None) -> str:
-    return ",".join(roles) if roles else "(none)"
-
-
 def failed_result(exc: nexla_ops.OpsError) -> str:
     """The audit-log result of a write that raised: refused for sure, or maybe applied."""
     if isinstance(exc, nexla_ops.AuthError):
@@ -99,3 +96,33 @@ def failed_result(exc: nexla_ops.OpsError) -> str:
 def result_row(change: Change, result: str, **extra: Any) -> dict:
     return {"resource": change.resource.as_json(), "accessor": identity(change.accessor),
             "before": change.before, "after": change.after, "result": result, **extra}
+
+
+def fatal_for_run(exc: nexla_ops.OpsError) -> bool:
+    """Failures that would hit every row alike (bad key, no config, API unreachable): stop
+    instead of failing each row after its own retries."""
+    unreachable = isinstance(exc, nexla_ops.Transient) and getattr(exc.failure, "kind", "") == "not_sent"
+    return isinstance(exc, nexla_ops.ConfigError) or exc.status == 401 or unreachable
+
+
+def same_state(actual: list[_Accessor], desired: list[_Accessor]) -> bool:
+    return not drift(actual, desired)
+
+
+def drift(actual: list[_Accessor], desired: list[_Accessor]) -> list[dict]:
+    """Differences as {kind: missing|extra|different, accessor, actual, desired}."""
+    found = []
+    for want in desired:
+        have = find_accessor(actual, want)
+        if have is None:
+            found.append({"kind": "missing", "accessor": want, "actual": None,
+                          "desired": sorted_roles(want.access_roles)})
+        elif set(have.access_roles) != set(want.access_roles):
+            found.append({"kind": "different", "accessor": have,
+                          "actual": sorted_roles(have.access_roles),
+                          "desired": sorted_roles(want.access_roles)})
+    for have in actual:
+        if find_accessor(desired, have) is None:
+            found.append({"kind": "extra", "accessor": have,
+                          "actual": sorted_roles(have.access_roles), "desired": None})
+    return found

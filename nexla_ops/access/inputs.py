@@ -14,7 +14,15 @@ from nexla_ops.access import (
     ROLES,
 )
 
-from .models import OrgAccessor, TeamAccessor, UserAccessor, _Accessor, sorted_roles
+from .models import (
+    OrgAccessor,
+    TeamAccessor,
+    UserAccessor,
+    _Accessor,
+    describe,
+    find_accessor,
+    sorted_roles,
+)
 
 # ---------------------------------------------------------------- input parsing
 
@@ -135,3 +143,20 @@ def read_rows(path: str, what: str = "rows") -> list:
     if not isinstance(data, list):
         raise bad("--from-file", f"expected a list of {what}")
     return data
+
+
+def desired_list(rows: Any, where: str) -> list[_Accessor]:
+    """A full desired accessor list from a file (each entry needs roles; no duplicates)."""
+    if not isinstance(rows, list):
+        raise bad(where.rstrip(": "), "expected a list of accessors")
+    accessors: list[_Accessor] = []
+    for number, row in enumerate(rows, start=1):
+        entry_where = f"{where}accessor {number}: "
+        accessor = accessor_from_row(row, entry_where)
+        if not accessor.access_roles:
+            raise bad(entry_where + "access_roles",
+                      "at least one role is required (leave the accessor out to remove it)")
+        if find_accessor(accessors, accessor):
+            raise bad(entry_where + "accessor", f"{describe(accessor)} is listed twice")
+        accessors.append(accessor)
+    return accessors
