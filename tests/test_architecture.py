@@ -4,6 +4,8 @@ commands (`nexla-ops <command>`, `nexla-sandbox`) that work outside a checkout."
 from __future__ import annotations
 
 import ast
+import contextlib
+import io
 import json
 import os
 import subprocess
@@ -11,9 +13,11 @@ import sys
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from conftest import ROOT, SCRIPTS
-from nexla_ops.commands import COMMANDS
+from nexla_ops.commands import COMMANDS, main
 
 SCRIPT_FILES = sorted(SCRIPTS.glob("*.py"))
 MAX_SCRIPT_LINES = 250
@@ -173,3 +177,16 @@ def test_installed_commands_work_outside_the_checkout(installed, tmp_path):
     plan = run("nexla-ops", "health-check", "--all", "--sandbox", "--format", "json")
     assert plan.returncode == 2, plan.stderr  # the demo seed has one CRITICAL flow
     assert json.loads(plan.stdout)
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.text(min_size=1, max_size=40).filter(
+    lambda name: name not in COMMANDS and name not in ("-h", "--help", "help", "--version")
+    and name.replace("_", "-").removeprefix("nexla-") not in COMMANDS))
+def test_any_unknown_command_name_is_one_line_of_bad_input(name):
+    err = io.StringIO()
+    with contextlib.redirect_stderr(err), contextlib.redirect_stdout(io.StringIO()) as out:
+        code = main([name, "--plan"])
+    assert code == 2
+    assert out.getvalue() == ""
+    assert err.getvalue().count("\n") == 1 and "unknown command" in err.getvalue()
