@@ -10,6 +10,7 @@ bounded concurrency. Exit codes follow Nagios, not the other scripts: 0 OK, 1 WA
 from __future__ import annotations
 
 import argparse
+import math
 import os
 import sys
 
@@ -36,14 +37,19 @@ class NagiosArgumentParser(argparse.ArgumentParser):
         self.exit(UNKNOWN, f"{self.prog}: error: UNKNOWN: {message} (see --help)\n")
 
 
-def _positive(kind, minimum=0.0):
+def _number(kind, minimum=0, *, above=False):
+    """A finite int or float flag >= minimum (> minimum with above=True); 0 is a valid
+    --lock-wait ("don't wait"), while --timeout must be above 0."""
     def parse(text):
         try:
             value = kind(text)
         except ValueError:
-            raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
-        if value < minimum or (minimum == 0 and kind is float and value <= 0):
-            raise argparse.ArgumentTypeError(f"expected a value >= {minimum}, got {text!r}")
+            value = None
+        if value is None or text != text.strip() or not math.isfinite(value):
+            raise argparse.ArgumentTypeError(f"expected a finite number, got {text!r}")
+        if value < minimum or (above and value == minimum):
+            raise argparse.ArgumentTypeError(
+                f"expected a value {'>' if above else '>='} {minimum}, got {text!r}")
         return value
     return parse
 
@@ -89,9 +95,9 @@ def build_parser(prog: str | None = None) -> argparse.ArgumentParser:
                              "--threshold is the same flag")
     limits.add_argument("--crit-error-rate", type=_rate_arg, default=0.25, metavar="RATE",
                         help="error rate above this is CRITICAL (default 0.25)")
-    limits.add_argument("--window", type=_positive(int, 1), default=10, metavar="N",
+    limits.add_argument("--window", type=_number(int, 1), default=10, metavar="N",
                         help="error rate over the flow's last N runs (default 10)")
-    limits.add_argument("--stall-runs", type=_positive(int, 0), default=3, metavar="N",
+    limits.add_argument("--stall-runs", type=_number(int, 0), default=3, metavar="N",
                         help="WARNING when the last N finished runs moved zero records (default 3, 0 = off)")
     limits.add_argument("--stuck-after", type=_duration_arg, default=2 * 3600.0, metavar="DURATION",
                         help="a run in progress longer than this is WARNING, twice this CRITICAL (default 2h)")
@@ -101,9 +107,9 @@ def build_parser(prog: str | None = None) -> argparse.ArgumentParser:
     speed = parser.add_argument_group("time and concurrency")
     # The whole run's budget, so the shared per-request --timeout is left out (NEXLA_TIMEOUT
     # still sets the per-request limit).
-    speed.add_argument("--timeout", dest="check_timeout", type=_positive(float), default=60.0, metavar="S",
+    speed.add_argument("--timeout", dest="check_timeout", type=_number(float, 0, above=True), default=60.0, metavar="S",
                        help="total seconds for the whole check; what is unchecked by then is UNKNOWN (default 60)")
-    speed.add_argument("--concurrency", type=_positive(int, 1), default=8, metavar="N",
+    speed.add_argument("--concurrency", type=_number(int, 1), default=8, metavar="N",
                        help="parallel per-flow calls when the bulk listing is not enough (default 8)")
 
     out = parser.add_argument_group("output")
@@ -124,7 +130,7 @@ def build_parser(prog: str | None = None) -> argparse.ArgumentParser:
                         help="repeat an alert for a flow still failing after this long (default 4h)")
     alerts.add_argument("--lock-file", metavar="PATH",
                         help="lock against overlapping runs (default: the state file + .lock)")
-    alerts.add_argument("--lock-wait", type=_positive(float, 0), default=0.0, metavar="S",
+    alerts.add_argument("--lock-wait", type=_number(float, 0), default=0.0, metavar="S",
                         help="wait up to S seconds for a running check to finish (default 0: exit 3 at once)")
     nexla_ops.add_common_args(parser, json_flag=False, timeout_flag=False)
     return parser
