@@ -28,9 +28,9 @@ from werkzeug.exceptions import MethodNotAllowed, NotFound
 from werkzeug.wrappers import Request, Response
 
 from . import seed as seeds
+from .ctx import Ctx
 from .faults import Faults
 from .models import ApiError, Domain, Settings
-from .responses import Ctx
 from .shapes import RawJSON
 from .store import Store, to_json
 from .urls import build_map

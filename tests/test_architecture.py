@@ -45,15 +45,6 @@ def test_no_script_imports_another_script():
 
 
 MAX_COMMAND_LINES = 250
-# Modules still holding their domain code and argparse shell together (commands/) or every
-# resource family at once (the sandbox): the split is open work. Each may only shrink; once
-# under its limit it must leave this list.
-NOT_YET_SPLIT = {
-    "nexla_sandbox/models.py": 936,
-    "nexla_sandbox/responses.py": 1437,
-}
-
-
 def _limit(relative: str) -> int:
     return MAX_COMMAND_LINES if relative.startswith("nexla_ops/commands/") else MAX_MODULE_LINES
 
@@ -64,16 +55,10 @@ def test_scripts_are_thin_and_modules_small():
     for package in ("nexla_ops", "nexla_sandbox"):
         for path in sorted((ROOT / package).rglob("*.py")):
             relative = path.relative_to(ROOT).as_posix()
-            ceiling = NOT_YET_SPLIT.get(relative, _limit(relative))
+            ceiling = _limit(relative)
             if _line_count(path) > ceiling:
                 too_long.append(f"{relative}: {_line_count(path)} lines (limit {ceiling})")
     assert not too_long
-
-
-def test_the_not_yet_split_list_only_names_what_is_still_too_long():
-    done = [name for name in NOT_YET_SPLIT
-            if not (ROOT / name).exists() or _line_count(ROOT / name) <= _limit(name)]
-    assert not done, f"split now: remove {done} from NOT_YET_SPLIT"
 
 
 def test_every_script_is_a_subcommand():

@@ -1,0 +1,1 @@
+"""Auth: service-key login to a bearer token, logout, token checks."""

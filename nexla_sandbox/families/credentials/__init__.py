@@ -1,0 +1,1 @@
+"""Credentials: create/update (secrets kept back), probes, in-use delete rule."""

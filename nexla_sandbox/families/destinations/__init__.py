@@ -1,0 +1,1 @@
+"""Destinations (data sinks): create/update, connector types, moving a sink to another nexset."""

@@ -1,0 +1,1 @@
+"""GenAI: integration configs, org settings and the active config lookup."""

@@ -1,0 +1,1 @@
+"""Lookups (data maps) and their entries."""

@@ -1,0 +1,1 @@
+"""Runs, logs and metrics: scheduled runs, run status, flow logs, run summaries, daily metrics."""

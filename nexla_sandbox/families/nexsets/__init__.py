@@ -1,0 +1,1 @@
+"""Nexsets (data sets): derived nexsets and transforms, samples, docs."""

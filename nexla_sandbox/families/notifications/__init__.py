@@ -1,0 +1,1 @@
+"""Notifications, notification types, notification and channel settings."""

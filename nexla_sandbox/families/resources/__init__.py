@@ -1,0 +1,1 @@
+"""Generic resource CRUD shared by most kinds: list/get/create/update/delete/copy."""

@@ -1,0 +1,1 @@
+"""Sources: create/update, discovery of the detected nexset, sample records."""

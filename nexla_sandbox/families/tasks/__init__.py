@@ -1,0 +1,1 @@
+"""Async tasks: the pending -> running -> completed/failed life cycle and results."""

@@ -1,0 +1,1 @@
+"""Reusable transforms and attribute transforms."""

@@ -1,0 +1,1 @@
+"""Users, orgs, the current user, user settings and limits."""

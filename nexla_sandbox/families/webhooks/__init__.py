@@ -1,0 +1,1 @@
+"""Webhooks: records pushed into a nexla_rest source."""
