@@ -1,10 +1,12 @@
 """Who may do what. This module holds the light constants (roles, accessor types); the rest:
 
     models      accessor models and the accessor-list parser (SDK 1.0.8 workaround)
-    inputs      resources, roles and accessors from flags and files
+    inputs      resources, roles and accessors (and desired lists) from flags and files
     api         reading and writing accessor lists, Resolver, the last-owner guard, AuditTrail
-    changes     Change: planned from the current list, applied with a verified read-back
-    operations  list, grant, revoke, set and audit; run(args, ctx)
+    changes     Change: planned from the current list, applied with a verified read-back; drift
+    operations  list, grant, revoke and set: plain values in, results as data out
+    audit       audit (and --fix) of many resources against a desired-state file
+    report      text renderings of those results (no pydantic)
 """
 
 ROLES = ("owner", "admin", "operator", "collaborator")  # highest rank first

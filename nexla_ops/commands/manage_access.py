@@ -97,9 +97,63 @@ def build_parser(prog: str | None = None) -> argparse.ArgumentParser:
 
 
 def run(args, ctx) -> int:
-    from nexla_ops.access import operations  # pydantic and the engine load only when a run starts
+    # pydantic and the engine load only when a run starts
+    from nexla_ops.access import audit, operations, report
+    from nexla_ops.access.api import AuditTrail
+    from nexla_ops.access.inputs import bad, desired_list, read_rows
 
-    return operations.run(args, ctx)
+    # Everything the user gave is validated here, before the first request.
+    trail = AuditTrail(ctx, args.audit_log)
+    op = args.operation
+    if op in ("set", "audit") and not args.from_file:
+        raise bad("--from-file", f"required for --operation {op}")
+    if args.fix and op != "audit":
+        raise bad("--fix", "only valid with --operation audit")
+    if op == "list":
+        resource = operations.parse_resource(args.resource_type, args.resource_id, op)
+        result = operations.list_accessors(ctx, resource)
+        if args.json:
+            ctx.out(result)
+        elif result["accessors"]:
+            ctx.out(report.list_table(result))
+        else:
+            ctx.log("%s has no accessors", resource.label)
+        return nexla_ops.EXIT_OK
+    if op in ("grant", "revoke"):
+        items = operations.grant_revoke_items(
+            op, roles=args.role, from_file=args.from_file, resource_type=args.resource_type,
+            resource_id=args.resource_id, accessor_type=args.accessor_type,
+            accessor_id=args.accessor_id, accessor_email=args.accessor_email,
+            accessor_name=args.accessor_name)
+        result = operations.grant_revoke(ctx, op, items, trail, bulk=bool(args.from_file),
+                                         force=args.force, dry_run=args.dry_run)
+        ctx.out(result if args.json else report.changes_table(result, bool(args.from_file)))
+        failed = report.failed_rows(result)
+        if failed:
+            for r in failed:
+                ctx.warn("row %s failed: %s", r.get("row"), r["error"])
+            ctx.warn("%d of %d rows failed; %s", len(failed), len(result["results"]),
+                     "nothing was written (--dry-run)" if args.dry_run
+                     else "the others were applied (a re-run leaves them unchanged)")
+            return nexla_ops.EXIT_PARTIAL
+        return nexla_ops.EXIT_OK
+    if op == "set":
+        resource = operations.parse_resource(args.resource_type, args.resource_id, op)
+        desired = desired_list(read_rows(args.from_file, "accessors"), "--from-file ")
+        result = operations.set_accessors(ctx, resource, desired, trail, force=args.force,
+                                          dry_run=args.dry_run)
+        for part in [result] if args.json else report.set_text(result):
+            ctx.out(part)
+        return nexla_ops.EXIT_OK
+    result = audit.audit_resources(ctx, audit.desired_state_from_file(args.from_file), trail,
+                                   fix=args.fix, force=args.force, dry_run=args.dry_run)
+    ctx.out(result if args.json else report.audit_table(result))
+    unresolved = report.unresolved(result)
+    if unresolved:
+        ctx.warn("%d of %d resources are not in the desired state%s", len(unresolved),
+                 len(result["resources"]), "" if args.fix else " (run with --fix to converge them)")
+        return nexla_ops.EXIT_PARTIAL
+    return nexla_ops.EXIT_OK
 
 
 def main(argv: list[str] | None = None, *, prog: str | None = None) -> int:
