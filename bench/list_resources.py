@@ -47,15 +47,17 @@ def sandbox_process():
     )
     try:
         url = proc.stdout.readline().strip()
-        key = None
+        key = token = None
         for _ in range(10):
             line = proc.stdout.readline()
             if line.startswith("service key (admin):"):
                 key = line.split(":", 1)[1].strip()
+            elif line.startswith("control token:"):
+                token = line.split(":", 1)[1].strip()
                 break
-        if not url.startswith("http://127.0.0.1:") or not key:
+        if not url.startswith("http://127.0.0.1:") or not key or not token:
             raise SystemExit("the sandbox did not start")
-        yield url, key, ControlClient(url.rsplit("/nexla-api", 1)[0])
+        yield url, key, ControlClient(url.rsplit("/nexla-api", 1)[0], token=token)
     finally:
         proc.terminate()
         proc.wait(timeout=10)

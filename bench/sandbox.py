@@ -87,9 +87,10 @@ def run_cli(args) -> list[tuple[str, float]]:
     try:
         url = proc.stdout.readline().strip()
         key = proc.stdout.readline().strip().rsplit(" ", 1)[-1]
+        token = next(line for line in proc.stdout if line.startswith("control token:"))
         if not args.all_cores:
             os.sched_setaffinity(proc.pid, {args.core})
-        control = ControlClient(url.rsplit("/nexla-api", 1)[0])
+        control = ControlClient(url.rsplit("/nexla-api", 1)[0], token=token.split(":", 1)[1].strip())
         control.populate("sources", args.sources)
         control.populate("flows", 100, runs=10)
         return [(label, measure(call, args.seconds)) for label, call in scenarios(url, key)]

@@ -6,10 +6,13 @@ own code needs, so ``import nexla_ops`` then ``nexla_ops.Context`` works as it a
     errors      exit codes EXIT_OK..EXIT_PARTIAL (0..7); OpsError and its kinds: BadInput (2),
                 ConfigError (3), AuthError (4), NotFound (5), Transient (6), UnknownOutcome
                 (6, a POST whose answer was lost), LockBusy (6), Partial (7), ApiError (1)
-    redact      redact(obj), redact_text(s), register_secret(v), sanitize_text(s), one_line(s)
+    redact      redact(obj), redact_text(s), register_secret(v), sanitize_text(s), one_line(s),
+                escape_text(s) (API text on one line of text output)
     output      to_jsonable(obj), dumps(obj), emit(obj, fmt), format_table(rows, columns)
     files       write_atomic(path, text), append_jsonl(path, record), lock_file(path, wait=),
-                load_structured_file(path)
+                load_structured_file(path), open_output / write_output / check_output_path
+                (--output: '-' is stdout, symlinks followed, devices and FIFOs in place),
+                state_dir() (per-user state and locks)
     parsing     parse_id, parse_duration, parse_time (strict, user input), api_time (lenient)
     resources   RESOURCE_TYPES, resource_type(value, allowed), resource_path(value, allowed)
     config      resolve_config(args) -> Config (CLI flag > environment > .env > default),
@@ -19,7 +22,8 @@ own code needs, so ``import nexla_ops`` then ``nexla_ops.Context`` works as it a
     retry       RetryPolicy(attempts, max_wait, deadline).call(fn, idempotent=, what=)
     context     Context(args): ctx.config, ctx.client, ctx.call, ctx.request, ctx.paginate,
                 ctx.create_once, ctx.current_user, ctx.out, ctx.log/warn/debug, ctx.progress
-    cli         add_common_args(parser), setup_logging(prog), main_wrapper(run, parser, argv)
+    cli         add_common_args(parser), setup_logging(prog), main_wrapper(run, parser, argv),
+                renamed(action, new) (a flag's deprecated spellings)
     commands    the argparse shells behind ``nexla-ops <command>`` and ``scripts/*.py``
 
 Domains (no argparse; results returned as data) live in their own modules and subpackages:
@@ -34,7 +38,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from .cli import add_common_args, main_wrapper, setup_logging
+from .cli import add_common_args, main_wrapper, renamed, setup_logging
 from .client import build_client
 from .config import (
     DEFAULT_API_URL,
@@ -67,11 +71,21 @@ from .errors import (
     UnknownOutcome,
 )
 from .failures import IDEMPOTENT_METHODS, Failure, classify, translate
-from .files import append_jsonl, load_structured_file, lock_file, write_atomic
+from .files import (
+    append_jsonl,
+    check_output_path,
+    load_structured_file,
+    lock_file,
+    open_output,
+    state_dir,
+    write_atomic,
+    write_output,
+)
 from .output import dumps, emit, format_table, to_jsonable
 from .parsing import api_time, parse_duration, parse_id, parse_time
 from .redact import (
     REDACTED,
+    escape_text,
     is_secret_key,
     one_line,
     redact,
@@ -91,10 +105,11 @@ __all__ = [
     "AuthError", "BadInput", "Config", "ConfigError", "Context", "Failure", "LockBusy",
     "NotFound", "OpsError", "Partial", "RetryPolicy", "Transient", "UnknownOutcome",
     "add_common_args", "api_time", "append_jsonl", "build_client", "classify", "dumps", "emit",
-    "env_setting", "format_table", "is_secret_key", "load_structured_file", "lock_file", "logger",
+    "env_setting", "escape_text", "format_table", "check_output_path", "open_output",
+    "write_output", "is_secret_key", "load_structured_file", "lock_file", "logger",
     "main_wrapper", "one_line", "parse_duration", "parse_id", "parse_time", "redact",
-    "redact_text", "register_secret", "resolve_config", "resource_path", "resource_type",
-    "sanitize_text", "setup_logging", "to_jsonable", "translate", "validate_api_url",
+    "redact_text", "register_secret", "renamed", "resolve_config", "resource_path", "resource_type",
+    "sanitize_text", "setup_logging", "state_dir", "to_jsonable", "translate", "validate_api_url",
     "write_atomic",
 ]
 

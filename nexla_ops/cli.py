@@ -14,9 +14,11 @@ from typing import Any
 
 from .config import SANDBOX_DIR
 from .context import Context
-from .errors import EXIT_FAILED, EXIT_OK
+from .errors import EXIT_BAD_INPUT, EXIT_FAILED, EXIT_OK
 from .failures import translate
-from .redact import redact_text
+from .output import dumps
+from .parsing import number_flag
+from .redact import one_line, redact_text
 
 logger = logging.getLogger("nexla_ops")
 
@@ -34,19 +36,20 @@ def add_common_args(parser: argparse.ArgumentParser, *, json_flag: bool = True,
                        help="read settings from this file instead of ./.env")
     group.add_argument("--api-url", metavar="URL", help="Nexla API base URL (NEXLA_API_URL)")
     if timeout_flag:  # off for scripts whose own --timeout means something else
-        group.add_argument("--timeout", type=float, metavar="S",
+        group.add_argument("--timeout", type=number_flag(float, 0, above=True), metavar="S",
                            help="seconds per HTTP request (NEXLA_TIMEOUT, default 30)")
-    group.add_argument("--max-attempts", type=int, metavar="N",
+    group.add_argument("--max-attempts", type=number_flag(int, 1, maximum=100), metavar="N",
                        help="attempts per call for transient failures (NEXLA_MAX_ATTEMPTS, "
                             "default 5)")
-    group.add_argument("--max-wait", type=float, metavar="S",
+    group.add_argument("--max-wait", type=number_flag(float, 0), metavar="S",
                        help="longest single wait between attempts, caps Retry-After "
                             "(NEXLA_MAX_WAIT, default 30)")
-    group.add_argument("--deadline", type=float, metavar="S",
+    group.add_argument("--deadline", type=number_flag(float, 0, above=True), metavar="S",
                        help="overall seconds per call including retries (NEXLA_DEADLINE, "
                             "default 300)")
     group.add_argument("--sandbox", action="store_true",
-                       help=f"use the local sandbox with demo data (state in {SANDBOX_DIR}/)")
+                       help=f"use the local sandbox with demo data (state in ./{SANDBOX_DIR}/, "
+                            "or in $NEXLA_SANDBOX_DIR)")
     group.add_argument("--sandbox-reset", action="store_true",
                        help="reseed the sandbox's demo data first (implies --sandbox)")
     group.add_argument("-q", "--quiet", action="store_true", help="only errors on stderr")
@@ -56,6 +59,21 @@ def add_common_args(parser: argparse.ArgumentParser, *, json_flag: bool = True,
     if json_flag:
         group.add_argument("--json", action="store_true",
                            help="print one JSON document on stdout")
+
+
+def renamed(action: type[argparse.Action], new: str) -> type[argparse.Action]:
+    """An argparse action class (e.g. argparse._StoreAction) that also takes old spellings of
+    the flag `new`, warning on stderr when one is used; list the old ones after `new` in
+    add_argument."""
+
+    class Renamed(action):  # type: ignore[valid-type, misc]
+        def __call__(self, parser, namespace, values, option_string=None):
+            if option_string and option_string != new:
+                sys.stderr.write(f"{parser.prog}: warning: {option_string} is deprecated; "
+                                 f"use {new}\n")
+            super().__call__(parser, namespace, values, option_string)
+
+    return Renamed
 
 
 class _StderrHandler(logging.StreamHandler):
@@ -116,19 +134,133 @@ def _exit_status(code: Any) -> int:
     return EXIT_FAILED
 
 
+# What a failure document's "kind" says for each exit code (health_check passes Nagios names).
+FAILURE_KINDS = {1: "failed", 2: "bad_input", 3: "config", 4: "auth", 5: "not_found",
+                 6: "transient", 7: "partial", 130: "interrupted"}
+
+
+class _WatchedStdout:
+    """sys.stdout that notes whether anything was written, so a failed --json run that printed
+    nothing can still print its one document."""
+
+    def __init__(self, stream: Any) -> None:
+        self._stream = stream
+        self.written = False
+
+    def write(self, text: str) -> int:
+        self.written = self.written or bool(text)
+        return self._stream.write(text)
+
+    def writelines(self, lines: Any) -> None:
+        for line in lines:
+            self.write(line)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._stream, name)
+
+
+class _LastError(logging.Handler):
+    """Remembers the last error logged: the message of a failure document when a command
+    returned its exit code instead of raising."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.ERROR)
+        self.message: str | None = None
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.message = record.getMessage()
+
+
+def wants_json(args: Any, argv: list[str] | None) -> bool:
+    """--json, or --format json; read from argv when argparse refused the command line."""
+    if args is not None:
+        return bool(getattr(args, "json", False)) or getattr(args, "format", None) == "json"
+    words = list(sys.argv[1:] if argv is None else argv)
+    return "--json" in words or "--format=json" in words or any(
+        a == "--format" and b == "json" for a, b in zip(words, words[1:], strict=False))
+
+
+def failure_document(code: int, message: str | None, error: Any = None,
+                     kinds: dict[int, str] = FAILURE_KINDS) -> dict:
+    """{"ok": false, "error": {"exit_code", "kind", "message", "status"?, "detail"?}}: what
+    --json prints when a command fails before it has printed its own document."""
+    body: dict[str, Any] = {"exit_code": code, "kind": kinds.get(code, "failed"),
+                            "message": one_line(redact_text(message or f"failed with exit code {code}"))}
+    if getattr(error, "status", None) is not None:
+        body["status"] = error.status
+    if getattr(error, "detail", None) is not None:
+        body["detail"] = error.detail
+    return {"ok": False, "error": body}
+
+
 def main_wrapper(run: Callable[[Any, Context], int | None], parser: argparse.ArgumentParser,
-                 argv: list[str] | None = None, *, exit_map: dict[int, int] | None = None) -> int:
+                 argv: list[str] | None = None, *,
+                 failure_kinds: dict[int, str] = FAILURE_KINDS) -> int:
     """Parse argv, set up logging, run run(args, ctx) and turn any failure into an exit code
-    with one redacted line on stderr (details and traceback with --debug). exit_map remaps our
-    codes (health_check: Nagios)."""
+    with one redacted line on stderr (details and traceback with --debug). With --json, a
+    failure that printed nothing on stdout prints failure_document() there, so stdout always
+    holds exactly one JSON document."""
+    last_error = _LastError()
+    logging.getLogger().addHandler(last_error)
+    watched = _WatchedStdout(sys.stdout)
+    sys.stdout = watched
+    args, error = None, None
+    parsers = list(_with_subparsers(parser))
+    for each in parsers:
+        each.error = _remembering(each, last_error)  # type: ignore[method-assign]
     try:
-        args = parser.parse_args(argv)
-    except SystemExit as exc:  # --help and usage errors: argparse already printed
-        return _exit_status(exc.code)
+        try:
+            args = parser.parse_args(argv)
+        except SystemExit as exc:  # --help and usage errors: argparse already printed
+            code = _exit_status(exc.code)
+        else:
+            code, error = _run(run, parser, args)
+        if code and not watched.written and wants_json(args, argv):
+            doc = failure_document(code, error.message if error else last_error.message,
+                                   error, failure_kinds)
+            with contextlib.suppress(OSError, ValueError):
+                watched.write(dumps(doc) + "\n")
+                watched.flush()
+        return code
+    finally:
+        sys.stdout = watched._stream
+        for each in parsers:
+            del each.error  # the class's own method again
+        logging.getLogger().removeHandler(last_error)
+
+
+def _with_subparsers(parser: argparse.ArgumentParser):
+    yield parser
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for sub in action.choices.values():
+                yield from _with_subparsers(sub)
+
+
+def _remembering(parser: argparse.ArgumentParser, last_error: _LastError) -> Callable[[str], Any]:
+    """parser.error that keeps argparse's message for the failure document and prints it as
+    one line (the field and what was expected), not the whole usage text; a parser class with
+    its own error() (health_check: Nagios UNKNOWN) keeps it."""
+    own_error = type(parser).error is not argparse.ArgumentParser.error
+    error = parser.error
+
+    def remember(message: str) -> Any:
+        last_error.message = message
+        if own_error:
+            return error(message)
+        parser.exit(EXIT_BAD_INPUT, f"{parser.prog}: error: {message} (see --help)\n")
+
+    return remember
+
+
+def _run(run: Callable[[Any, Context], int | None], parser: argparse.ArgumentParser,
+         args: Any) -> tuple[int, Any]:
+    """(exit code, the OpsError behind it or None)."""
     debug = bool(getattr(args, "debug", False))
     setup_logging(parser.prog, quiet=getattr(args, "quiet", False),
                   verbose=getattr(args, "verbose", False), debug=debug)
     ctx = Context(args)
+    error = None
     try:
         code = run(args, ctx)
         code = EXIT_OK if code is None else int(code)
@@ -145,21 +277,21 @@ def main_wrapper(run: Callable[[Any, Context], int | None], parser: argparse.Arg
         code = EXIT_OK
     except Exception as exc:
         config = ctx._config
-        err = translate(exc, "the API call", auth_mode=config.auth_mode if config else "",
-                        api_url=config.api_url if config else None)
-        logger.error("%s", err.message)
+        error = translate(exc, "the API call", auth_mode=config.auth_mode if config else "",
+                          api_url=config.api_url if config else None)
+        logger.error("%s", error.message)
         if debug:
-            if err.detail:
-                logger.error("detail: %s", err.detail if isinstance(err.detail, str)
-                             else json.dumps(err.detail, default=str))
+            if error.detail:
+                logger.error("detail: %s", error.detail if isinstance(error.detail, str)
+                             else json.dumps(error.detail, default=str))
             import traceback
 
             sys.stderr.write(redact_text("".join(traceback.format_exception(
                 type(exc), exc, exc.__traceback__))))
-        code = err.exit_code
+        code = error.exit_code
     finally:
         try:
             ctx.close()
         except Exception as exc:  # never let cleanup hide the real result
             logger.debug("cleanup failed: %s", exc)
-    return exit_map.get(code, code) if exit_map else code
+    return code, error

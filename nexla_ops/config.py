@@ -14,6 +14,7 @@ from .redact import one_line, register_secret
 
 DEFAULT_API_URL = "https://dataops.nexla.io/nexla-api"
 SANDBOX_DIR = ".nexla-sandbox"  # --sandbox keeps its state here, under the working directory
+SANDBOX_DIR_ENV = "NEXLA_SANDBOX_DIR"  # ...or in this directory, wherever the command runs
 
 # Every environment variable the scripts read (.env.example lists the same ones).
 ENV_VARS = {

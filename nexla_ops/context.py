@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from .client import build_client
-from .config import SANDBOX_DIR, resolve_config
+from .config import SANDBOX_DIR, SANDBOX_DIR_ENV, resolve_config
 from .errors import ConfigError, Transient, UnknownOutcome
 from .failures import IDEMPOTENT_METHODS, classify, describe_callable, translate
 from .output import emit
@@ -22,6 +22,7 @@ from .redact import one_line, redact_text, register_secret
 from .retry import RetryPolicy
 
 PAGE_SIZE = 100  # Nexla's maximum per_page; larger values are silently capped by the server
+SANDBOX_WAIT = 30.0  # seconds a --sandbox command waits for another one using the same state
 
 logger = logging.getLogger("nexla_ops")
 
@@ -72,16 +73,35 @@ class Context:
             except ImportError as exc:
                 raise ConfigError("--sandbox needs the nexla_sandbox package: run "
                                   "python -m pip install -e .") from exc
-        state_dir = Path.cwd() / SANDBOX_DIR
-        state_dir.mkdir(exist_ok=True)
+        import os
+
+        from nexla_sandbox.store import DatabaseInUse
+
+        state_dir = Path(os.environ.get(SANDBOX_DIR_ENV) or Path.cwd() / SANDBOX_DIR).absolute()
+        try:
+            state_dir.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise ConfigError(f"--sandbox: cannot create {state_dir} ({exc.strerror})") from None
         db = state_dir / "state.db"
+        new = not db.exists()
         reset = bool(getattr(self.args, "sandbox_reset", False))
-        self._sandbox = start_sandbox(db=str(db), seed="demo", reset=reset)
-        for key in list(getattr(self._sandbox, "service_keys", {}).values()) + [
-                self._sandbox.service_key]:
+        # Two --sandbox commands in one directory take turns on its database: a second server
+        # on the same file would serve stale state.
+        waited_until = time.monotonic() + SANDBOX_WAIT
+        while True:
+            try:
+                self._sandbox = start_sandbox(db=str(db), seed="demo", reset=reset)
+                break
+            except DatabaseInUse as exc:
+                if time.monotonic() >= waited_until:
+                    raise ConfigError(f"--sandbox: {exc}; wait for it to finish, or set "
+                                      f"{SANDBOX_DIR_ENV} to another directory") from None
+                time.sleep(0.1)
+        for key in [*getattr(self._sandbox, "service_keys", {}).values(),
+                    self._sandbox.service_key, getattr(self._sandbox, "control_token", None)]:
             register_secret(key)
-        logger.info("using the local sandbox at %s (state in %s/state.db%s)", self._sandbox.url,
-                    SANDBOX_DIR, ", reseeded" if reset else "")
+        state = "a new demo org" if new else "reseeded" if reset else "existing state"
+        logger.info("using the local sandbox at %s (%s in %s)", self._sandbox.url, state, db)
         # The sandbox's own admin key replaces any configured key or token.
         return {"api_url": self._sandbox.url, "service_key": self._sandbox.service_key,
                 "access_token": None}

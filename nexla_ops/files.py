@@ -3,6 +3,7 @@ YAML input files."""
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import json
 import os
@@ -13,9 +14,21 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from .errors import BadInput, LockBusy
+from .errors import BadInput, LockBusy, OpsError
 from .output import dumps
 from .redact import one_line
+
+STATE_DIR_ENV = "NEXLA_OPS_STATE_DIR"
+
+
+def state_dir() -> Path:
+    """The per-user directory for our state and locks: $NEXLA_OPS_STATE_DIR, else
+    $XDG_STATE_HOME/nexla-ops, else ~/.local/state/nexla-ops (never the working directory)."""
+    if os.environ.get(STATE_DIR_ENV):
+        return Path(os.environ[STATE_DIR_ENV])
+    base = os.environ.get("XDG_STATE_HOME") or os.path.join(os.path.expanduser("~"), ".local",
+                                                            "state")
+    return Path(base) / "nexla-ops"
 
 
 def write_atomic(path: str | os.PathLike, text: str | bytes, *, mode: int = 0o644) -> None:
@@ -88,6 +101,85 @@ def lock_file(path: str | os.PathLike, *, wait: float = 0.0,
         os.close(fd)
         raise
     return os.fdopen(fd, "rb")
+
+
+class _Target:
+    """Where --output goes once symlinks are followed: a regular file (or none yet), replaced
+    atomically, or a character device or FIFO, written in place."""
+
+    def __init__(self, path: str, field: str):
+        import stat
+
+        self.field = field
+        self.path = os.path.realpath(path)  # a symlink is followed, never replaced
+        try:
+            info = os.stat(self.path)
+        except FileNotFoundError:
+            info = None
+        except OSError as exc:
+            raise BadInput(f"{field}: cannot use {path} ({exc.strerror or exc})") from None
+        self.in_place = False
+        self.mode = 0o644
+        if info is None:
+            if not os.path.isdir(os.path.dirname(self.path)):
+                raise BadInput(f"{field}: directory {os.path.dirname(self.path)} does not exist")
+        elif stat.S_ISDIR(info.st_mode):
+            raise BadInput(f"{field}: {path} is a directory; expected a file")
+        elif stat.S_ISCHR(info.st_mode) or stat.S_ISFIFO(info.st_mode):
+            self.in_place = True  # /dev/null, /dev/stdout, a named pipe
+        elif not stat.S_ISREG(info.st_mode):
+            raise BadInput(f"{field}: {path} is not a regular file, a character device or a FIFO")
+        else:
+            self.mode = stat.S_IMODE(info.st_mode)  # keep the file's own permissions
+
+
+def check_output_path(path: str | None, field: str = "--output") -> None:
+    """BadInput now, before anything is sent, for an --output that open_output would refuse."""
+    if path not in (None, "-"):
+        _Target(path, field)
+
+
+@contextlib.contextmanager
+def open_output(path: str | None, field: str = "--output"):
+    """A text stream for --output. None or '-' is stdout. A regular file (followed through
+    symlinks) is replaced atomically once everything is written: a temp file beside it, never
+    the content in memory. A character device or FIFO is written in place. Anything else is
+    BadInput; a failed write is an OpsError naming the file."""
+    if path in (None, "-"):
+        yield sys.stdout
+        sys.stdout.flush()
+        return
+    target = _Target(os.fspath(path), field)
+    try:
+        if target.in_place:
+            # O_NONBLOCK: a FIFO nobody reads must fail at once (ENXIO), not hang.
+            fd = os.open(target.path, os.O_WRONLY | os.O_NONBLOCK)
+            os.set_blocking(fd, True)
+            with os.fdopen(fd, "w", encoding="utf-8", newline="") as handle:
+                yield handle
+            return
+        directory = os.path.dirname(target.path)
+        fd, tmp = tempfile.mkstemp(prefix=f".{os.path.basename(target.path)}.", suffix=".tmp",
+                                   dir=directory)
+        try:
+            with os.fdopen(fd, "w", encoding="utf-8", newline="") as handle:
+                yield handle
+                handle.flush()
+                os.fsync(handle.fileno())
+            os.chmod(tmp, target.mode)
+            os.replace(tmp, target.path)
+        except BaseException:
+            with contextlib.suppress(OSError):
+                os.unlink(tmp)
+            raise
+    except OSError as exc:
+        raise OpsError(f"{field}: cannot write {path} ({exc.strerror or exc})") from None
+
+
+def write_output(path: str | None, text: str, field: str = "--output") -> None:
+    """All of `text` to --output, as open_output does it."""
+    with open_output(path, field) as stream:
+        stream.write(text)
 
 
 # Input files are read whole, so they must be regular files of a bounded size: a FIFO, a device

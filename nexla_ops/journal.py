@@ -1,6 +1,9 @@
-"""Crash-safe JSONL journal shared by batch_operations.py and rotate_credential.py.
+"""Crash-safe JSONL journal shared by batch_operations, rotate_credential and push_webhook.
 
-One JSON object per line, appended with a single write() and fsynced before the caller goes on,
+The first line is a header that says the file is ours: ``{"journal": "nexla-ops", "format": 2,
+"operation": "batch_operations", "created_at": ...}``. A file that does not start with it (or
+with a format-1 ``plan`` line, written before headers existed) is someone else's: it is refused
+and never written to or truncated. Then one JSON object per line, appended with a single write() and fsynced before the caller goes on,
 so after `kill -9` (or a power cut) the file holds every event that was acknowledged. The
 protocol the callers follow:
 
@@ -33,17 +36,71 @@ try:  # POSIX only; elsewhere the journal simply goes without the overlap guard.
 except ImportError:  # pragma: no cover
     fcntl = None
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
+MAGIC = "nexla-ops"
+_HEADER_PROBE = 4096  # bytes read to recognise a header before anything else is read
 
 
 class CheckpointError(Exception):
-    """The checkpoint cannot be used (missing, corrupt, in use, or for another run)."""
+    """The checkpoint cannot be used (not ours, corrupt, in use, or for another run)."""
 
 
-def read_events(path: str) -> tuple[list[dict], int]:
-    """Parse the journal; returns (events, byte length of the intact part)."""
-    with open(path, "rb") as handle:
-        data = handle.read()
+def header(operation: str) -> dict:
+    import datetime as dt
+
+    return {"journal": MAGIC, "format": FORMAT_VERSION, "operation": operation,
+            "created_at": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")}
+
+
+def _check_owner(path: str, first_line: bytes, operation: str) -> None:
+    """CheckpointError unless the first line is our header for `operation` (or a format-1 plan)."""
+    try:
+        first = json.loads(first_line)
+    except ValueError:
+        first = None
+    if isinstance(first, dict) and first.get("journal") == MAGIC:
+        if first.get("format") != FORMAT_VERSION:
+            raise CheckpointError(f"checkpoint {path}: journal format {first.get('format')!r} "
+                                  f"is not {FORMAT_VERSION}; use a new checkpoint file")
+        if first.get("operation") != operation:
+            raise CheckpointError(f"checkpoint {path} belongs to {first.get('operation')!r}, "
+                                  f"not {operation}; use a new checkpoint file")
+        return
+    if isinstance(first, dict) and first.get("event") == "plan" and first.get("version") == 1:
+        return  # written by format 1, which had no header; its plan still guards the resume
+    raise CheckpointError(f"checkpoint {path} is not a nexla-ops journal (no header on its "
+                          "first line); refusing to touch it")
+
+
+def _open_regular(path: str, flags: int) -> int:
+    """os.open that refuses anything but a regular file, without blocking on a FIFO."""
+    import stat
+
+    fd = os.open(path, flags | os.O_NONBLOCK, 0o600)
+    if not stat.S_ISREG(os.fstat(fd).st_mode):
+        os.close(fd)
+        raise CheckpointError(f"checkpoint {path} is not a regular file")
+    os.set_blocking(fd, True)
+    return fd
+
+
+def read_events(path: str, operation: str) -> tuple[list[dict], int]:
+    """Parse our journal for `operation` without changing it; returns (events after the
+    header, byte length of the intact part). CheckpointError when the file is not ours."""
+    try:
+        fd = _open_regular(path, os.O_RDONLY)
+    except IsADirectoryError:
+        raise CheckpointError(f"checkpoint {path} is a directory") from None
+    with os.fdopen(fd, "rb") as handle:
+        probe = handle.read(_HEADER_PROBE)
+        if not probe:
+            return [], 0
+        _check_owner(path, probe.split(b"\n", 1)[0], operation)
+        data = probe + handle.read()
+    return _parse(path, data)
+
+
+def _parse(path: str, data: bytes) -> tuple[list[dict], int]:
     events: list[dict] = []
     good_end = 0
     lines = data.split(b"\n")
@@ -67,6 +124,8 @@ def read_events(path: str) -> tuple[list[dict], int]:
             break
         events.append(event)
         good_end += len(raw) + 1
+    if events and events[0].get("journal") == MAGIC:
+        events = events[1:]
     return events, good_end
 
 
@@ -80,16 +139,22 @@ class Journal:
         self._lock = threading.Lock()
 
     @classmethod
-    def open(cls, path: str, *, resume: bool) -> Journal:
-        """Open for a new run (file must be absent or empty) or for ``resume``."""
-        exists = os.path.exists(path) and os.path.getsize(path) > 0
-        if exists and not resume:
-            raise CheckpointError(
-                f"checkpoint {path} already holds a run; pass --resume to continue it "
-                "or remove the file to start over"
-            )
-        fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_APPEND, 0o600)
+    def open(cls, path: str, *, resume: bool, operation: str) -> Journal:
+        """Open for a new run of `operation` (the file must be absent or empty) or for
+        ``resume`` (the file must be our journal for `operation`)."""
         try:
+            fd = _open_regular(path, os.O_RDWR | os.O_CREAT | os.O_APPEND)
+        except IsADirectoryError:
+            raise CheckpointError(f"checkpoint {path} is a directory") from None
+        try:
+            size = os.fstat(fd).st_size
+            if size:
+                # Ownership first: nothing below may touch a file that is not ours.
+                _check_owner(path, os.pread(fd, _HEADER_PROBE, 0).split(b"\n", 1)[0], operation)
+                if not resume:
+                    raise CheckpointError(
+                        f"checkpoint {path} already holds a run; pass --resume to continue it "
+                        "or remove the file to start over")
             if fcntl is not None:
                 try:
                     fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
@@ -97,13 +162,18 @@ class Journal:
                     raise CheckpointError(
                         f"checkpoint {path} is in use by another running process"
                     ) from exc
-            events, good_end = read_events(path) if exists else ([], 0)
-            if good_end < os.fstat(fd).st_size:
-                os.ftruncate(fd, good_end)  # drop the torn tail so the next line starts clean
-            if good_end and not _ends_with_newline(fd, good_end):
-                os.write(fd, b"\n")
+            if size:
+                data = os.pread(fd, os.fstat(fd).st_size, 0)
+                events, good_end = _parse(path, data)
+                if good_end < len(data):
+                    os.ftruncate(fd, good_end)  # drop the torn tail: the next line starts clean
+                if not _ends_with_newline(fd, good_end):
+                    os.write(fd, b"\n")
+            else:
+                events = []
+                _write_all(fd, (json.dumps(header(operation), sort_keys=True) + "\n").encode())
             os.fsync(fd)
-            if not exists:
+            if not size:
                 _fsync_dir(path)  # make the new file's directory entry durable too
         except BaseException:
             os.close(fd)
@@ -115,10 +185,7 @@ class Journal:
         event = {**event, "ts": round(time.time(), 3)}
         line = (json.dumps(event, sort_keys=True, default=str) + "\n").encode()
         with self._lock:
-            view = memoryview(line)
-            while view:  # os.write may be partial on some filesystems
-                written = os.write(self._fd, view)
-                view = view[written:]
+            _write_all(self._fd, line)
             os.fsync(self._fd)
         self.events.append(event)
         return event
@@ -164,6 +231,12 @@ class Journal:
             else:
                 entry["outcome"] = event
         return state
+
+
+def _write_all(fd: int, data: bytes) -> None:
+    view = memoryview(data)
+    while view:  # os.write may be partial on some filesystems
+        view = view[os.write(fd, view):]
 
 
 def _ends_with_newline(fd: int, size: int) -> bool:

@@ -15,6 +15,11 @@ from dataclasses import dataclass
 import nexla_ops
 
 LOG_RESOURCE_TYPES = ("sources", "nexsets", "destinations")  # the types with run logs
+# A flow has no logs of its own in Nexla's API: --resource-type flows reads its node's resource
+# (the origin source for a flow's id).
+ACCEPTED_TYPES = (*LOG_RESOURCE_TYPES, "flows")
+_NODE_RESOURCES = (("data_source_id", "data_sources"), ("data_set_id", "data_sets"),
+                   ("data_sink_id", "data_sinks"))
 LEVELS = {"TRACE": 0, "DEBUG": 1, "INFO": 2, "WARN": 3, "WARNING": 3, "ERROR": 4,
           "FATAL": 5, "CRITICAL": 5}
 FORMATS = ("text", "json", "jsonl")
@@ -53,7 +58,7 @@ class Options:
 
 def parse_options(args) -> Options:
     """Validate every flag before any request; BadInput names the flag."""
-    rtype = nexla_ops.resource_path(args.resource_type, LOG_RESOURCE_TYPES,
+    rtype = nexla_ops.resource_path(args.resource_type, ACCEPTED_TYPES,
                                      field="--resource-type")
     rid = nexla_ops.parse_id(args.resource_id, "--resource-id")
     run_id = nexla_ops.parse_id(args.run_id, "--run-id") if args.run_id is not None else None
@@ -379,6 +384,35 @@ def follow(ctx, opts: Options, runs: list[dict], deduper: LineDeduper) -> None:
 # --------------------------------------------------------------------------- main
 
 
+def resolve_flow(ctx, opts: Options) -> Options:
+    """A flow's options become those of the resource its node stands for."""
+    import dataclasses
+
+    try:
+        doc = ctx.request("GET", f"/flows/{opts.resource_id}")
+    except nexla_ops.NotFound:
+        raise nexla_ops.NotFound(f"flow {opts.resource_id} not found (check --resource-id)") \
+            from None
+    node = _find_node((doc or {}).get("flows") or [], opts.resource_id)
+    for key, path in _NODE_RESOURCES:
+        if node and isinstance(node.get(key), int):
+            ctx.log(f"flow {opts.resource_id}: showing the logs of {path} {node[key]}")
+            return dataclasses.replace(opts, resource_type=path, resource_id=node[key])
+    raise nexla_ops.ApiError(f"flow {opts.resource_id}: the API named no source, nexset or "
+                             "destination for it; use --resource-type sources|nexsets|"
+                             "destinations")
+
+
+def _find_node(nodes: list, node_id: int) -> dict | None:
+    stack = [n for n in nodes if isinstance(n, dict)]
+    while stack:
+        node = stack.pop()
+        if node.get("id") == node_id:
+            return node
+        stack.extend(c for c in node.get("children") or [] if isinstance(c, dict))
+    return None
+
+
 def check_resource(ctx, opts: Options) -> None:
     try:
         ctx.request("GET", f"/{opts.resource_type}/{opts.resource_id}")
@@ -391,7 +425,10 @@ def check_resource(ctx, opts: Options) -> None:
 
 def run(args, ctx) -> int:
     opts = parse_options(args)
-    check_resource(ctx, opts)
+    if opts.resource_type == "flows":
+        opts = resolve_flow(ctx, opts)
+    else:
+        check_resource(ctx, opts)
     what = f"{opts.resource_type} {opts.resource_id}"
 
     if args.list_runs:

@@ -7,7 +7,7 @@ import sys
 from collections.abc import Iterable
 from typing import Any
 
-from .redact import REDACTED, one_line, redact, redact_text
+from .redact import REDACTED, escape_text, one_line, redact, redact_text
 
 
 def to_jsonable(obj: Any) -> Any:
@@ -55,9 +55,9 @@ def format_table(rows: Iterable[dict], columns: list[str]) -> str:
     cells = [[str(c).upper() for c in columns]]
     for row in rows:
         row = redact(to_jsonable(row))
-        cells.append([one_line("" if row.get(c) is None else
-                               (json.dumps(row[c]) if isinstance(row[c], (dict, list))
-                                else str(row[c])), 80) for c in columns])
+        cells.append([one_line(escape_text("" if row.get(c) is None else
+                                           (json.dumps(row[c]) if isinstance(row[c], (dict, list))
+                                            else row[c])), 80) for c in columns])
     widths = [max(len(r[i]) for r in cells) for i in range(len(columns))]
     return "\n".join("  ".join(v.ljust(w) for v, w in zip(r, widths, strict=True)).rstrip() for r in cells)
 
@@ -77,7 +77,7 @@ def emit(obj: Any, fmt: str = "text", stream: Any = None) -> None:
         for key, value in redact(to_jsonable(obj)).items():
             if isinstance(value, (dict, list)):
                 value = json.dumps(value, ensure_ascii=False)
-            stream.write(f"{key}: {value}\n")
+            stream.write(f"{escape_text(key)}: {escape_text(value)}\n")
     elif isinstance(obj, (list, tuple)) and obj and all(isinstance(r, dict) for r in obj):
         rows = [to_jsonable(r) for r in obj]
         columns = list(dict.fromkeys(k for r in rows for k in r))

@@ -9,11 +9,19 @@ from typing import Any
 from .errors import BadInput
 from .redact import one_line, redact_text
 
+MAX_ID_DIGITS = 19  # ids are 64-bit integers; a longer string is not an id
+
+# Longest value a seconds flag takes (about 3 years): beyond it sleeps and thread timeouts
+# overflow, and no real wait is that long.
+MAX_SECONDS = 1e8
+MAX_COUNT = 1_000_000  # the most any count flag (attempts, window, batch size) needs
+
 
 def parse_id(value: Any, field: str) -> int:
     """A positive integer id from a flag or a file ('123' or 123); BadInput naming the field."""
     text = "" if value is None or isinstance(value, bool) else str(value).strip()
-    if not (text.isascii() and text.isdigit()) or int(text) <= 0:
+    if (not (text.isascii() and text.isdigit()) or len(text) > MAX_ID_DIGITS
+            or int(text) <= 0):
         raise BadInput(f"{field}: expected a positive integer id, got "
                        f"{one_line(redact_text(str(value)), 40)!r}")
     return int(text)
@@ -37,7 +45,49 @@ def parse_duration(text: str | float | int, *, field: str = "duration") -> float
         seconds = sum(float(n) * _DURATION_UNITS[u or "s"] for n, u in parts)
     if seconds < 0:
         raise BadInput(f"{field}: must not be negative")
+    if seconds > MAX_SECONDS:
+        raise BadInput(f"{field}: at most {MAX_SECONDS:.0f} seconds")
     return seconds
+
+
+def number_flag(kind: type = float, minimum: float = 0, *, above: bool = False,
+                maximum: float | None = None):
+    """An argparse type: a finite int or float, written plainly (no padding, no '1_000'),
+    >= minimum (> minimum with above=True) and <= maximum (MAX_SECONDS for floats,
+    MAX_COUNT for ints). --lock-wait 0 means "don't wait"; --timeout must be above 0."""
+    import argparse
+    import math
+
+    top = maximum if maximum is not None else MAX_COUNT if kind is int else MAX_SECONDS
+
+    def parse(text: str):
+        try:
+            value = kind(text) if text == text.strip() and "_" not in text \
+                and len(text) <= 40 else None
+        except ValueError:
+            value = None
+        if value is None or not math.isfinite(value):
+            what = "a whole number" if kind is int else "a finite number"
+            raise argparse.ArgumentTypeError(f"expected {what}, got {text[:40]!r}")
+        if value < minimum or (above and value == minimum) or value > top:
+            low = f"{'>' if above else '>='} {minimum:g}"
+            raise argparse.ArgumentTypeError(f"expected a value {low} and <= {top:g}, "
+                                             f"got {text[:40]!r}")
+        return value
+
+    parse.__name__ = kind.__name__  # argparse names the type in its messages
+    return parse
+
+
+def id_flag(text: str) -> int:
+    """An argparse type for a resource id (parse_id's rules)."""
+    import argparse
+
+    try:
+        return parse_id(text, "id")
+    except BadInput:
+        raise argparse.ArgumentTypeError(f"expected a positive integer id, got "
+                                         f"{one_line(redact_text(text), 40)!r}") from None
 
 
 def parse_time(text: str, *, field: str = "time", now: Any = None):

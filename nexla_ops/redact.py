@@ -80,6 +80,27 @@ def sanitize_text(text: str) -> str:
     return _UNSAFE_CHARS.sub("", text)
 
 
+_ESCAPES = {"\n": "\\n", "\r": "\\r", "\t": "\\t"}
+_NEEDS_ESCAPE = re.compile("[\x00-\x1f\x7f-\x9f\u061c\u180e\u200b-\u200f\u2028-\u202e"
+                           "\u2060-\u2064\u2066-\u2069\ufeff]")
+
+
+def escape_text(text: Any) -> str:
+    """API text for one line of text output: line breaks, tabs, terminal escapes and other
+    control, zero-width and bidi characters become visible escapes (\\n, \\x1b, \\u202e), so
+    a name cannot start a line of its own that passes for our status line."""
+    text = str(text)
+    if text.isascii() and text.isprintable():
+        return text
+
+    def visible(m: re.Match) -> str:
+        char = m.group(0)
+        return _ESCAPES.get(char) or (f"\\x{ord(char):02x}" if ord(char) < 0x100
+                                      else f"\\u{ord(char):04x}")
+
+    return _NEEDS_ESCAPE.sub(visible, text)
+
+
 def _redact_match(kind: str, m: re.Match) -> str:
     if kind == "all":
         return REDACTED

@@ -216,7 +216,8 @@ def open_journal(args):
     if not args.checkpoint:
         return checkpoint.MemoryJournal()
     try:
-        return checkpoint.Journal.open(args.checkpoint, resume=args.resume)
+        return checkpoint.Journal.open(args.checkpoint, resume=args.resume,
+                                       operation="rotate_credential")
     except checkpoint.CheckpointError as exc:
         raise nexla_ops.BadInput(f"--checkpoint: {exc}") from None
     except OSError as exc:

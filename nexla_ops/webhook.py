@@ -160,13 +160,17 @@ def open_journal(args: argparse.Namespace, plan: dict):
 
     try:
         if args.dry_run:  # read only: no lock, no writes
-            events = (checkpoint.read_events(args.checkpoint)[0]
+            events = (checkpoint.read_events(args.checkpoint, "push_webhook")[0]
                       if os.path.exists(args.checkpoint) else [])
             journal = checkpoint.Journal(args.checkpoint, events, -1)
         else:
-            journal = checkpoint.Journal.open(args.checkpoint, resume=True)
+            journal = checkpoint.Journal.open(args.checkpoint, resume=True,
+                                              operation="push_webhook")
     except checkpoint.CheckpointError as exc:
         raise nexla_ops.BadInput(f"--checkpoint: {exc}") from None
+    except OSError as exc:
+        raise nexla_ops.BadInput(f"--checkpoint: cannot open {args.checkpoint} "
+                                 f"({exc.strerror})") from None
     recorded = journal.plan()
     if recorded is None:
         if not args.dry_run:

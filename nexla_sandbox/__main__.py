@@ -1,6 +1,7 @@
 """CLI: python -m nexla_sandbox [--host H] [--port P] [--db PATH] [--seed demo|empty] ...
 
-The first stdout line is the API base URL; the service keys follow. Stop with Ctrl-C.
+The first stdout line is the API base URL; the service keys follow, then the control token.
+Stop with Ctrl-C.
 """
 
 from __future__ import annotations
@@ -29,6 +30,11 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--discovery-delay", type=float, default=2.0,
                         help="seconds until a new source's nexset is detected (default 2)")
     parser.add_argument("--no-control", action="store_true", help="disable /_sandbox/* control API")
+    parser.add_argument("--control-token", default=None,
+                        help="fixed control API token (default: $NEXLA_SANDBOX_CONTROL_TOKEN, "
+                             "else random)")
+    parser.add_argument("--allow-remote", action="store_true",
+                        help="allow a non-loopback --host (other machines can reach the sandbox)")
     parser.add_argument("--debug", action="store_true", help="log server errors to stderr")
     return parser
 
@@ -38,12 +44,22 @@ def main(argv=None) -> int:
     if args.latency_ms < 0 or args.discovery_delay < 0:
         print("error: --latency-ms and --discovery-delay must be >= 0", file=sys.stderr)
         return 2
-    from .server import Sandbox, build_app, serve
+    from .server import Sandbox, build_app, check_bind, serve
+    from .store import DatabaseInUse
 
-    app = build_app(args.db, args.seed, args.latency_ms, not args.no_control, args.discovery_delay,
-                    None, args.reset, args.debug)
     try:
-        server = serve(app, args.host, args.port)
+        check_bind(args.host, args.allow_remote)
+    except ValueError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    try:
+        app = build_app(args.db, args.seed, args.latency_ms, not args.no_control,
+                        args.discovery_delay, None, args.reset, args.debug, args.control_token)
+    except DatabaseInUse as exc:
+        print(exc, file=sys.stderr)
+        return 3
+    try:
+        server = serve(app, args.host, args.port, args.allow_remote)
     except OSError as exc:
         print(f"error: cannot listen on {args.host}:{args.port}: {exc}", file=sys.stderr)
         return 3
@@ -51,6 +67,8 @@ def main(argv=None) -> int:
     print(sandbox.url, flush=True)
     for role, key in sandbox.service_keys.items():
         print(f"service key ({role}): {key}", flush=True)
+    if sandbox.control_token:
+        print(f"control token: {sandbox.control_token}", flush=True)
     print(f"sandbox listening on {sandbox.url} (Ctrl-C to stop)", file=sys.stderr, flush=True)
     try:
         server.serve_forever()

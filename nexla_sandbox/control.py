@@ -1,15 +1,25 @@
-"""The `/_sandbox/*` control API (not Nexla's; off with --no-control) and its Python client."""
+"""The `/_sandbox/*` control API (not Nexla's; off with --no-control) and its Python client.
+
+It can reset state, add faults and read raw state, so every call needs the start-up token in
+the X-Sandbox-Token header (a web page cannot set that header cross-site), POSTs must be JSON
+(no CORS-"simple" text/plain forms), and secrets are masked in what it returns.
+"""
 
 from __future__ import annotations
 
+import hmac
 import json
+import sys
 
 import requests
 from werkzeug.wrappers import Request, Response
 
 from . import seed as seeds
-from .faults import RuleError
+from .faults import RuleError, redact
 from .models import ApiError
+
+TOKEN_HEADER = "X-Sandbox-Token"
+MAX_TICK = 100 * 365 * 86400  # a century: beyond, simulated dates overflow
 
 STATE_KINDS = ("data_sources", "data_sets", "data_sinks", "data_credentials", "flows", "teams",
                "users", "orgs", "projects", "transforms", "attribute_transforms", "data_maps",
@@ -22,11 +32,38 @@ def _reply(body, status=200) -> Response:
                     content_type="application/json")
 
 
+def _mask(secret: str) -> str:
+    """Enough to tell keys apart, not enough to use one."""
+    return secret[:4] + "\u2026" if len(secret) > 8 else "\u2026"
+
+
+def _number(body: dict, key: str, default=None, limit=None) -> float:
+    value = body.get(key, default)
+    # `0 <= value <= top` also refuses NaN (json.loads accepts NaN and Infinity literals)
+    top = sys.float_info.max if limit is None else limit
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value <= top:
+        most = "" if limit is None else f" up to {limit}"
+        raise ApiError(400, f"{key}: expected a finite non-negative number{most}")
+    return float(value)
+
+
 class ControlAPI:
-    def __init__(self, app):
+    def __init__(self, app, token: str):
         self.app = app
+        self.token = token.encode()
 
     def handle(self, request: Request) -> Response:
+        # A task's download link stands in for Nexla's pre-signed URL: the API client that was
+        # handed it never saw the control token.
+        presigned = request.method == "GET" and request.path.startswith("/_sandbox/downloads/")
+        given = request.headers.get(TOKEN_HEADER, "").encode()
+        if not presigned and not hmac.compare_digest(given, self.token):
+            return _reply({"message": f"control API: missing or wrong {TOKEN_HEADER} header "
+                                      "(the control token the sandbox printed at start-up)",
+                           "code": 401}, 401)
+        if request.method == "POST" and request.mimetype != "application/json":
+            return _reply({"message": "control API: POST bodies must be Content-Type "
+                                      "application/json", "code": 415}, 415)
         try:
             return self._route(request)
         except ApiError as err:
@@ -59,11 +96,9 @@ class ControlAPI:
             app.seed(name)
             return _reply({"seed": name, "now": dom.now_iso()})
         if head == "tick" and method == "POST":
-            seconds = self._body(request).get("seconds", 0)
-            if isinstance(seconds, bool) or not isinstance(seconds, (int, float)) or seconds < 0:
-                raise ApiError(400, "seconds: expected a non-negative number")
+            seconds = _number(self._body(request), "seconds", 0, MAX_TICK)
             with store.lock, store.tx():
-                return _reply(dom.tick(float(seconds)))
+                return _reply(dom.tick(seconds))
         if head == "requests":
             if method == "DELETE":
                 app.faults.clear_log()
@@ -92,19 +127,19 @@ class ControlAPI:
         if head == "config":
             if method == "POST":
                 body = self._body(request)
-                for key in ("latency_ms", "discovery_delay"):
-                    if key in body:
-                        value = body[key]
-                        if isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0:
-                            raise ApiError(400, f"{key}: expected a non-negative number")
-                        setattr(app.settings, key, float(value))
+                values = {key: _number(body, key) for key in ("latency_ms", "discovery_delay")
+                          if key in body}  # all checked before any is applied
+                for key, value in values.items():
+                    setattr(app.settings, key, value)
             return _reply({"latency_ms": app.settings.latency_ms,
                            "discovery_delay": app.settings.discovery_delay})
         if head == "state" and len(parts) == 2:
             with store.lock:
-                return _reply({"items": list(store.all(parts[1]))})
+                items = store.all(parts[1])
+            return _reply({"items": redact(items)})
         if head == "info":
-            return _reply({"url": app.base_url, "service_keys": seeds.service_keys(dom),
+            keys = {role: _mask(key) for role, key in seeds.service_keys(dom).items()}
+            return _reply({"url": app.base_url, "service_keys": keys,
                            "seed": store.meta("seeded"), "now": dom.now_iso(),
                            "kinds": STATE_KINDS})
         if head == "downloads" and len(parts) == 2:
@@ -119,10 +154,12 @@ class ControlAPI:
 class ControlClient:
     """Thin HTTP client for the control API (what tests and benchmarks use)."""
 
-    def __init__(self, root_url: str, timeout: float = 30.0):
+    def __init__(self, root_url: str, token: str | None = None, timeout: float = 30.0):
         self.root_url = root_url.rstrip("/")
         self.timeout = timeout
         self.session = requests.Session()
+        if token:
+            self.session.headers[TOKEN_HEADER] = token
 
     def _call(self, method: str, path: str, body=None):
         resp = self.session.request(method, f"{self.root_url}/_sandbox{path}", json=body,

@@ -14,7 +14,11 @@ from __future__ import annotations
 
 import copy
 import io
+import ipaddress
 import json
+import os
+import re
+import secrets
 import socket
 import struct
 import sys
@@ -37,6 +41,9 @@ from .urls import build_map
 
 API_PREFIX = "/nexla-api"
 JSON_TYPE = "application/json"
+TOKEN_ENV = "NEXLA_SANDBOX_CONTROL_TOKEN"
+# Host headers a local client sends; anything else may be a DNS-rebinding page in a browser.
+LOOPBACK_HOST = re.compile(r"(?:127\.0\.0\.1|localhost|\[::1\])(?::\d{1,5})?|::1")
 
 
 class DroppedConnection(ConnectionError):
@@ -68,7 +75,8 @@ def drop_connection(environ):
 
 
 class SandboxApp:
-    def __init__(self, store: Store, settings: Settings, *, control: bool = True):
+    def __init__(self, store: Store, settings: Settings, *, control: bool = True,
+                 control_token: str | None = None):
         from .control import ControlAPI
 
         self.store = store
@@ -78,7 +86,8 @@ class SandboxApp:
         self.faults = Faults()
         self.url_map, self.endpoints = build_map()
         self.adapter = self.url_map.bind("sandbox")
-        self.control = ControlAPI(self) if control else None
+        self.control_token = (control_token or secrets.token_urlsafe(32)) if control else None
+        self.control = ControlAPI(self, self.control_token) if control else None
         self.base_url = ""  # set once the server knows its port
         self._snapshots: dict = {}
 
@@ -215,14 +224,17 @@ class _WSGIHandler(BaseHTTPRequestHandler):
     timeout = 120  # an idle keep-alive connection frees its thread after this
     app = None  # set per server
     debug = False
+    check_host = True  # off for a remote bind that allow_remote permitted
 
     def do_request(self):
+        refusal = self._refusal()
+        if refusal is not None:
+            self._refuse(refusal)
+            return
         try:
             body = self._read_body()
         except ValueError as exc:
-            self._write(400, [("Content-Type", JSON_TYPE)],
-                        json.dumps({"message": str(exc), "code": 400}).encode())
-            self.close_connection = True
+            self._refuse(str(exc))
             return
         environ = self._environ(body)
         started: list = []
@@ -251,6 +263,25 @@ class _WSGIHandler(BaseHTTPRequestHandler):
         self._write(status, headers, b"".join(chunks))
 
     do_GET = do_POST = do_PUT = do_DELETE = do_PATCH = do_HEAD = do_OPTIONS = do_request
+
+    def _refusal(self) -> str | None:
+        """Why the request is refused before the app sees it (400), or None."""
+        headers = self.headers
+        lengths = headers.get_all("Content-Length") or ()
+        if len(lengths) > 1 or (lengths and "Transfer-Encoding" in headers):
+            # Proxies and servers disagree on which framing wins: request smuggling.
+            return "ambiguous body framing: Content-Length with Transfer-Encoding, or twice"
+        if self.check_host:
+            hosts = headers.get_all("Host") or ()
+            if len(hosts) != 1 or not LOOPBACK_HOST.fullmatch(hosts[0].strip().lower()):
+                return "Host header must be 127.0.0.1, localhost or [::1] (with any port)"
+        return None
+
+    def _refuse(self, message: str):
+        """400 and close: the rest of the connection's bytes cannot be trusted to frame."""
+        self.close_connection = True
+        self._write(400, [("Content-Type", JSON_TYPE)],
+                    json.dumps({"message": message, "code": 400}).encode())
 
     def _read_body(self) -> bytes:
         if "chunked" in self.headers.get("Transfer-Encoding", "").lower():
@@ -314,6 +345,7 @@ class _WSGIHandler(BaseHTTPRequestHandler):
 class _Server(ThreadingHTTPServer):
     daemon_threads = True
     allow_reuse_address = True
+    request_queue_size = 128  # socketserver's 5 refuses connections under a burst of clients
 
     @property
     def host(self) -> str:
@@ -340,7 +372,8 @@ class Sandbox:
         keys = seeds.service_keys(app.dom)
         self.service_keys = keys
         self.service_key = keys["admin"]
-        self.control = ControlClient(self.root_url)
+        self.control_token = app.control_token
+        self.control = ControlClient(self.root_url, token=self.control_token)
 
     def __enter__(self):
         return self
@@ -357,11 +390,14 @@ class Sandbox:
 
 
 def build_app(db=None, seed="demo", latency_ms=0, control=True, discovery_delay=2.0,
-              service_key=None, reset=False, debug=False) -> SandboxApp:
+              service_key=None, reset=False, debug=False, control_token=None) -> SandboxApp:
+    """The app over its store. Raises store.DatabaseInUse when another sandbox serves `db`.
+    The control token is `control_token`, else $NEXLA_SANDBOX_CONTROL_TOKEN, else random."""
     settings = Settings(discovery_delay=float(discovery_delay), latency_ms=float(latency_ms),
                         admin_key=service_key, debug=debug)
     store = Store(db)
-    app = SandboxApp(store, settings, control=control)
+    app = SandboxApp(store, settings, control=control,
+                     control_token=control_token or os.environ.get(TOKEN_ENV))
     if reset or store.is_empty():
         app.seed(seed)
     else:
@@ -369,17 +405,49 @@ def build_app(db=None, seed="demo", latency_ms=0, control=True, discovery_delay=
     return app
 
 
-def serve(app: SandboxApp, host="127.0.0.1", port=0) -> _Server:
-    handler = type("SandboxHandler", (_WSGIHandler,), {"app": app, "debug": app.settings.debug})
+def check_bind(host: str, allow_remote: bool = False):
+    """Refuse (ValueError) a non-loopback bind address unless allow_remote; warn on stderr when
+    it is allowed. The demo service keys are public, so other machines get the whole org."""
+    if _is_loopback(host):
+        return
+    if not allow_remote:
+        raise ValueError(f"--host {host!r} is not a loopback address; pass --allow-remote "
+                         "to let other machines reach the sandbox")
+    print(f"warning: serving on {host!r}: other machines can reach the sandbox and its public "
+          "demo keys; Host header checks are off", file=sys.stderr, flush=True)
+
+
+def _is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def serve(app: SandboxApp, host="127.0.0.1", port=0, allow_remote=False) -> _Server:
+    # Remote clients name the server's address in Host, so the check only suits a loopback bind.
+    check_host = not allow_remote or _is_loopback(host)
+    handler = type("SandboxHandler", (_WSGIHandler,), {
+        "app": app, "debug": app.settings.debug, "check_host": check_host})
     return _Server((host, port), handler)
 
 
 def start_sandbox(db=None, seed="demo", host="127.0.0.1", port=0, latency_ms=0, control=True,
-                  discovery_delay=2.0, service_key=None, reset=False, debug=False) -> Sandbox:
+                  discovery_delay=2.0, service_key=None, reset=False, debug=False,
+                  allow_remote=False, control_token=None) -> Sandbox:
     """Start a sandbox serving in a daemon thread. With a `db` that already holds state the state
-    is kept (seed ignored) unless reset=True."""
-    app = build_app(db, seed, latency_ms, control, discovery_delay, service_key, reset, debug)
-    server = serve(app, host, port)
+    is kept (seed ignored) unless reset=True. Raises ValueError for a non-loopback `host`
+    without allow_remote, store.DatabaseInUse when another sandbox serves `db`."""
+    check_bind(host, allow_remote)
+    app = build_app(db, seed, latency_ms, control, discovery_delay, service_key, reset, debug,
+                    control_token)
+    try:
+        server = serve(app, host, port, allow_remote)
+    except BaseException:
+        app.store.close()  # frees the db lock for a retry in this process
+        raise
     thread = threading.Thread(target=server.serve_forever, name="nexla-sandbox", daemon=True)
     thread.start()
     return Sandbox(app, server, thread)

@@ -3,12 +3,15 @@
 Every object is one JSON row keyed by (kind, id). SQLite (stdlib) is the source of truth; a
 write-through in-memory copy of the decoded rows keeps a page-of-100 read free of JSON
 decoding. One connection guarded by one re-entrant lock: the whole request runs under it, so
-"database is locked" cannot happen (there is no second writer).
+"database is locked" cannot happen (there is no second writer). A file database is also locked
+against other processes (`<db>.lock`): a second server would serve from its own stale cache.
 """
 
 from __future__ import annotations
 
+import fcntl
 import json
+import os
 import sqlite3
 import threading
 from collections import defaultdict
@@ -23,6 +26,25 @@ CREATE TABLE IF NOT EXISTS docs (
 ) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 """
+
+
+class DatabaseInUse(RuntimeError):
+    """Another sandbox (process or Store) is serving this database file."""
+
+
+def _lock_file(path: str) -> int:
+    """Hold an exclusive flock on `<path>.lock` (released when the fd closes, also on a crash);
+    the file names the holder's pid for the error message."""
+    fd = os.open(f"{path}.lock", os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        pid = os.read(fd, 32).decode(errors="replace").strip() or "unknown"
+        os.close(fd)
+        raise DatabaseInUse(f"another sandbox is serving {path} (pid {pid})") from None
+    os.ftruncate(fd, 0)
+    os.write(fd, str(os.getpid()).encode())
+    return fd
 
 
 def to_json(obj) -> str:
@@ -41,6 +63,11 @@ class Store:
     def __init__(self, path: str | None = None):
         self.path = path
         self.lock = threading.RLock()
+        self._lock_fd = _lock_file(path) if path else None
+        if path:
+            # Owner-only from the start (SQLite gives -wal/-shm the db file's mode): the state
+            # holds credentials and service keys.
+            os.close(os.open(path, os.O_RDWR | os.O_CREAT, 0o600))
         self._db = sqlite3.connect(path or ":memory:", check_same_thread=False,
                                    isolation_level=None)
         if path:
@@ -232,6 +259,9 @@ class Store:
     def close(self):
         with self.lock:
             self._db.close()
+            if self._lock_fd is not None:
+                os.close(self._lock_fd)
+                self._lock_fd = None
 
 
 _MISSING = object()

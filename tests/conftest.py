@@ -24,6 +24,14 @@ SCRIPTS = ROOT / "scripts"
 CANARY = "canary-SECRET-7f3a9c"
 
 
+@pytest.fixture(autouse=True)
+def private_state_dir(tmp_path, monkeypatch):
+    """Each test's own per-user state directory (locks), inherited by the scripts it runs."""
+    monkeypatch.delenv("NEXLA_OPS_STATE_DIR", raising=False)
+    monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path / "xdg-state"))
+    return tmp_path / "xdg-state" / "nexla-ops"
+
+
 @pytest.fixture(scope="session")
 def sandbox_server():
     from nexla_sandbox import start_sandbox

@@ -25,32 +25,33 @@ from nexla_ops.commands import batch_operations
 
 def test_journal_roundtrip_and_torn_tail(tmp_path):
     path = str(tmp_path / "j.jsonl")
-    with checkpoint.Journal.open(path, resume=False) as journal:
+    with checkpoint.Journal.open(path, resume=False, operation="batch_operations") as journal:
         journal.write_plan({"op": "pause", "targets": [{"id": 1}]})
         journal.append({"event": "intent", "key": "flows:1"})
     # a kill in the middle of a write leaves half a line: it was never acknowledged
     with open(path, "ab") as handle:
         handle.write(b'{"event": "outcome", "key": "flo')
-    with checkpoint.Journal.open(path, resume=True) as journal:
+    with checkpoint.Journal.open(path, resume=True, operation="batch_operations") as journal:
         assert [e["event"] for e in journal.events] == ["plan", "intent"]
         assert journal.items()["flows:1"] == {"intent": journal.events[1], "outcome": None}
         journal.append({"event": "outcome", "key": "flows:1", "status": "done"})
     lines = Path(path).read_text(encoding="utf-8").splitlines()
-    assert [json.loads(line)["event"] for line in lines] == ["plan", "intent", "outcome"]
+    assert json.loads(lines[0])["journal"] == "nexla-ops"
+    assert [json.loads(line)["event"] for line in lines[1:]] == ["plan", "intent", "outcome"]
 
 
 def test_journal_refuses_reuse_corruption_and_a_second_process(tmp_path):
     path = str(tmp_path / "j.jsonl")
-    with checkpoint.Journal.open(path, resume=False) as journal:
+    with checkpoint.Journal.open(path, resume=False, operation="batch_operations") as journal:
         journal.append({"event": "intent", "key": "a"})
         with pytest.raises(checkpoint.CheckpointError, match="in use"):
-            checkpoint.Journal.open(path, resume=True)
+            checkpoint.Journal.open(path, resume=True, operation="batch_operations")
     with pytest.raises(checkpoint.CheckpointError, match="--resume"):
-        checkpoint.Journal.open(path, resume=False)
+        checkpoint.Journal.open(path, resume=False, operation="batch_operations")
     with open(path, "ab") as handle:
         handle.write(b"garbage\n" + b'{"event": "outcome", "key": "a"}\n')
-    with pytest.raises(checkpoint.CheckpointError, match="line 2"):
-        checkpoint.Journal.open(path, resume=True)
+    with pytest.raises(checkpoint.CheckpointError, match="line 3"):
+        checkpoint.Journal.open(path, resume=True, operation="batch_operations")
 
 
 def test_journal_retry_after_failure_is_in_doubt_again(tmp_path):
@@ -82,7 +83,7 @@ def test_shards_partition_ids_exactly_once():
         (["pause", "--type", "credentials", "--ids", "1"], "--type"),
         (["pause", "--type", "flows"], "targets"),
         (["pause", "--type", "flows", "--ids", "x"], "--id"),
-        (["tag", "--type", "sources", "--ids", "1"], "--tags"),
+        (["tag", "--type", "sources", "--ids", "1"], "--tag-list"),
         (["update", "--type", "sources", "--ids", "1", "--patch", '{"name": "x"}'], "--patch"),
         (["update", "--type", "sources", "--ids", "1", "--patch", '{"description": 5}'], "--patch"),
         (["update", "--type", "sources", "--ids", "1", "--patch", "{nope"], "--patch"),
@@ -206,7 +207,7 @@ def test_rerun_changes_nothing_and_activate_restores(sandbox, run_main):
 
 def test_tag_untag_and_update_are_idempotent(sandbox, run_main):
     result = run_main(batch_operations, "tag", "--type", "sources", "--ids", "123,124",
-                      "--tags", "pii,eu")
+                      "--tag-list", "pii,eu")
     assert result.code == 0, result.err
     tags = {s["id"]: s["tags"] for s in sandbox.control.state("data_sources")}
     assert tags[123] == ["pii", "eu"] and tags[124] == ["pii", "eu"]
@@ -289,7 +290,7 @@ def test_shards_cover_every_target_exactly_once(sandbox, run_main):
     seen = []
     for index in range(3):
         result = run_main(batch_operations, "tag", "--type", "sources", "--name", "shard-source-",
-                          "--tags", "migrated", "--shard", f"{index}/3", "--json")
+                          "--tag-list", "migrated", "--shard", f"{index}/3", "--json")
         assert result.code == 0, result.err
         shard_ids = [i["id"] for i in result.json()["items"]]
         assert shard_ids, "every shard gets work"
@@ -424,7 +425,7 @@ def test_ids_from_list_resources_jsonl_and_plain_lines(sandbox, run_main, tmp_pa
     (tmp_path / "more.txt").write_text("# retired archives\n303\n\n304  # legacy\n")
     for source, expected in (("sinks.jsonl", {301, 302}), ("more.txt", {303, 304})):
         result = run_main(batch_operations, "tag", "--type", "destinations",
-                          "--ids-from", tmp_path / source, "--tags", "reviewed", "--json")
+                          "--ids-from", tmp_path / source, "--tag-list", "reviewed", "--json")
         assert result.code == 0, result.err
         assert {i["id"] for i in result.json()["items"]} == expected
     assert {s["id"] for s in sandbox.control.state("data_sinks") if "reviewed" in s["tags"]} == {

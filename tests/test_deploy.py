@@ -310,7 +310,7 @@ def test_failure_after_activation_pauses_then_deletes(deploy, sandbox):
     assert_nothing_new(sandbox, before)
 
 
-def test_parallel_double_apply_gives_one_deployment(sandbox, tmp_path):
+def test_parallel_double_apply_gives_one_deployment(sandbox, tmp_path, private_state_dir):
     before = snapshot(sandbox)
     (tmp_path / "cfg.json").write_text(json.dumps(FULL))
     env = _script_env(sandbox, {"DEPLOY_TEST_PG_PASSWORD": "pw-value"})
@@ -324,7 +324,45 @@ def test_parallel_double_apply_gives_one_deployment(sandbox, tmp_path):
         results.append(json.loads(out))
     assert sorted(r["status"] for r in results) == ["applied", "unchanged"]
     assert_complete_full(sandbox, before)
-    assert (tmp_path / ".nexla-ops" / "locks" / "orders-full.lock").exists()
+    locks = list((private_state_dir / "locks").glob("deploy-orders-full-*.lock"))
+    assert len(locks) == 1 and not (tmp_path / ".nexla-ops").exists()
+
+
+def test_applies_from_two_directories_share_the_lock(sandbox, tmp_path):
+    """One user, two working directories: the lock is keyed by target, not by cwd."""
+    before = snapshot(sandbox)
+    env = _script_env(sandbox, {"DEPLOY_TEST_PG_PASSWORD": "pw-value"})
+    procs = []
+    for where in ("a", "b"):
+        (tmp_path / where).mkdir()
+        (tmp_path / where / "cfg.json").write_text(json.dumps(FULL))
+        procs.append(subprocess.Popen([sys.executable, str(SCRIPT), "--config", "cfg.json",
+                                       "--json"], cwd=tmp_path / where, env=env,
+                                      stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True))
+    results = [json.loads(p.communicate(timeout=60)[0]) for p in procs]
+    assert sorted(r["status"] for r in results) == ["applied", "unchanged"]
+    assert_complete_full(sandbox, before)
+
+
+@pytest.mark.parametrize("round_", range(3))
+def test_applies_from_two_hosts_converge_on_one_of_each_object(sandbox, tmp_path, round_):
+    """Different cwd and different HOME (no shared lock), started at once: both may create,
+    and the twin check leaves exactly one of each object."""
+    before = snapshot(sandbox)
+    procs = []
+    for where in ("host-a", "host-b"):
+        home = tmp_path / where
+        home.mkdir()
+        (home / "cfg.json").write_text(json.dumps(FULL))
+        env = _script_env(sandbox, {"DEPLOY_TEST_PG_PASSWORD": "pw-value", "HOME": str(home),
+                                    "XDG_STATE_HOME": str(home / "state")})
+        procs.append(subprocess.Popen([sys.executable, str(SCRIPT), "--config", "cfg.json",
+                                       "--json"], cwd=home, env=env, stdout=subprocess.PIPE,
+                                      stderr=subprocess.PIPE, text=True))
+    outcomes = [p.communicate(timeout=90) for p in procs]
+    for proc, (_out, err) in zip(procs, outcomes, strict=True):
+        assert proc.returncode == 0, err
+    assert_complete_full(sandbox, before)
 
 
 def test_create_lost_after_commit_is_not_duplicated(deploy, sandbox):

@@ -175,7 +175,7 @@ def _secrets(sandbox) -> dict[str, str]:
     """Every secret a block could leak: service keys, webhook API keys, DEMO_SECRETS."""
     found = {f"service key ({role})": key for role, key in sandbox.service_keys.items()}
     found["service key"] = sandbox.service_key
-    for source in sandbox.control.state("data_sources"):
+    for source in sandbox.app.store.all("data_sources"):  # control.state() masks secrets
         for entry in source.get("api_keys") or []:
             found[f"webhook api key of source {source['id']}"] = entry["api_key"]
     found.update(DEMO_SECRETS)

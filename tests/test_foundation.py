@@ -369,11 +369,14 @@ def test_main_wrapper_exit_codes(exc, code, capsys):
     assert capsys.readouterr().err.strip().endswith(exc.message)
 
 
-def test_main_wrapper_exit_map_and_usage_errors(capsys):
-    assert nexla_ops.main_wrapper(lambda a, c: 6, _parser(), [], exit_map={6: 3}) == 3
+def test_main_wrapper_failure_kinds_and_usage_errors(capsys):
+    assert nexla_ops.main_wrapper(lambda a, c: 3, _parser(), ["--json"],
+                                  failure_kinds={3: "unknown"}) == 3
+    assert json.loads(capsys.readouterr().out)["error"]["kind"] == "unknown"
     assert nexla_ops.main_wrapper(lambda a, c: None, _parser(), ["--help"]) == 0
     assert nexla_ops.main_wrapper(lambda a, c: None, _parser(), ["--bogus"]) == 2
-    capsys.readouterr()
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "--bogus" in err  # one line, not the usage text
 
 
 def test_import_is_light():

@@ -27,6 +27,7 @@ from nexla_sdk.exceptions import (
 from nexla_sdk.http_client import RequestsHttpClient
 
 from conftest import CANARY
+from nexla_sandbox import ControlClient
 
 
 def no_retry_client(sb, key=None) -> NexlaClient:
@@ -216,6 +217,15 @@ def _start_cli(db, *extra):
     return proc, url, key_line.rsplit(" ", 1)[-1]
 
 
+def _control_token(proc) -> str:
+    """The `control token:` line that follows the service keys on the CLI's stdout."""
+    for _ in range(10):
+        line = proc.stdout.readline()
+        if line.startswith("control token:"):
+            return line.split(":", 1)[1].strip()
+    raise AssertionError("the sandbox printed no control token")
+
+
 def _stop(proc):
     proc.terminate()
     proc.wait(timeout=10)
@@ -228,8 +238,7 @@ def test_restart_with_same_db_keeps_state(tmp_path):
         client = NexlaClient(service_key=key, base_url=url)
         created = client.sources.create({"name": "survives-restart", "source_type": "s3"})
         client.sources.pause(123)
-        ctl = url.replace("/nexla-api", "/_sandbox")
-        requests.post(f"{ctl}/tick", json={"seconds": 7200}, timeout=10)
+        ControlClient(url.replace("/nexla-api", ""), token=_control_token(proc)).tick(7200)
     finally:
         _stop(proc)
     proc, url, key = _start_cli(db)
@@ -722,7 +731,7 @@ def test_request_log_redacts_secrets_but_keeps_their_keys(sandbox, sdk_client):
     assert hook["query"] == {"api_key": "[REDACTED]", "tag": "t"}
     assert hook["body"] == {"token": "[REDACTED]", "page": "/a"}
     # The stored credential itself is unchanged by the redaction (the log got its own copy).
-    assert sandbox.control.state("data_credentials")[-1]["_secret"]["password"] == CANARY
+    assert sandbox.app.store.all("data_credentials")[-1]["_secret"]["password"] == CANARY
 
 
 def test_team_name_clash_is_409(sdk_client):

@@ -119,7 +119,7 @@ def _plan_matches(plan: dict, spec: Spec) -> str | None:
     for key in ("op", "type", "shard", "params_sha256"):
         if plan.get(key) != mine[key]:
             if key == "params_sha256":
-                return "it records different --tags/--patch/copy options"
+                return "it records different --tag-list/--patch/copy options"
             return (f"it records {key}={json.dumps(plan.get(key))}, this run has "
                     f"{json.dumps(mine[key])}")
     return None
@@ -131,11 +131,14 @@ def load_journal(args, spec: Spec):
         return None, None
     if args.dry_run:  # read-only look at what is left; never lock, create or write the file
         try:
-            events, _ = checkpoint.read_events(args.checkpoint)
+            events, _ = checkpoint.read_events(args.checkpoint, "batch_operations")
         except FileNotFoundError:
             return None, None
         except checkpoint.CheckpointError as exc:
             raise nexla_ops.BadInput(f"--checkpoint: {exc}") from None
+        except OSError as exc:
+            raise nexla_ops.BadInput(f"--checkpoint: cannot read {args.checkpoint} "
+                                     f"({exc.strerror})") from None
         view = _ReadOnlyJournal(events)
         plan = view.plan()
         why = _plan_matches(plan, spec) if plan else None
@@ -143,7 +146,8 @@ def load_journal(args, spec: Spec):
             raise nexla_ops.BadInput(f"--checkpoint: {args.checkpoint} is for another run ({why})")
         return view, (plan or {}).get("targets")
     try:
-        journal = checkpoint.Journal.open(args.checkpoint, resume=args.resume)
+        journal = checkpoint.Journal.open(args.checkpoint, resume=args.resume,
+                                       operation="batch_operations")
     except checkpoint.CheckpointError as exc:
         raise nexla_ops.BadInput(f"--checkpoint: {exc}") from None
     except OSError as exc:
@@ -193,7 +197,7 @@ def run(args, ctx) -> int:
         if isinstance(journal, checkpoint.Journal):
             journal.close()
     failed = [r for r in results if r["result"] == "failed"]
-    document = {"operation": spec.op, "type": spec.kind.name, "dry_run": bool(args.dry_run),
+    document = {"ok": not failed, "operation": spec.op, "type": spec.kind.name, "dry_run": bool(args.dry_run),
                 "shard": f"{spec.shard[0]}/{spec.shard[1]}" if spec.shard else None,
                 "checkpoint": args.checkpoint, "counts": summarize(results), "items": results}
     if spec.params.get("patch"):
@@ -215,13 +219,19 @@ def run(args, ctx) -> int:
     if failed:
         for r in failed:
             ctx.warn(f"failed: {spec.kind.name} {r['id']}: {r['error']}")
-        if len(failed) == len(results) and set(runner.failure_codes.values()) == {
-                nexla_ops.EXIT_AUTH}:
+        codes = set(runner.failure_codes.values())
+        if len(failed) == len(results) and codes == {nexla_ops.EXIT_AUTH}:
             # Not a partial batch: every item was refused before anything changed. The key
             # (or its roles) is the problem, and re-running with it cannot help.
             ctx.warn(f"all {len(failed)} item(s) were refused (authentication/permission); "
                      "nothing was changed: use a key with the required role")
             return nexla_ops.EXIT_AUTH
+        if len(failed) == len(results) and codes == {nexla_ops.EXIT_TRANSIENT}:
+            # Every failure was transient (and each item re-reads its state before writing):
+            # a plain re-run is the fix, so say so with the code retry_helpers retries on.
+            ctx.warn(f"all {len(failed)} item(s) failed transiently; re-run later"
+                     + (" with --resume" if args.checkpoint else ""))
+            return nexla_ops.EXIT_TRANSIENT
         hint = " (re-run with --resume to retry them)" if args.checkpoint else ""
         ctx.warn(f"{len(failed)} of {len(results)} item(s) failed{hint}")
         return nexla_ops.EXIT_PARTIAL

@@ -132,10 +132,12 @@ def parse_spec(args) -> Spec:
     if op in ("tag", "untag"):
         tags = [t.strip() for t in (args.tags or "").split(",") if t.strip()]
         if not tags:
-            raise nexla_ops.BadInput(f"--tags: {op} needs at least one tag, e.g. --tags pii")
+            raise nexla_ops.BadInput(f"--tag-list: {op} needs at least one tag, e.g. "
+                                     "--tag-list pii")
         params["tags"] = list(dict.fromkeys(tags))
     elif args.tags:
-        raise nexla_ops.BadInput("--tags: only for tag/untag (to select by tag use --tag)")
+        raise nexla_ops.BadInput("--tag-list: only for tag/untag (to select by tag use "
+                                 "--has-tag)")
     if op == "update":
         if not args.patch:
             raise nexla_ops.BadInput("--patch: update needs a JSON object of fields to set")

@@ -16,6 +16,7 @@ from __future__ import annotations
 import argparse
 
 import nexla_ops
+from nexla_ops.parsing import id_flag, number_flag
 from nexla_ops.tasks import DEFAULT_WAIT_TIMEOUT, FIRST_POLL_S
 
 EXAMPLES = """examples:
@@ -42,7 +43,7 @@ def build_parser(prog: str | None = None) -> argparse.ArgumentParser:
                          help="stop waiting after this long, e.g. 90, 30s, 10m "
                               f"(default {DEFAULT_WAIT_TIMEOUT}); then exit 6. (--timeout is "
                               "the per-HTTP-request limit)")
-    waiting.add_argument("--poll-max", type=float, default=10.0, metavar="S",
+    waiting.add_argument("--poll-max", type=number_flag(float, 0, above=True), default=10.0, metavar="S",
                          help="longest pause between polls; polls start at "
                               f"{FIRST_POLL_S}s and grow x1.5 (default 10)")
     nexla_ops.add_common_args(common)
@@ -58,7 +59,7 @@ def build_parser(prog: str | None = None) -> argparse.ArgumentParser:
     start.add_argument("--type", required=True, help="task type, e.g. ExportFlows")
     start.add_argument("--arguments", default="{}", metavar="JSON|@FILE",
                        help="the task's arguments: a JSON object, or @file (JSON/YAML)")
-    start.add_argument("--priority", type=int, help="task priority (optional)")
+    start.add_argument("--priority", type=number_flag(int, 0), help="task priority (optional)")
     start.add_argument("--wait", action="store_true",
                        help="wait for the task to finish and print its result")
     start.add_argument("--dry-run", action="store_true",
@@ -68,7 +69,7 @@ def build_parser(prog: str | None = None) -> argparse.ArgumentParser:
                        ("result", "print a finished task's result")):
         sub = commands.add_parser(name, parents=[common], help=text, epilog=EXAMPLES,
                                   formatter_class=argparse.RawDescriptionHelpFormatter)
-        sub.add_argument("--id", type=int, required=True, help="task id")
+        sub.add_argument("--id", type=id_flag, required=True, help="task id")
     return parser
 
 

@@ -17,6 +17,7 @@ import argparse
 import nexla_ops
 from nexla_ops.batch import OPERATIONS, UPDATABLE
 from nexla_ops.commands import list_resources
+from nexla_ops.parsing import number_flag
 
 EXAMPLES = """examples:
   # what would pausing every ACTIVE flow whose name contains "orders" do? (no writes)
@@ -29,14 +30,14 @@ EXAMPLES = """examples:
       --checkpoint pause-orders.jsonl --resume
 
   # tag sources listed in a file (ids, or list_resources.py --format jsonl output)
-  python scripts/batch_operations.py tag --type sources --ids-from ids.txt --tags pii,finance
+  python scripts/batch_operations.py tag --type sources --ids-from ids.txt --tag-list pii,finance
 
   # patch allowed fields of two destinations
   python scripts/batch_operations.py update --type destinations --ids 301,302 \\
       --patch '{"description": "nightly warehouse load"}'
 
   # three cron hosts share the work: each runs its own shard with its own checkpoint
-  python scripts/batch_operations.py delete --type sources --tag retired --shard 0/3 \\
+  python scripts/batch_operations.py delete --type sources --has-tag retired --shard 0/3 \\
       --checkpoint delete-0.jsonl --resume
 
 exit codes: 0 all items done; 1 the operation failed; 2 bad input (nothing sent);
@@ -63,16 +64,18 @@ def build_parser(prog: str | None = None) -> argparse.ArgumentParser:
     sel.add_argument("--ids-from", metavar="FILE",
                      help="ids from FILE ('-' = stdin): one id a line, a JSON array, or "
                           "list_resources.py --format jsonl output")
-    list_resources.add_filter_args(sel)
+    list_resources.add_filter_args(sel, tag_flags=("--has-tag", "--tag"))
     sel.add_argument("--all", action="store_true",
                      help="every resource of the type (required when no id or filter is given)")
     sel.add_argument("--shard", metavar="I/N",
                      help="only targets in shard I of N (0 <= I < N, e.g. a k8s "
                           "JOB_COMPLETION_INDEX), split by a stable hash of the id")
     change = parser.add_argument_group("the change")
-    change.add_argument("--tags", help="tag/untag: comma-separated tags to add or remove "
-                                       "(flows: on their origin resource, where "
-                                       "list_resources.py reads a flow's tags)")
+    change.add_argument("--tag-list", "--tags", dest="tags", metavar="TAG[,TAG...]",
+                        action=nexla_ops.renamed(argparse._StoreAction, "--tag-list"),
+                        help="tag/untag: comma-separated tags to add or remove (flows: on "
+                             "their origin resource, where list_resources.py reads a flow's "
+                             "tags; --tags is the deprecated spelling)")
     change.add_argument("--patch", metavar="JSON|@FILE",
                         help="update: JSON object of fields to set; allowed: " + "; ".join(
                             f"{k}: {','.join(v)}" for k, v in UPDATABLE.items()))
@@ -86,7 +89,7 @@ def build_parser(prog: str | None = None) -> argparse.ArgumentParser:
     run_group = parser.add_argument_group("running")
     run_group.add_argument("--dry-run", action="store_true",
                            help="list each target and the change; write nothing")
-    run_group.add_argument("--concurrency", type=int, default=4, metavar="N",
+    run_group.add_argument("--concurrency", type=number_flag(int, 1, maximum=64), default=4, metavar="N",
                            help="items in flight at once (default 4)")
     run_group.add_argument("--checkpoint", metavar="FILE",
                            help="JSONL journal of each item's intent and outcome (fsynced)")

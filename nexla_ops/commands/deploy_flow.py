@@ -9,9 +9,11 @@ SIGTERM, rolls back exactly what this run created and restores what it changed o
 that existed before the run are never deleted.
 
 Objects this script creates carry the tag `nexla-ops:deployment=<name>`, which is how it finds its
-own objects again. Two applies of the same deployment are serialised by a lock file,
-`<lock dir>/<name>.lock` (default `.nexla-ops/locks/` under the working directory, or
-`$NEXLA_OPS_STATE_DIR/locks/`), and the second one re-reads the state under the lock.
+own objects again. Two applies of the same deployment to the same API are serialised by a lock
+file in the per-user state directory (`$XDG_STATE_HOME/nexla-ops/locks/`, whatever the working
+directory), and the second one re-reads the state under the lock. Applies on two hosts cannot
+share a lock: each checks after every create that only one object of that name and tag exists,
+and when a racing run made a twin first it deletes its own and uses the older one.
 """
 
 from __future__ import annotations
@@ -61,8 +63,10 @@ def build_parser(prog: str | None = None) -> argparse.ArgumentParser:
                         help="take over same-named objects that this deployment did not "
                         "create (they get its tag; a rollback never deletes them)")
     parser.add_argument("--lock-dir", metavar="DIR",
-                        help="where the per-deployment lock files live (default "
-                        "$NEXLA_OPS_STATE_DIR/locks or ./.nexla-ops/locks)")
+                        help="where the lock files live, one per API URL and deployment name "
+                        "(default: locks/ in the per-user state directory, "
+                        "$NEXLA_OPS_STATE_DIR or $XDG_STATE_HOME/nexla-ops or "
+                        "~/.local/state/nexla-ops)")
     parser.add_argument("--lock-timeout", metavar="DURATION", default="10m",
                         help="how long to wait for another apply of the same deployment "
                         "(default 10m)")

@@ -18,6 +18,7 @@ from nexla_ops.logs import DEFAULT_POLL_SECONDS, DEFAULT_RUN_LIMIT
 
 EXAMPLES = """examples:
   python scripts/get_resource_logs.py --resource-type data_sets --resource-id 123
+  python scripts/get_resource_logs.py --resource-type flows --resource-id 1002 --level ERROR
   python scripts/get_resource_logs.py --resource-type sources --resource-id 124 --list-runs --limit 5
   python scripts/get_resource_logs.py --resource-type sources --resource-id 124 --level ERROR --since 1d
   python scripts/get_resource_logs.py --resource-type sources --resource-id 124 --summary --since 1d
@@ -35,7 +36,9 @@ def build_parser(prog: str | None = None) -> argparse.ArgumentParser:
     )
     parser.add_argument(
         "--resource-type", required=True,
-        help="data_sources, data_sets or data_sinks (or sources, nexsets, destinations)",
+        help="sources, nexsets or destinations (or the API's data_sources, data_sets, "
+             "data_sinks); flows reads the logs of the flow node's resource (a flow's "
+             "origin source)",
     )
     parser.add_argument("--resource-id", required=True, help="the resource's numeric id")
     parser.add_argument("--run-id", help="this run instead of the latest one")

@@ -10,7 +10,6 @@ bounded concurrency. Exit codes follow Nagios, not the other scripts: 0 OK, 1 WA
 from __future__ import annotations
 
 import argparse
-import math
 import os
 import sys
 
@@ -18,7 +17,7 @@ import nexla_ops
 from nexla_ops.health.alerts import WebhookSettings, send_alerts
 from nexla_ops.health.budget import Deadline, arm_watchdog
 from nexla_ops.health.guide import EXAMPLES
-from nexla_ops.health.model import UNKNOWN
+from nexla_ops.health.model import NAGIOS_KINDS, UNKNOWN
 from nexla_ops.health.outputs import render
 from nexla_ops.health.runner import Selection, check_flows
 from nexla_ops.health.settings import (
@@ -28,6 +27,7 @@ from nexla_ops.health.settings import (
     load_config,
     parse_rate,
 )
+from nexla_ops.parsing import id_flag, number_flag
 
 
 class NagiosArgumentParser(argparse.ArgumentParser):
@@ -35,23 +35,6 @@ class NagiosArgumentParser(argparse.ArgumentParser):
 
     def error(self, message):
         self.exit(UNKNOWN, f"{self.prog}: error: UNKNOWN: {message} (see --help)\n")
-
-
-def _number(kind, minimum=0, *, above=False):
-    """A finite int or float flag >= minimum (> minimum with above=True); 0 is a valid
-    --lock-wait ("don't wait"), while --timeout must be above 0."""
-    def parse(text):
-        try:
-            value = kind(text)
-        except ValueError:
-            value = None
-        if value is None or text != text.strip() or not math.isfinite(value):
-            raise argparse.ArgumentTypeError(f"expected a finite number, got {text!r}")
-        if value < minimum or (above and value == minimum):
-            raise argparse.ArgumentTypeError(
-                f"expected a value {'>' if above else '>='} {minimum}, got {text!r}")
-        return value
-    return parse
 
 
 def _duration_arg(text):
@@ -83,7 +66,7 @@ def build_parser(prog: str | None = None) -> argparse.ArgumentParser:
                               help="only flows with a resource carrying this tag (repeatable)")
     select_group.add_argument("--project", action="append", metavar="ID|NAME",
                               help="only flows in this project (repeatable)")
-    select_group.add_argument("--expect-paused", action="append", type=int, metavar="FLOW_ID",
+    select_group.add_argument("--expect-paused", action="append", type=id_flag, metavar="FLOW_ID",
                               help="this flow is meant to be paused: PAUSED is OK (repeatable)")
 
     limits = parser.add_argument_group("thresholds")
@@ -95,9 +78,9 @@ def build_parser(prog: str | None = None) -> argparse.ArgumentParser:
                              "--threshold is the same flag")
     limits.add_argument("--crit-error-rate", type=_rate_arg, default=0.25, metavar="RATE",
                         help="error rate above this is CRITICAL (default 0.25)")
-    limits.add_argument("--window", type=_number(int, 1), default=10, metavar="N",
+    limits.add_argument("--window", type=number_flag(int, 1), default=10, metavar="N",
                         help="error rate over the flow's last N runs (default 10)")
-    limits.add_argument("--stall-runs", type=_number(int, 0), default=3, metavar="N",
+    limits.add_argument("--stall-runs", type=number_flag(int, 0), default=3, metavar="N",
                         help="WARNING when the last N finished runs moved zero records (default 3, 0 = off)")
     limits.add_argument("--stuck-after", type=_duration_arg, default=2 * 3600.0, metavar="DURATION",
                         help="a run in progress longer than this is WARNING, twice this CRITICAL (default 2h)")
@@ -107,9 +90,9 @@ def build_parser(prog: str | None = None) -> argparse.ArgumentParser:
     speed = parser.add_argument_group("time and concurrency")
     # The whole run's budget, so the shared per-request --timeout is left out (NEXLA_TIMEOUT
     # still sets the per-request limit).
-    speed.add_argument("--timeout", dest="check_timeout", type=_number(float, 0, above=True), default=60.0, metavar="S",
+    speed.add_argument("--timeout", dest="check_timeout", type=number_flag(float, 0, above=True), default=60.0, metavar="S",
                        help="total seconds for the whole check; what is unchecked by then is UNKNOWN (default 60)")
-    speed.add_argument("--concurrency", type=_number(int, 1), default=8, metavar="N",
+    speed.add_argument("--concurrency", type=number_flag(int, 1), default=8, metavar="N",
                        help="parallel per-flow calls when the bulk listing is not enough (default 8)")
 
     out = parser.add_argument_group("output")
@@ -130,7 +113,7 @@ def build_parser(prog: str | None = None) -> argparse.ArgumentParser:
                         help="repeat an alert for a flow still failing after this long (default 4h)")
     alerts.add_argument("--lock-file", metavar="PATH",
                         help="lock against overlapping runs (default: the state file + .lock)")
-    alerts.add_argument("--lock-wait", type=_number(float, 0), default=0.0, metavar="S",
+    alerts.add_argument("--lock-wait", type=number_flag(float, 0), default=0.0, metavar="S",
                         help="wait up to S seconds for a running check to finish (default 0: exit 3 at once)")
     nexla_ops.add_common_args(parser, json_flag=False, timeout_flag=False)
     return parser
@@ -155,6 +138,7 @@ def run(args, ctx) -> int:
             raise ConfigProblem("choose the flows: --config FILE, --all, --tag TAG or --project ID")
         if args.config and args.all:
             raise ConfigProblem("--config and --all: choose one")
+        nexla_ops.check_output_path(args.output)
         defaults = thresholds_from_args(args)
         targets = load_config(args.config, defaults) if args.config else None
         lock_path = args.lock_file or f"{args.state_file}.lock"
@@ -200,7 +184,7 @@ def write_output(args, results, summary, notes):
               and sys.stdout.isatty() and not os.environ.get("NO_COLOR"))
     text = render(args.format, results, summary, notes, colour=colour)
     if args.output:
-        nexla_ops.write_atomic(args.output, text)
+        nexla_ops.write_output(args.output, text)
     else:
         sys.stdout.write(text)
         sys.stdout.flush()
@@ -223,4 +207,4 @@ def main(argv=None, *, prog: str | None = None, watchdog: bool | None = None) ->
     parser = build_parser(prog)
     parser.set_defaults(watchdog=prog is not None if watchdog is None else watchdog,
                         prog=parser.prog)
-    return nexla_ops.main_wrapper(run, parser, argv)
+    return nexla_ops.main_wrapper(run, parser, argv, failure_kinds=NAGIOS_KINDS)

@@ -35,8 +35,10 @@ exit codes: 0 listed (also when nothing matched; --id values not found are warne
 """
 
 
-def add_filter_args(parser: argparse.ArgumentParser) -> None:
-    """The filter flags, shared with batch_operations.py so both spell them the same."""
+def add_filter_args(parser: argparse.ArgumentParser,
+                    tag_flags: tuple[str, ...] = ("--tag",)) -> None:
+    """The filter flags, shared with batch_operations.py so both spell them the same
+    (batch names the tag filter --has-tag: its --tag-list is the tags it writes)."""
     parser.add_argument("--name", help="case-insensitive substring of the name")
     parser.add_argument(
         "--name-regex", help="regular expression searched in the name (case-insensitive)"
@@ -44,9 +46,14 @@ def add_filter_args(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--status", action="append", help="keep this status (ACTIVE, PAUSED, ...); repeatable"
     )
-    parser.add_argument(
-        "--tag", action="append", help="keep resources carrying this tag; repeatable (all must match)"
-    )
+    if tag_flags == ("--tag",):
+        parser.add_argument("--tag", action="append",
+                            help="keep resources carrying this tag; repeatable (all must match)")
+    else:  # batch_operations: the filter is --has-tag, its old spelling --tag still works
+        parser.add_argument(*tag_flags, dest="tag", action=nexla_ops.renamed(
+            argparse._AppendAction, tag_flags[0]), metavar="TAG",
+            help="keep resources carrying this tag; repeatable (all must match; "
+                 f"{', '.join(tag_flags[1:])} is the deprecated spelling)")
     parser.add_argument(
         "--id", action="append", dest="ids", metavar="ID", help="only this id (comma list ok); repeatable"
     )

@@ -33,6 +33,7 @@ from __future__ import annotations
 import argparse
 
 import nexla_ops
+from nexla_ops.parsing import id_flag, number_flag
 from nexla_ops.webhook import BATCH_ATTR, DEFAULT_BATCH, ID_ATTR, WEBHOOK_KEY_VAR
 
 EXAMPLES = """examples:
@@ -70,11 +71,11 @@ def build_parser(prog: str | None = None) -> argparse.ArgumentParser:
                              ".ndjson) or CSV with a header row (.csv; values stay strings)")
     parser.add_argument("--format", choices=["json", "jsonl", "csv"],
                         help="override the format the extension implies")
-    parser.add_argument("--source-id", type=int, metavar="ID",
+    parser.add_argument("--source-id", type=id_flag, metavar="ID",
                         help="the webhook source: its URL and API key are read from it")
     parser.add_argument("--url", metavar="URL",
                         help=f"webhook URL; the API key comes from {WEBHOOK_KEY_VAR}")
-    parser.add_argument("--batch-size", type=int, default=DEFAULT_BATCH, metavar="N",
+    parser.add_argument("--batch-size", type=number_flag(int, 1), default=DEFAULT_BATCH, metavar="N",
                         help=f"records per POST (default {DEFAULT_BATCH})")
     parser.add_argument("--checkpoint", metavar="FILE",
                         help="JSONL journal of batch outcomes; a re-run with it skips "

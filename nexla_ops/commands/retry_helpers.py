@@ -28,6 +28,7 @@ from __future__ import annotations
 import argparse
 
 import nexla_ops
+from nexla_ops.parsing import number_flag
 
 EXAMPLES = """examples:
   python scripts/retry_helpers.py --describe
@@ -50,11 +51,11 @@ def build_parser(prog: str | None = None) -> argparse.ArgumentParser:
         description="Re-run a command while it exits 6 (transient), with exponential backoff "
                     "and full jitter; or describe the retry policy the scripts use.",
         epilog=EXAMPLES, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--attempts", dest="max_attempts", type=int, metavar="N",
+    parser.add_argument("--attempts", dest="max_attempts", type=number_flag(int, 1, maximum=100), metavar="N",
                         help="total runs of the command at most (default 5)")
-    parser.add_argument("--max-wait", type=float, metavar="S",
+    parser.add_argument("--max-wait", type=number_flag(float, 0), metavar="S",
                         help="longest single wait between runs in seconds (default 30)")
-    parser.add_argument("--deadline", type=float, metavar="S",
+    parser.add_argument("--deadline", type=number_flag(float, 0, above=True), metavar="S",
                         help="stop re-running after this many seconds (default 300)")
     parser.add_argument("--env-file", metavar="PATH", help="read settings from this file")
     parser.add_argument("--describe", action="store_true",

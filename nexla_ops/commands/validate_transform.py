@@ -26,6 +26,7 @@ from __future__ import annotations
 import argparse
 
 import nexla_ops
+from nexla_ops.parsing import id_flag, number_flag
 from nexla_ops.transforms import DEFAULT_SAMPLES
 
 EXAMPLES = """examples:
@@ -55,19 +56,19 @@ def build_parser(prog: str | None = None) -> argparse.ArgumentParser:
                     "result: schema and record diff, silent pass-through, dropped records, "
                     "expected fields and types.",
         epilog=EXAMPLES, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--nexset", type=int, required=True, metavar="ID",
+    parser.add_argument("--nexset", type=id_flag, required=True, metavar="ID",
                         help="the parent nexset whose samples the transform is applied to")
     parser.add_argument("--transform-file", metavar="FILE",
                         help="the transform's operations (JSON or YAML)")
-    parser.add_argument("--transform-id", type=int, metavar="ID",
+    parser.add_argument("--transform-id", type=id_flag, metavar="ID",
                         help="a reusable transform (GET /transforms/ID)")
     parser.add_argument("--expect-fields", metavar="A,B",
                         help="fields the output must have (dotted paths for nested ones)")
     parser.add_argument("--expect-schema", metavar="FILE",
                         help="output types to require: a JSON schema or {\"field\": \"type\"}")
-    parser.add_argument("--samples", type=int, default=DEFAULT_SAMPLES, metavar="N",
+    parser.add_argument("--samples", type=number_flag(int, 1), default=DEFAULT_SAMPLES, metavar="N",
                         help=f"sample records to test with (default {DEFAULT_SAMPLES})")
-    parser.add_argument("--settle", type=float, default=5.0, metavar="S",
+    parser.add_argument("--settle", type=number_flag(float, 0), default=5.0, metavar="S",
                         help="how long to wait for the temporary nexset's samples (default 5)")
     parser.add_argument("--show-values", action="store_true",
                         help="include before/after values in the record diff (they may hold "

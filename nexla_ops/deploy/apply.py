@@ -29,7 +29,7 @@ class DiscoveryTimeout(nexla_ops.OpsError):
 class Entry:
     """One journal entry: something this run did that a rollback must undo."""
 
-    kind: str  # created | in_doubt | updated | paused | activated | destroyed
+    kind: str  # created | in_doubt | joined | updated | paused | activated | destroyed
     resource_type: str
     name: str
     id: int | None = None
@@ -63,10 +63,14 @@ class Applier:
     def _create(self, step: Step, path: str, body: dict) -> dict:
         self.journal.append(Entry("in_doubt", step.resource_type, step.name))
 
-        def find():
+        def ours() -> list[dict]:
             found = self.reader.ours(path, step.name, refresh=True)
             if step.resource_type == NEXSETS:  # a derived nexset: the one on our parent
                 found = [o for o in found if parent_id(o) == body.get("parent_data_set_id")]
+            return found
+
+        def find():
+            found = ours()
             return found[0] if found else None
 
         what = f"POST {path} ({step.name})"
@@ -75,10 +79,36 @@ class Applier:
         if not isinstance(obj, dict) or not isinstance(obj.get("id"), int):
             raise nexla_ops.ApiError(f"POST {path} ({step.name}): the response carries no id")
         self.journal[-1] = Entry("created", step.resource_type, step.name, obj["id"])
+        obj = self._settle_twins(step, obj, ours())
         step.id = obj["id"]
         self._record(step, "create" if step.action == "create" else "replace")
         self.ctx.log("created %s %s (id %s)", step.resource_type, step.name, obj["id"])
         return obj
+
+    def _settle_twins(self, step: Step, mine: dict, same: list[dict]) -> dict:
+        """The object of this name and tag that both of two racing applies keep.
+
+        The lock only orders applies that share a state directory; runs on two hosts can both
+        create. Each checks right after its create: every run keeps the oldest (created_at,
+        then id) and deletes only the twin it made itself, so the account converges on one."""
+        twins = {o["id"]: o for o in same if isinstance(o.get("id"), int)}
+        twins[mine["id"]] = {**twins.get(mine["id"], {}), **mine}
+        if len(twins) == 1:
+            return mine
+        oldest = min(twins.values(), key=lambda o: (str(o.get("created_at") or ""), o["id"]))
+        if oldest["id"] == mine["id"]:
+            self.ctx.warn("%s %s: another apply made a twin (ids %s); keeping ours, the oldest; "
+                          "the other run deletes its own", step.resource_type, step.name,
+                          ", ".join(str(i) for i in sorted(twins)))
+            return mine
+        self.ctx.warn("%s %s: another apply created id %s first; deleting our twin %s and "
+                      "using theirs", step.resource_type, step.name, oldest["id"], mine["id"])
+        self._delete(step.resource_type, mine["id"])
+        self.journal[-1] = Entry("joined", step.resource_type, step.name, oldest["id"])
+        self.actions.append({"action": "delete", "resource_type": step.resource_type,
+                             "id": mine["id"], "name": step.name,
+                             "changes": {"reason": f"twin of {oldest['id']}"}})
+        return oldest
 
     def _update(self, step: Step, body: dict) -> None:
         existing = step.existing or {}
@@ -293,6 +323,8 @@ class Applier:
                 return
             self._record_undo("pause", entry)
         # "destroyed": objects a replace deleted cannot be brought back; reported in the result.
+        # "joined": a racing apply's object this run adopted in place of its own twin; that
+        # run owns it.
 
     def _record_undo(self, action: str, entry: Entry) -> None:
         self.actions.append({"action": action, "resource_type": entry.resource_type,

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import contextlib
 import json
-import os
 import re
 import signal
 import sys
@@ -25,23 +24,27 @@ from .spec import CREDENTIALS, SINKS, TAG_PREFIX, config_schema, validate_config
 
 
 def default_lock_dir() -> Path:
-    base = os.environ.get("NEXLA_OPS_STATE_DIR")
-    return Path(base) / "locks" if base else Path.cwd() / ".nexla-ops" / "locks"
+    return nexla_ops.state_dir() / "locks"
 
 
-def lock_path(directory: Path, name: str) -> Path:
-    safe = re.sub(r"[^A-Za-z0-9._-]", "_", name)
-    if safe != name or safe.startswith("."):
-        import hashlib
+def lock_path(directory: Path, api_url: str, name: str) -> Path:
+    """One lock per target, the API URL plus the deployment name, wherever the apply runs
+    from: a readable prefix and a hash of both."""
+    import hashlib
 
-        safe = f"{safe.lstrip('.')}-{hashlib.sha256(name.encode()).hexdigest()[:8]}"
-    return directory / f"{safe}.lock"
+    readable = re.sub(r"[^A-Za-z0-9._-]", "_", name).lstrip(".")[:60] or "deployment"
+    digest = hashlib.sha256(f"{api_url.rstrip('/')}\0{name}".encode()).hexdigest()[:16]
+    return directory / f"deploy-{readable}-{digest}.lock"
 
 
 def deployment_lock(directory: Path, name: str, timeout: float, ctx):
-    """An exclusive flock per deployment name (nexla_ops.lock_file); use it in a with-block."""
-    path = lock_path(directory, name)
-    path.parent.mkdir(parents=True, exist_ok=True)
+    """An exclusive flock per target (nexla_ops.lock_file); use it in a with-block."""
+    path = lock_path(directory, ctx.config.api_url, name)
+    try:
+        path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    except OSError as exc:
+        raise nexla_ops.ConfigError(f"--lock-dir: cannot create {path.parent} "
+                                    f"({exc.strerror})") from None
     told = False
 
     def waiting(waited: float) -> None:
@@ -167,8 +170,11 @@ def render_text(result: dict) -> str:
 
 
 def emit_result(ctx, args, result: dict) -> None:
+    if args.output == "-":  # the JSON document is the whole of stdout
+        ctx.out(result, "json")
+        return
     if args.output:
-        nexla_ops.write_atomic(args.output, nexla_ops.dumps(result) + "\n")
+        nexla_ops.write_output(args.output, nexla_ops.dumps(result) + "\n")
     if args.json:
         ctx.out(result, "json")
     else:
@@ -194,6 +200,7 @@ def run(args, ctx) -> int:
     if wait_override is not None and wait_override <= 0:
         raise nexla_ops.BadInput("--wait-timeout: expected a positive duration")
     lock_timeout = nexla_ops.parse_duration(args.lock_timeout, field="--lock-timeout")
+    nexla_ops.check_output_path(args.output)
     raw = nexla_ops.load_structured_file(args.config)
     try:
         cfg, warnings = validate_config(raw, require_env=not args.plan)
@@ -202,8 +209,8 @@ def run(args, ctx) -> int:
         for line in lines:
             nexla_ops.logger.error("%s: %s", args.config, line)
         if args.json or args.output:
-            result = build_result("failed", name=None, plan=None, applier=None,
-                                  started=started, error=exc.message)
+            result = {"ok": False, **build_result("failed", name=None, plan=None, applier=None,
+                                                  started=started, error=exc.message)}
             result["problems"] = lines
             emit_result(ctx, args, result)
         return nexla_ops.EXIT_BAD_INPUT
@@ -219,8 +226,9 @@ def run(args, ctx) -> int:
                error: str | None = None) -> int:
         if error:
             nexla_ops.logger.error("%s", error)
-        emit_result(ctx, args, build_result(status, name=name, plan=plan, applier=applier,
-                                            started=started, error=error, warnings=warnings))
+        result = build_result(status, name=name, plan=plan, applier=applier, started=started,
+                              error=error, warnings=warnings)
+        emit_result(ctx, args, {"ok": code == nexla_ops.EXIT_OK, **result})
         return code
 
     def read_plan() -> tuple[Plan, Reader]:

@@ -7,6 +7,8 @@ from datetime import datetime
 
 OK, WARNING, CRITICAL, UNKNOWN = 0, 1, 2, 3
 STATE_NAMES = ("OK", "WARNING", "CRITICAL", "UNKNOWN")
+# A --format json failure document's "kind" (main_wrapper's failure_kinds).
+NAGIOS_KINDS = {WARNING: "warning", CRITICAL: "critical", UNKNOWN: "unknown"}
 # Worst-first severity for combining states: a CRITICAL flow must not hide behind an UNKNOWN one.
 SEVERITY = {OK: 0, UNKNOWN: 1, WARNING: 2, CRITICAL: 3}
 

@@ -7,6 +7,7 @@ import json
 import time
 
 import nexla_ops
+from nexla_ops.redact import escape_text
 
 from .model import CRITICAL, OK, SEVERITY, STATE_NAMES, UNKNOWN, WARNING, FlowResult
 
@@ -37,8 +38,8 @@ def render_text(results, summary, notes, colour: bool) -> str:
         label = f"{STATE_NAMES[result.state]:<8}"
         if colour:
             label = f"{COLOURS[result.state]}{label}\033[0m"
-        lines.append(f"{label} {result.title}: {result.reason()}")
-    lines.extend(notes)
+        lines.append(f"{label} {escape_text(result.title)}: {escape_text(result.reason())}")
+    lines.extend(escape_text(note) for note in notes)
     counts = summary["counts"]
     lines.append(
         f"{summary['state']}: {summary['flows']} flows checked in {summary['duration_seconds']:.2f}s: "
@@ -56,12 +57,14 @@ def render_nagios(results, summary, notes) -> str:
     counts = summary["counts"]
     worst_first = sorted((r for r in results if r.state != OK),
                          key=lambda r: (-SEVERITY[r.state], r.flow_id is None, r.flow_id or 0))
-    detail = "; ".join(f"{STATE_NAMES[r.state]} {r.title}: {r.reason()}" for r in worst_first[:3])
+    detail = "; ".join(f"{STATE_NAMES[r.state]} {escape_text(r.title)}: {escape_text(r.reason())}"
+                       for r in worst_first[:3])
     if len(worst_first) > 3:
         detail += f"; +{len(worst_first) - 3} more"
     text = f"{summary['flows']} flows: " + ", ".join(
         f"{counts[name]} {name.lower()}" for name in ("CRITICAL", "WARNING", "UNKNOWN", "OK"))
     if detail or notes:
+        notes = [escape_text(note) for note in notes]
         text += " - " + "; ".join([*notes, detail] if detail else notes)
     # Perfdata per the Nagios plugin guidelines: space-separated 'label=value[UOM]' pairs.
     perf = " ".join(f"{name.lower()}={counts[name]}" for name in STATE_NAMES)

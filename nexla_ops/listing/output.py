@@ -1,13 +1,9 @@
-"""Writing records as text, JSON, JSONL or CSV, to stdout or atomically to a file."""
+"""Writing records as text, JSON, JSONL or CSV (nexla_ops.files.open_output gives the stream)."""
 
 from __future__ import annotations
 
-import contextlib
 import csv
 import json
-import os
-import sys
-import tempfile
 
 import nexla_ops
 
@@ -47,40 +43,24 @@ def _dig(record, dotted: str):
     return value
 
 
+# A spreadsheet runs a cell that starts with one of these as a formula (CSV injection).
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+
 def _cell(value) -> str:
+    """A CSV cell. Text from the API that a spreadsheet would run as a formula gets a leading
+    ' (numbers stay numbers: -5 is a value, not a formula)."""
     if value is None:
         return ""
+    if isinstance(value, (bool, int, float)):
+        return str(value)
     if isinstance(value, list) and not any(isinstance(v, (list, dict)) for v in value):
-        return ";".join(str(v) for v in value)
-    if isinstance(value, (list, dict)):
-        return json.dumps(value, sort_keys=True, ensure_ascii=False)
-    return str(value)
-
-
-@contextlib.contextmanager
-def open_output(path: str | None):
-    """stdout, or a temp file beside PATH that replaces PATH only once everything is written
-    (a streaming variant of nexla_ops.write_atomic: the content is never held in memory)."""
-    if path is None:
-        yield sys.stdout
-        sys.stdout.flush()
-        return
-    target = os.path.abspath(path)
-    directory = os.path.dirname(target)
-    if not os.path.isdir(directory):
-        raise nexla_ops.BadInput(f"--output: directory {directory} does not exist")
-    fd, tmp = tempfile.mkstemp(prefix=f".{os.path.basename(target)}.", suffix=".tmp", dir=directory)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="") as handle:
-            yield handle
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, target)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise
+        text = ";".join(str(v) for v in value)
+    elif isinstance(value, (list, dict)):
+        text = json.dumps(value, sort_keys=True, ensure_ascii=False)
+    else:
+        text = str(value)
+    return "'" + text if text.startswith(_FORMULA_START) else text
 
 
 def write_records(records, stream, fmt: str, columns) -> int:

@@ -15,7 +15,7 @@ from .kinds import (
     columns_for,
     normalize_type,
 )
-from .output import open_output, record_of, write_records
+from .output import record_of, write_records
 
 
 def run(args, ctx) -> int:
@@ -52,6 +52,7 @@ def run(args, ctx) -> int:
     else:
         columns = fields
 
+    nexla_ops.check_output_path(args.output)
     missing: list[int] = []
     items = iter_items(ctx, kind, filters, limit, prefetch=True, missing=missing)
     if filters.ids:
@@ -64,7 +65,7 @@ def run(args, ctx) -> int:
         for resource_id in missing:
             ctx.warn(f"{kind.name} {resource_id}: not found")
     records = (record_of(item, full=args.full, fields=fields) for item in items)
-    with open_output(args.output) as stream:
+    with nexla_ops.open_output(args.output) as stream:
         count = write_records(records, stream, fmt, columns)
     if count == 0:
         ctx.log(f"no {kind.name} matched")
