@@ -300,16 +300,7 @@ def load_structured_file(path: str | os.PathLike) -> Any:
     name = os.fspath(path)
     text = read_input_text(name)
     if name.lower().endswith(".json"):
-        try:
-            value = json.loads(text, parse_constant=_reject_constant, parse_int=_bounded_int)
-            return check_tree(value, name)
-        except json.JSONDecodeError as exc:
-            raise BadInput(f"{name}: invalid JSON at line {exc.lineno} column {exc.colno}: "
-                           f"{exc.msg}") from exc
-        except RecursionError:
-            raise BadInput(f"{name}: nested more than {MAX_DEPTH} levels deep") from None
-        except ValueError as exc:  # from _reject_constant / _bounded_int
-            raise BadInput(f"{name}: {exc}") from None
+        return parse_json(text, name)
     import yaml  # YAML is a superset of JSON, so it also reads .json-like content
 
     try:
@@ -323,6 +314,22 @@ def load_structured_file(path: str | os.PathLike) -> Any:
         raise BadInput(f"{name}: nested more than {MAX_DEPTH} levels deep") from None
     except ValueError as exc:  # e.g. an integer past Python's digit limit
         raise BadInput(f"{name}: {one_line(str(exc), 120)}") from None
+    return check_tree(value, name)
+
+
+def parse_json(text: str, name: str) -> Any:
+    """json.loads for input: BadInput (naming `name`, the line and column) on invalid JSON,
+    NaN or Infinity, integers of more than MAX_INT_DIGITS digits and nesting deeper than
+    MAX_DEPTH."""
+    try:
+        value = json.loads(text, parse_constant=_reject_constant, parse_int=_bounded_int)
+    except json.JSONDecodeError as exc:
+        raise BadInput(f"{name}: invalid JSON at line {exc.lineno} column {exc.colno}: "
+                       f"{exc.msg}") from exc
+    except RecursionError:
+        raise BadInput(f"{name}: nested more than {MAX_DEPTH} levels deep") from None
+    except ValueError as exc:  # from _reject_constant / _bounded_int
+        raise BadInput(f"{name}: {exc}") from None
     return check_tree(value, name)
 
 

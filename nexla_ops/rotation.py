@@ -16,6 +16,47 @@ class StepFailed(Exception):
     """A write or a verification of the rotation did not go through."""
 
 
+class PausedFlows:
+    """Flows a rotation paused and has not yet re-activated, kept in the per-user state
+    directory per API URL, so that any later run (resumed or fresh, with or without
+    --checkpoint) re-activates what an interrupted or failed run left paused."""
+
+    def __init__(self, api_url: str):
+        import hashlib
+
+        digest = hashlib.sha256(api_url.rstrip("/").encode()).hexdigest()[:16]
+        self.path = nexla_ops.state_dir() / "rotations" / f"paused-{digest}.json"
+
+    def load(self) -> dict[int, dict]:
+        import json
+
+        try:
+            doc = json.loads(self.path.read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            return {}
+        except (OSError, ValueError) as exc:
+            raise nexla_ops.ConfigError(f"{self.path}: unreadable ({exc}); it lists flows an "
+                                        "earlier rotation paused: check them, then remove "
+                                        "it") from None
+        return {int(k): v for k, v in (doc.get("flows") or {}).items()}
+
+    def _update(self, change) -> None:
+        """Read, change and write the file under its lock (two rotations may run at once)."""
+        self.path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+        with nexla_ops.lock_file(f"{self.path}.lock", wait=10):
+            flows = self.load()
+            change(flows)
+            nexla_ops.write_atomic(self.path, nexla_ops.dumps({"flows": flows}) + "\n",
+                                   mode=0o600)
+
+    def add(self, flow_id: int, **facts) -> None:
+        self._update(lambda flows: flows.__setitem__(flow_id, facts))
+
+    def remove(self, flow_id: int) -> None:
+        if flow_id in self.load():
+            self._update(lambda flows: flows.pop(flow_id, None))
+
+
 class Rotation:
     def __init__(self, ctx, old: int, new: int, journal):
         self.ctx = ctx
@@ -23,6 +64,7 @@ class Rotation:
         self.new = new
         self.journal = journal
         self.writes = 0
+        self.paused = PausedFlows(ctx.config.api_url)
 
     # -- reads -------------------------------------------------------------------------------
     def credential(self, cred_id: int, flag: str) -> dict:
@@ -85,6 +127,12 @@ class Rotation:
                 "status_before": str(node.get("status") or "").upper() if node else None,
                 "resources": []})
             unit["resources"].append({k: resource[k] for k in ("type", "kind", "id", "name")})
+        left_paused = self.paused.load()
+        for unit in units.values():
+            if unit["flow_id"] in left_paused and unit["status_before"] == "PAUSED":
+                self.ctx.warn(f"flow {unit['flow_id']} was paused by an earlier rotation that "
+                              "did not finish; this run re-activates it")
+                unit["status_before"] = "ACTIVE"
         return sorted(units.values(), key=lambda u: (u["flow_id"] is None, u["flow_id"] or 0,
                                                       u["ref"]))
 
@@ -114,6 +162,9 @@ class Rotation:
             pending.append(resource)
         flow_id = unit["flow_id"]
         if flow_id is not None and pending and self.flow_status(flow_id) == "ACTIVE":
+            # Noted before the pause: a run that dies or fails after it leaves a record that
+            # the next run acts on.
+            self.paused.add(flow_id, old=self.old, new=self.new)
             self.set_flow(flow_id, "pause")
         for resource in pending:
             self.switch(resource, to)
@@ -121,6 +172,8 @@ class Rotation:
                 self.flow_status(flow_id) != "ACTIVE":
             self.set_flow(flow_id, "activate")
         self.verify(unit, to)
+        if flow_id is not None:
+            self.paused.remove(flow_id)
 
     def verify(self, unit: dict, to: int) -> None:
         for resource in unit["resources"]:
@@ -179,6 +232,29 @@ class Rotation:
                                   "resources": unit["resources"], "error": message})
         return leftovers
 
+    def reactivate_left_paused(self, units: list[dict]) -> list[str]:
+        """Re-activate flows an earlier rotation paused that are not among `units` (those
+        converge() handles); the problems of the ones that stay paused."""
+        mine = {u["flow_id"] for u in units}
+        problems = []
+        for flow_id in sorted(set(self.paused.load()) - mine):
+            try:
+                status = self.flow_status(flow_id)
+            except nexla_ops.NotFound:
+                self.paused.remove(flow_id)
+                continue
+            try:
+                if status != "ACTIVE":
+                    self.ctx.warn(f"flow {flow_id} was paused by an earlier rotation that did "
+                                  "not finish; re-activating it")
+                    self.set_flow(flow_id, "activate")
+                    if self.flow_status(flow_id) != "ACTIVE":
+                        raise StepFailed(f"flow {flow_id} is still not ACTIVE")
+                self.paused.remove(flow_id)
+            except (StepFailed, nexla_ops.OpsError) as exc:
+                problems.append(f"flow {flow_id}: {getattr(exc, 'message', None) or exc}")
+        return problems
+
     def retire(self) -> list[dict]:
         """Delete the old credential unless something still uses it; returns those users."""
         still = self.users()
@@ -203,6 +279,24 @@ def planned_action(unit: dict) -> str:
     if unit["flow_id"] is not None:
         return f"would switch (flow stays {unit['status_before'] or 'as it is'})"
     return "would switch"
+
+
+def planned_writes(units: list[dict], old: int, new: int, retire_old: bool) -> list[dict]:
+    """Every write applying would make, deletes first (the one a reader must not miss)."""
+    writes = []
+    if retire_old:
+        writes.append({"method": "DELETE", "path": f"/data_credentials/{old}",
+                       "when": "after every unit is rotated, if nothing uses it by then"})
+    for unit in units:
+        flow = unit["flow_id"]
+        pausing = flow is not None and unit["status_before"] == "ACTIVE"
+        if pausing:
+            writes.append({"method": "PUT", "path": f"/flows/{flow}/pause"})
+        writes.extend({"method": "PUT", "path": f"/{r['type']}/{r['id']}",
+                       "body": {"data_credentials_id": new}} for r in unit["resources"])
+        if pausing:
+            writes.append({"method": "PUT", "path": f"/flows/{flow}/activate"})
+    return writes
 
 
 def _unit_label(unit: dict) -> str:
@@ -248,7 +342,14 @@ def _rotate(args, ctx, old: int, new: int, journal) -> int:
         raise nexla_ops.BadInput(f"--resume: {args.checkpoint} records a rotation from "
                                  f"{plan.get('old')} to {plan.get('new')}, not {old} to {new}")
     document: dict = {"old_credential": None, "new_credential": None, "plan_only": args.plan}
-    finished = next((e for e in journal.events if e.get("event") == "finish"), None)
+    finished = next((e for e in reversed(journal.events) if e.get("event") == "finish"), None)
+    if finished is not None and finished.get("result") == "rollback failed" and args.resume:
+        ctx.log(f"{args.checkpoint}: the roll-back did not finish; restoring again")
+        document["units"] = (plan or {}).get("units") or []
+        document["old_credential"] = rotation.credential(old, "--old")
+        document["new_credential"] = rotation.credential(new, "--new")
+        return _roll_back(ctx, args, rotation, document["units"], document,
+                          "resuming a roll-back that failed")
     if finished is not None:
         ctx.log(f"{args.checkpoint}: this rotation already finished ({finished['result']}); "
                 "remove the file to rotate again")
@@ -297,6 +398,7 @@ def _rotate(args, ctx, old: int, new: int, journal) -> int:
     if args.plan:
         for unit in units:
             unit["action"] = planned_action(unit)
+        document["planned_writes"] = planned_writes(units, old, new, bool(args.retire_old))
         document["result"] = "planned"
         _emit(ctx, args, document)
         return nexla_ops.EXIT_OK
@@ -304,6 +406,7 @@ def _rotate(args, ctx, old: int, new: int, journal) -> int:
     if rolling_back:
         return _roll_back(ctx, args, rotation, units, document,
                           "resuming an interrupted roll-back")
+    still_paused = rotation.reactivate_left_paused(units)
     try:
         results = rotation.apply(units)
     except StepFailed as exc:
@@ -312,6 +415,12 @@ def _rotate(args, ctx, old: int, new: int, journal) -> int:
     document["units"] = results
     document["result"] = "rotated"
     code = nexla_ops.EXIT_OK
+    if still_paused:  # never exit 0 while a flow a rotation paused is still paused
+        document["result"] = "rotated, flows left paused by an earlier run still paused"
+        document["leftovers"] = still_paused
+        for problem in still_paused:
+            ctx.warn(f"NOT re-activated: {problem}")
+        code = nexla_ops.EXIT_PARTIAL
     if args.retire_old:
         still = rotation.retire()
         if still:
@@ -359,6 +468,9 @@ def _emit(ctx, args, document: dict) -> None:
     if args.json:
         ctx.out(document, "json")
         return
+    for write in document.get("planned_writes") or []:
+        if write["method"] == "DELETE":  # deletes first, before the table of switches
+            ctx.out(f"would DELETE {write['path']} ({write['when']})", "text")
     # A plan has nothing done yet: its last column says what applying would do.
     last = "action" if document.get("plan_only") else "result"
     rows = []

@@ -33,21 +33,13 @@ def read_records(path: str, fmt: str | None) -> tuple[list[dict], str, str]:
     if fmt is None:
         raise nexla_ops.BadInput(f"--file {path}: cannot tell the format from the extension; "
                                  "pass --format json|jsonl|csv")
-    try:
-        data = Path(path).read_bytes()
-    except OSError as exc:
-        raise nexla_ops.BadInput(f"--file {path}: cannot read ({exc.strerror or exc})") from None
-    digest = hashlib.sha256(data).hexdigest()
-    try:
-        text = data.decode("utf-8-sig")
-    except UnicodeDecodeError:
-        raise nexla_ops.BadInput(f"--file {path}: not UTF-8 text") from None
+    from nexla_ops.files import parse_json, read_input_text
+
+    text = read_input_text(path)  # a regular UTF-8 file under the size limit
+    digest = hashlib.sha256(text.encode("utf-8")).hexdigest()
+    text = text.removeprefix("\ufeff")
     if fmt == "json":
-        try:
-            value = json.loads(text) if text.strip() else []
-        except json.JSONDecodeError as exc:
-            raise nexla_ops.BadInput(f"--file {path}: invalid JSON at line {exc.lineno}: "
-                                     f"{exc.msg}") from None
+        value = parse_json(text, f"--file {path}") if text.strip() else []
         records = value if isinstance(value, list) else [value]
         for i, record in enumerate(records):
             if not isinstance(record, dict):
@@ -57,11 +49,7 @@ def read_records(path: str, fmt: str | None) -> tuple[list[dict], str, str]:
         for number, line in enumerate(text.splitlines(), 1):
             if not line.strip():
                 continue
-            try:
-                record = json.loads(line)
-            except json.JSONDecodeError as exc:
-                raise nexla_ops.BadInput(f"--file {path}: line {number}: invalid JSON "
-                                         f"({exc.msg})") from None
+            record = parse_json(line, f"--file {path}: line {number}")
             if not isinstance(record, dict):
                 raise nexla_ops.BadInput(f"--file {path}: line {number}: expected a JSON "
                                          "object")

@@ -252,3 +252,53 @@ def test_resume_with_a_now_failing_probe_switches_back_what_was_switched(
     assert result.code == 1, result.err
     assert result.json()["result"] == "rolled back"
     assert_untouched(sandbox, *before)
+
+
+def test_plan_with_retire_old_shows_the_delete_first(sandbox, run_main, new_cred):
+    sandbox.control.clear_requests()
+    doc = run_main(rotate_credential, "--old", 11, "--new", new_cred, "--plan", "--retire-old",
+                   "--json").json()
+    first, *rest = doc["planned_writes"]
+    assert (first["method"], first["path"]) == ("DELETE", "/data_credentials/11")
+    assert ("PUT", "/flows/1001/pause") in {(w["method"], w["path"]) for w in rest}
+    text = run_main(rotate_credential, "--old", 11, "--new", new_cred, "--plan", "--retire-old")
+    assert text.out.splitlines()[0].startswith("would DELETE /data_credentials/11")
+    assert writes(sandbox) == []
+
+
+def _fail_rollback(sandbox, run_main, new_cred, *extra):
+    sandbox.control.add_fault(method="PUT", path=r"^/flows/1001/activate$", action="status",
+                              status=400, times=2)
+    result = run_main(rotate_credential, "--old", 11, "--new", new_cred, "--json", *extra)
+    assert result.code == 7 and flow_statuses(sandbox)[1001] == "PAUSED", result.err
+    sandbox.control.clear_faults()
+
+
+def test_resume_finishes_a_failed_rollback(sandbox, run_main, new_cred, tmp_path):
+    journal = tmp_path / "rotate.ckpt"
+    _fail_rollback(sandbox, run_main, new_cred, "--checkpoint", journal)
+    result = run_main(rotate_credential, "--old", 11, "--new", new_cred, "--checkpoint", journal,
+                      "--resume", "--json")
+    assert result.code == 1 and result.json()["result"] == "rolled back", result.err
+    assert flow_statuses(sandbox)[1001] == "ACTIVE"
+    assert credential_of(sandbox)[("data_sources", 123)] == 11
+
+
+def test_a_fresh_run_reactivates_what_a_failed_run_left_paused(sandbox, run_main, new_cred):
+    _fail_rollback(sandbox, run_main, new_cred)  # no checkpoint: only the state dir knows
+    result = run_main(rotate_credential, "--old", 11, "--new", new_cred, "--json")
+    assert result.code == 0 and result.json()["result"] == "rotated", result.err
+    assert flow_statuses(sandbox)[1001] == "ACTIVE"
+    assert credential_of(sandbox)[("data_sources", 123)] == new_cred
+    assert "paused by an earlier rotation" in result.err
+
+
+def test_no_run_exits_0_while_a_flow_it_paused_stays_paused(sandbox, run_main, new_cred):
+    _fail_rollback(sandbox, run_main, new_cred)
+    # the old credential is now unused by 1001's source, so a rotation of another credential
+    # must still notice flow 1001 and fail loudly when it cannot re-activate it
+    sandbox.control.add_fault(method="PUT", path=r"^/flows/1001/activate$", action="status",
+                              status=400, times=10)
+    result = run_main(rotate_credential, "--old", 11, "--new", new_cred, "--json")
+    sandbox.control.clear_faults()
+    assert result.code != 0 and flow_statuses(sandbox)[1001] == "PAUSED", result.err

@@ -439,3 +439,34 @@ def test_type_change_is_a_replace_that_needs_allow_replace(deploy, sandbox):
     (new_sink,) = [s for s in after["data_sinks"].values() if s["name"] == "orders-min-warehouse"]
     assert new_sink["sink_type"] == "s3" and new_sink["status"] == "ACTIVE"
     assert writes(deploy(changed)) == []
+
+
+def _with_transform(operations, **nexset):
+    cfg = json.loads(json.dumps(FULL))
+    cfg["nexset"]["transform"] = {"version": 1, "operations": operations}
+    cfg["nexset"].update(nexset)
+    return cfg
+
+
+def test_apply_validates_the_transform_before_activation(deploy, sandbox):
+    before = snapshot(sandbox)
+    run = deploy(_with_transform([{"operation": "no-such-operation", "spec": {}}]))
+    assert run.code == 1, run.err
+    doc = run.json()
+    assert doc["status"] == "rolled_back" and "pass-through" in doc["error"]
+    assert not any(r["method"] == "PUT" and r["path"].endswith("/activate")
+                   for r in run.requests)  # never activated
+    assert_nothing_new(sandbox, before)
+
+
+def test_transform_validation_can_be_turned_off(deploy, sandbox):
+    run = deploy(_with_transform([{"operation": "no-such-operation", "spec": {}}],
+                                 validate_transform=False))
+    assert run.code == 0, run.err
+
+
+def test_a_good_transform_is_validated_and_applied(deploy, sandbox):
+    run = deploy(FULL)
+    assert run.code == 0, run.err
+    assert [a["changes"] for a in run.json()["actions"] if a["action"] == "validate"] == [
+        {"verdict": "pass"}]

@@ -62,6 +62,8 @@ def build_parser(prog: str | None = None) -> argparse.ArgumentParser:
     select_group.add_argument("--config", metavar="FILE",
                               help="JSON/YAML file listing resources to watch, with per-resource settings")
     select_group.add_argument("--all", action="store_true", help="every flow this key can see")
+    select_group.add_argument("--flow", action="append", type=id_flag, metavar="ID",
+                              help="this flow (its id, as list_resources shows it); repeatable")
     select_group.add_argument("--tag", action="append", metavar="TAG",
                               help="only flows with a resource carrying this tag (repeatable)")
     select_group.add_argument("--project", action="append", metavar="ID|NAME",
@@ -76,8 +78,9 @@ def build_parser(prog: str | None = None) -> argparse.ArgumentParser:
                         default=0.1, metavar="RATE",
                         help="failed/finished runs in the window above this is WARNING (default 0.1); "
                              "--threshold is the same flag")
-    limits.add_argument("--crit-error-rate", type=_rate_arg, default=0.25, metavar="RATE",
-                        help="error rate above this is CRITICAL (default 0.25)")
+    limits.add_argument("--crit-error-rate", type=_rate_arg, metavar="RATE",
+                        help="error rate above this is CRITICAL (default 0.25, or the warning "
+                             "rate when that is higher, so --threshold 0.5 works on its own)")
     limits.add_argument("--window", type=number_flag(int, 1), default=10, metavar="N",
                         help="error rate over the flow's last N runs (default 10)")
     limits.add_argument("--stall-runs", type=number_flag(int, 0), default=3, metavar="N",
@@ -119,9 +122,15 @@ def build_parser(prog: str | None = None) -> argparse.ArgumentParser:
     return parser
 
 
+DEFAULT_CRIT_ERROR_RATE = 0.25
+
+
 def thresholds_from_args(args) -> Thresholds:
+    crit = args.crit_error_rate
+    if crit is None:  # derived, so a warning rate alone never conflicts with the default
+        crit = max(DEFAULT_CRIT_ERROR_RATE, args.warn_error_rate)
     th = Thresholds(max_age=args.max_age, warn_error_rate=args.warn_error_rate,
-                    crit_error_rate=args.crit_error_rate, window=args.window,
+                    crit_error_rate=crit, window=args.window,
                     stall_runs=args.stall_runs, stuck_after=args.stuck_after)
     check_rates(th, "--crit-error-rate")
     return th
@@ -134,8 +143,9 @@ def run(args, ctx) -> int:
         watchdog = arm_watchdog(args.check_timeout, prog=args.prog,
                                 nagios_stdout=args.format == "nagios" and not args.output)
     try:
-        if not (args.config or args.all or args.tag or args.project):
-            raise ConfigProblem("choose the flows: --config FILE, --all, --tag TAG or --project ID")
+        if not (args.config or args.all or args.tag or args.project or args.flow):
+            raise ConfigProblem("choose the flows: --config FILE, --all, --flow ID, --tag TAG "
+                                "or --project ID")
         if args.config and args.all:
             raise ConfigProblem("--config and --all: choose one")
         nexla_ops.check_output_path(args.output)
@@ -168,7 +178,8 @@ def run(args, ctx) -> int:
 
 def check(args, ctx, deadline: Deadline, defaults: Thresholds, targets) -> int:
     """The checks, then the report (stdout or --output), then the alerts; the Nagios code."""
-    selection = Selection(tags=args.tag, projects=args.project, expect_paused=args.expect_paused,
+    selection = Selection(tags=args.tag, projects=args.project, flows=args.flow,
+                          expect_paused=args.expect_paused,
                           probe_credentials=args.probe_credentials, concurrency=args.concurrency)
     report = check_flows(ctx, deadline, defaults, targets, selection)
     write_output(args, report.results, report.summary, report.notes)

@@ -36,6 +36,10 @@ class Entry:
     old: dict = field(default_factory=dict)  # updated: the fields' previous values
 
 
+VALIDATION_SAMPLES = 20  # parent records the transform is tried on before activation
+VALIDATION_SETTLE = 5.0  # seconds to wait for the new nexset's samples
+
+
 def _flow_path(flow_id: int, verb: str) -> str:
     return f"/{FLOWS}/{flow_id}/{verb}"
 
@@ -179,6 +183,8 @@ class Applier:
         if self.cfg.nexset is not None:
             nexset_id = self._converge(steps["nexset"], f"/{NEXSETS}")
             self.ids[f"nexset {self.cfg.nexset.name}"] = nexset_id
+            if self.cfg.nexset.validate_transform and steps["nexset"].action != "unchanged":
+                self._validate_transform(steps["nexset"], nexset_id)
 
         # 7. Destinations, on the final nexset (its planned NewId is now a real id).
         for key, _spec in self.cfg.all_destinations():
@@ -201,6 +207,44 @@ class Applier:
         for s in self.plan.steps:
             if s.action == "unchanged":
                 self._record(s)
+
+    def _validate_transform(self, step: Step, nexset_id: int) -> None:
+        """Before anything is activated: the transform on the parent's samples, judged as
+        validate_transform judges it. A failure raises, and the apply rolls back."""
+        from nexla_ops import transforms
+
+        inputs = [s for s in transforms.read_samples(self.ctx, self.detected_id, VALIDATION_SAMPLES)
+                  if not transforms.is_error_sample(s[1])]
+        if not inputs:
+            self.ctx.warn("nexset %s: the source has no sample records yet, so the transform "
+                          "was not validated", step.name)
+            return
+        outputs = transforms.wait_for_output(self.ctx, nexset_id, VALIDATION_SAMPLES, True,
+                                             VALIDATION_SETTLE)
+        parent = self.reader.get(f"/{NEXSETS}/{self.detected_id}") or {}
+        derived = self.reader.get(f"/{NEXSETS}/{nexset_id}") or {}
+        report = transforms.evaluate(inputs, outputs, parent.get("output_schema"),
+                                     derived.get("output_schema"), expect_fields=[],
+                                     expect_schema={}, show_values=False)
+        reasons = list(report["reasons"])
+        before = transforms.flatten_schema((step.existing or {}).get("output_schema") or {})
+        after = transforms.flatten_schema(derived.get("output_schema") or {})
+        if step.action == "update" and before and after and not self.cfg.nexset.allow_schema_change:
+            diff = transforms.schema_diff(before, after)
+            broken = [c["field"] for c in diff["removed"]] + [
+                f"{c['field']} {c['from']} -> {c['to']}" for c in diff["changed"]]
+            if broken:
+                reasons.append("schema break for the destinations: " + ", ".join(broken)
+                               + " (set nexset.allow_schema_change: true if intended)")
+        self.actions.append({"action": "validate", "resource_type": NEXSETS, "id": nexset_id,
+                             "name": step.name, "changes": {"verdict": "fail" if reasons
+                                                            else "pass"}})
+        if reasons:
+            raise nexla_ops.OpsError(f"nexset {step.name}: the transform fails validation: "
+                                     + "; ".join(reasons) + " (nexset.validate_transform: "
+                                     "false skips this check)")
+        self.ctx.log("nexset %s: transform validated on %d sample record(s)", step.name,
+                     len(inputs))
 
     def _probe(self, cred_id: int, where: str) -> None:
         try:

@@ -69,7 +69,9 @@ def _duration(value: Any) -> float:
 
 
 Duration = Annotated[float, BeforeValidator(_duration)]
-Name = Annotated[StrictStr, Field(min_length=1, max_length=255)]
+# Names are shown in listings and logs: control characters (a line break, an escape) would let
+# a name forge lines there, so they are bad input.
+Name = Annotated[StrictStr, Field(min_length=1, max_length=255, pattern=r"^[^\x00-\x1f\x7f-\x9f]+$")]
 ResourceId = Annotated[StrictInt, Field(gt=0)]
 DeploymentName = Annotated[
     StrictStr, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$", min_length=1, max_length=100)
@@ -134,6 +136,11 @@ class NexsetSpec(_Strict):
     )
     transform_id: ResourceId | None = Field(None, description="a reusable transform's id")
     description: StrictStr | None = None
+    validate_transform: StrictBool = Field(
+        True, description="before activation, check the transform on the parent's samples "
+                          "(all dropped, silent pass-through, a schema break fail the apply)")
+    allow_schema_change: StrictBool = Field(
+        False, description="an update may remove fields or change their types")
 
     @model_validator(mode="after")
     def _one_transform(self):

@@ -90,6 +90,11 @@ def staleness_check(flow: Flow, th: Thresholds, now: datetime, last_success: dat
     if last_success is not None:
         age = (now - last_success).total_seconds()
         return Check("staleness", _graded(age, th.max_age), f"last success {human_age(max(age, 0))} ago ({limit})")
+    if flow.created_at is not None and all(run.status == "RUNNING" for run in flow.runs):
+        age = (now - flow.created_at).total_seconds()
+        if age < th.max_age:  # deployed minutes ago, its first run still going: not a failure
+            return Check("staleness", OK, f"pending: new flow (created {human_age(max(age, 0))} "
+                                          f"ago), no finished run yet ({limit})", pending=True)
     if not flow.runs:
         return Check("staleness", WARNING, "no runs on record")
     oldest = flow.runs[-1].when

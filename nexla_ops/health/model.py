@@ -49,6 +49,7 @@ class Flow:
     credential_ids: set = field(default_factory=set)
     runs: list = field(default_factory=list)  # newest first
     history_complete: bool = True  # False when older runs may exist beyond `runs`
+    created_at: datetime | None = None  # the flow's (its origin source's) creation time
 
 
 # ---------------------------------------------------------------- evaluation
@@ -59,6 +60,7 @@ class Check:
     name: str
     state: int
     message: str
+    pending: bool = False  # a new flow whose first run has not finished: OK, not yet judged
 
 
 @dataclass

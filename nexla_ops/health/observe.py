@@ -72,6 +72,7 @@ def flows_from_page(page: dict) -> list[Flow]:
             status=str(root.get("status") or source.get("status") or "UNKNOWN").upper(),
             project_id=root.get("project_id"),
             source_id=source_id,
+            created_at=nexla_ops.api_time(source.get("created_at") or root.get("created_at")),
         )
         flow.resources.add(("flows", flow_id))
         stack = [root]

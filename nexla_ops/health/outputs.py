@@ -20,6 +20,7 @@ def result_doc(result: FlowResult) -> dict:
         "name": result.name,
         "status": result.status,
         "state": STATE_NAMES[result.state],
+        "pending": any(c.pending for c in result.checks),
         "reason": result.reason(),
         "last_success_at": result.last_success_at,
         "error_rate": None if result.error_rate is None else round(result.error_rate, 4),

@@ -19,13 +19,15 @@ class Selection:
     """Which flows, beyond the config file's targets, and how to check them.
 
     tags: only flows with a resource carrying one of these; projects: only flows in one of
-    these projects (ids as ASCII digits, else names); expect_paused: flow ids for which PAUSED
+    these projects (ids as ASCII digits, else names); flows: only these flow ids (one not
+    found is UNKNOWN); expect_paused: flow ids for which PAUSED
     is OK; probe_credentials: probe every credential the chosen flows use; concurrency: parallel
     per-flow calls.
     """
 
     tags: list | None = None
     projects: list | None = None
+    flows: list | None = None
     expect_paused: list | None = None
     probe_credentials: bool = False
     concurrency: int = 8
@@ -47,7 +49,7 @@ class Report:
 
 
 def select(listing: Listing, defaults: Thresholds, targets, ctx, *, tags=None, projects=None,
-           expect_paused=None):
+           flows=None, expect_paused=None):
     """[(Flow, Thresholds)] to check, plus results for configured resources not found."""
     expected_paused = set(expect_paused or [])
     missing = []
@@ -72,6 +74,14 @@ def select(listing: Listing, defaults: Thresholds, targets, ctx, *, tags=None, p
         pairs = list(chosen.values())
     else:
         pairs = [(flow, defaults) for flow in listing.flows]
+    if flows:
+        wanted_ids = set(flows)
+        pairs = [(f, th) for f, th in pairs if f.flow_id in wanted_ids]
+        why = ("the flow listing stopped before it was found" if not listing.complete
+               else "not found among the flows visible to this key")
+        missing.extend(FlowResult(None, f"flow {flow_id}", "UNKNOWN", UNKNOWN,
+                                  [Check("selection", UNKNOWN, why)])
+                       for flow_id in sorted(wanted_ids - {f.flow_id for f, _ in pairs}))
     if tags:
         wanted = set(tags)
         pairs = [(f, th) for f, th in pairs if f.tags & wanted]
@@ -98,7 +108,7 @@ def check_flows(ctx, deadline: Deadline, defaults: Thresholds, targets=None,
     listing = list_flows(api, ctx)
     now = datetime.now(timezone.utc)
     pairs, missing = select(listing, defaults, targets, ctx, tags=selection.tags,
-                            projects=selection.projects, expect_paused=selection.expect_paused)
+                            projects=selection.projects, flows=selection.flows, expect_paused=selection.expect_paused)
 
     tasks = {}
     for flow, th in pairs:
