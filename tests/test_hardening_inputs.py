@@ -115,3 +115,24 @@ def test_flow_option_checks_one_flow_and_reports_a_missing_one(run_main, tmp_pat
     assert [f["flow_id"] for f in doc["flows"] if f["flow_id"]] == [1002]
     assert any(f["state"] == "UNKNOWN" and "999999" in f["name"] for f in doc["flows"])
     assert code == 2  # 1002 is the demo's failing flow: CRITICAL outranks UNKNOWN
+
+
+def test_a_tag_undone_by_a_racing_write_is_written_again(sandbox, spawn_script):
+    """Tags are written as a whole list, so a racing run that read before our write and
+    writes after it drops our tag. The race is made certain: our read-back is held while the
+    'other run' writes its stale list."""
+    from conftest import wait_for
+
+    fault = sandbox.control.add_fault(method="GET", path=r"^/data_sources/123$",
+                                      action="delay", delay_ms=1500, skip=1, times=1)
+    proc = spawn_script("batch_operations", "tag", "--type", "sources", "--ids", "123",
+                        "--tag-list", "ours")
+    wait_for(lambda: any(f["id"] == fault["id"] and f["hits"] for f in sandbox.control.faults()),
+             "the read-back on the wire")
+    from nexla_sdk import NexlaClient
+
+    NexlaClient(service_key=sandbox.service_key, base_url=sandbox.url).request(
+        "PUT", "/data_sources/123", json={"tags": ["theirs"]})  # the racer's stale list
+    assert proc.wait(timeout=60) == 0
+    held = next(s for s in sandbox.control.state("data_sources") if s["id"] == 123)["tags"]
+    assert set(held) == {"ours", "theirs"}, held

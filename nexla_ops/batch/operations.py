@@ -10,6 +10,9 @@ from . import DELETE_ROLES, STATEFUL, TARGET_STATUS
 from .api import Api, ItemFailed
 from .spec import Spec
 
+READ_BACK_ATTEMPTS = 5
+READ_BACK_MAX_SETTLE = 1.0  # seconds: the longest wait before reading a write back
+
 # --------------------------------------------------------------------------- operations
 
 
@@ -116,6 +119,44 @@ class Operation:
                                              "existing_copies": sorted(existing)})
         raise AssertionError(op)
 
+    def _tags_body(self, holder: dict) -> dict | None:
+        """The PUT body that makes `holder`'s tags what this run wants; None when they are."""
+        tags = list(holder.get("tags") or [])
+        wanted = self.spec.params["tags"]
+        if self.op == "tag":
+            missing = [t for t in wanted if t not in tags]
+            return {"tags": tags + missing} if missing else None
+        return {"tags": [t for t in tags if t not in wanted]} if set(wanted) & set(tags) \
+            else None
+
+    def _write_and_read_back(self, path: str, item_id: int, body: dict,
+                             still_needed) -> tuple[int, dict]:
+        """Tags and fields are written whole (the API has no add-one-tag call), so a concurrent
+        run's read-modify-write can undo ours. After each write, wait one to two times as long
+        as that write took (a racing run's read-to-write window is about one round trip), read
+        back, and write again from the fresh state until ours holds; ItemFailed after
+        READ_BACK_ATTEMPTS."""
+        import random
+        import time
+
+        started = time.monotonic()
+        self.api.put(path, item_id, body)
+        round_trip = time.monotonic() - started
+        writes = 1
+        for _ in range(READ_BACK_ATTEMPTS):
+            time.sleep(min(READ_BACK_MAX_SETTLE, round_trip * random.uniform(1.0, 2.0)))
+            body = still_needed(self.api.ctx.request("GET", f"/{path}/{item_id}") or {})
+            if body is None:
+                return writes, {"reapplied": writes - 1} if writes > 1 else {}
+            self.api.ctx.warn(f"{path}/{item_id}: a concurrent change undid ours; writing "
+                              "it again")
+            started = time.monotonic()
+            self.api.put(path, item_id, body)
+            round_trip = time.monotonic() - started
+            writes += 1
+        raise ItemFailed(f"{path}/{item_id}: the change did not hold after {writes} writes "
+                         "(another writer keeps changing it); check it by hand")
+
     def apply(self, item_id: int, decision: Decision) -> tuple[int, dict]:
         """Make the writes; returns (writes sent, result fields)."""
         op, api = self.op, self.api
@@ -144,11 +185,12 @@ class Operation:
             return writes + 1, {}
         if op in ("tag", "untag"):
             path, target_id = decision.pre["target"]
-            api.put(path, target_id, {"tags": decision.pre["tags"]})
-            return 1, {}
+            return self._write_and_read_back(path, target_id, {"tags": decision.pre["tags"]},
+                                             self._tags_body)
         if op == "update":
-            api.put(self.spec.kind.path, item_id, self.spec.params["patch"])
-            return 1, {}
+            path, patch = self.spec.kind.path, self.spec.params["patch"]
+            return self._write_and_read_back(path, item_id, patch,
+                                             lambda obj: None if subset(patch, obj) else patch)
         if op == "copy":
             pre = decision.pre
             copy_id = api.copy(item_id, self.spec.params["copy_options"], pre["path"],
