@@ -136,3 +136,17 @@ def test_a_tag_undone_by_a_racing_write_is_written_again(sandbox, spawn_script):
     assert proc.wait(timeout=60) == 0
     held = next(s for s in sandbox.control.state("data_sources") if s["id"] == 123)["tags"]
     assert set(held) == {"ours", "theirs"}, held
+
+
+def test_logs_of_a_flow_are_its_origin_source_s_logs(run_main, sandbox):
+    from nexla_ops.commands import get_resource_logs
+
+    by_flow = run_main(get_resource_logs, "--resource-type", "flows", "--resource-id", "1002",
+                       "--list-runs", "--json")
+    by_source = run_main(get_resource_logs, "--resource-type", "sources", "--resource-id",
+                         "124", "--list-runs", "--json")
+    assert by_flow.code == 0, by_flow.err
+    assert by_flow.json() == by_source.json() and by_flow.json()
+    assert "data_sources 124" in by_flow.err
+    missing = run_main(get_resource_logs, "--resource-type", "flows", "--resource-id", "424242")
+    assert missing.code == 5

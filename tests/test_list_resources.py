@@ -249,7 +249,7 @@ def test_every_id_not_found_exits_5_writing_nothing(sandbox, cli, tmp_path, kind
     result = cli("--type", kind, "--id", "999998,999999", "--format", "json",
                  "--output", output)
     assert result.code == 5, result.err
-    assert result.out == ""
+    assert json.loads(result.out)["error"]["kind"] == "not_found"  # the failure document
     assert output.read_text() == "previous\n"
     assert "--id" in result.err and "999998, 999999 not found" in result.err
     assert {r["path"] for r in api_calls(sandbox)} == {f"/{path}/999998", f"/{path}/999999"}

@@ -297,7 +297,7 @@ def test_no_runs_exits_0_and_says_so(sdk_client, logs):
 @pytest.mark.parametrize(
     "argv, field",
     [
-        (["--resource-type", "flows", "--resource-id", "1"], "--resource-type"),
+        (["--resource-type", "credentials", "--resource-id", "1"], "--resource-type"),
         (["--resource-type", "sources", "--resource-id", "x"], "--resource-id"),
         (["--resource-type", "sources", "--resource-id", "1", "--level", "LOUD"], "--level"),
         (["--resource-type", "sources", "--resource-id", "1", "--since", "yesterday"], "--since"),

@@ -83,7 +83,7 @@ def test_every_spelling_accepted_before_resolves_the_same(script):
      ["--type", "sources", "lookups", "attribute_transforms", "data_sources"]),
     ("manage_access", ["users", "pipelines", ""],
      ["--resource-type", "sources", "code_containers", "doc_containers", "data_maps"]),
-    ("get_resource_logs", ["flows", "credentials", "data_maps", "pipelines"],
+    ("get_resource_logs", ["credentials", "data_maps", "pipelines"],
      ["--resource-type", "sources", "nexsets", "destinations", "data_sources", "data_sets",
       "data_sinks"]),
 ])
