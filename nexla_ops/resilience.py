@@ -27,12 +27,23 @@ def policy(attempts: int | None = None, max_wait: float | None = None,
 
 
 def make_client(service_key: str | None = None, *, api_url: str | None = None,
-                timeout: float | None = None):
-    """A NexlaClient with the SDK's own HTTP retries turned off (and our timeout).
+                timeout: float | None = None, sandbox: bool = False):
+    """A ready NexlaClient with the SDK's own HTTP retries turned off (and our timeout).
 
     Arguments left out are read the way the scripts read them: NEXLA_SERVICE_KEY (or
     NEXLA_ACCESS_TOKEN), NEXLA_API_URL and NEXLA_TIMEOUT from the environment, then ./.env.
+    sandbox=True gives a client on the same local sandbox state the scripts' --sandbox uses
+    (./.nexla-sandbox, or $NEXLA_SANDBOX_DIR); that sandbox serves until the process exits,
+    and meanwhile a script's --sandbox on the same state waits for it.
     """
+    if sandbox:
+        import atexit
+
+        ctx = nexla_ops.Context(argparse.Namespace(sandbox=True, timeout=timeout))
+        client = ctx.client
+        atexit.register(ctx.close)
+        client.nexla_ops_context = ctx  # keeps the in-process sandbox alive with the client
+        return client
     config = nexla_ops.resolve_config(argparse.Namespace(api_url=api_url, timeout=timeout))
     if service_key:
         from pydantic import SecretStr

@@ -4,7 +4,6 @@ async-task command calls."""
 from __future__ import annotations
 
 import argparse
-import json
 import re
 from typing import Any
 
@@ -130,12 +129,9 @@ def parse_arguments(text: str) -> dict:
     if text.startswith("@"):
         value = nexla_ops.load_structured_file(text[1:])
     else:
-        try:
-            value = json.loads(text)
-        except json.JSONDecodeError as exc:
-            raise nexla_ops.BadInput(f"--arguments: invalid JSON ({exc.msg} at column "
-                                     f"{exc.colno}); expected an object like "
-                                     "'{\"flow_ids\": [1]}' or @file.json") from None
+        from nexla_ops.files import parse_json
+
+        value = parse_json(text, "--arguments")
     if not isinstance(value, dict):
         raise nexla_ops.BadInput("--arguments: expected a JSON object, got "
                                  f"{type(value).__name__}")

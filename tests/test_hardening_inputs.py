@@ -150,3 +150,23 @@ def test_logs_of_a_flow_are_its_origin_source_s_logs(run_main, sandbox):
     assert "data_sources 124" in by_flow.err
     missing = run_main(get_resource_logs, "--resource-type", "flows", "--resource-id", "424242")
     assert missing.code == 5
+
+
+def test_make_client_on_the_sandbox_sees_what_the_commands_did(tmp_path, monkeypatch):
+    """One documented function gives a ready client on the --sandbox state."""
+    import subprocess
+    import sys
+
+    from conftest import ROOT, SCRIPTS
+
+    env = {k: v for k, v in os.environ.items() if not k.startswith("NEXLA_")}
+    made = subprocess.run([sys.executable, str(SCRIPTS / "batch_operations.py"), "tag",
+                           "--type", "sources", "--ids", "123", "--tag-list", "seen",
+                           "--sandbox", "-q"], cwd=tmp_path, env=env, capture_output=True,
+                          text=True, timeout=60)
+    assert made.returncode == 0, made.stderr
+    code = ("import sys; sys.path.insert(0, sys.argv[1]); from retry_helpers import make_client;"
+            "c = make_client(sandbox=True); print(c.sources.get(123).tags)")
+    read = subprocess.run([sys.executable, "-c", code, str(ROOT / "scripts")], cwd=tmp_path,
+                          env=env, capture_output=True, text=True, timeout=60)
+    assert read.returncode == 0 and "seen" in read.stdout, read.stderr

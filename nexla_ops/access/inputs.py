@@ -129,12 +129,11 @@ def cli_label(name: str) -> str:
 def read_rows(path: str, what: str = "rows") -> list:
     """Rows from a CSV file (header line) or a JSON/YAML file (a list, or {"rows"/"accessors": [...]})."""
     if path.lower().endswith(".csv"):
-        try:
-            with open(path, newline="", encoding="utf-8") as handle:
-                return [{k.strip().lower(): (v or "").strip() for k, v in row.items() if k}
-                        for row in csv.DictReader(handle)]
-        except OSError as exc:
-            raise bad("--from-file", f"cannot read {path}: {exc.strerror}") from None
+        import io
+
+        text = nexla_ops.files.read_input_text(path)  # a bounded regular UTF-8 file
+        return [{k.strip().lower(): (v or "").strip() for k, v in row.items() if k}
+                for row in csv.DictReader(io.StringIO(text, newline=""))]
     data = nexla_ops.load_structured_file(path)
     if isinstance(data, dict):
         for key in ("rows", "accessors"):

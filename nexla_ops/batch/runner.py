@@ -180,6 +180,7 @@ def summarize(results: list[dict]) -> dict:
 
 def run(args, ctx) -> int:
     spec = parse_spec(args)
+    _ = ctx.config  # a configuration error is exit 3 now, not a failure of every item
     journal, frozen = load_journal(args, spec)
     try:
         if frozen is not None:

@@ -5,8 +5,6 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
-import json
-import sys
 from dataclasses import dataclass, field
 
 import nexla_ops
@@ -31,21 +29,12 @@ class Spec:
 
 def read_ids_file(path: str) -> list[int]:
     """Ids from a file: one per line (# comments ok), a JSON array, or JSON Lines with "id"."""
-    try:
-        if path == "-":
-            text = sys.stdin.read()
-        else:
-            with open(path, encoding="utf-8") as handle:
-                text = handle.read()
-    except OSError as exc:
-        raise nexla_ops.BadInput(f"--ids-from: cannot read {path} ({exc.strerror})") from None
+    from nexla_ops.files import parse_json, read_input_text
+
+    text = read_input_text(path)  # '-' is stdin; a bounded regular UTF-8 file otherwise
     stripped = text.strip()
     if stripped.startswith("["):
-        try:
-            values = json.loads(stripped)
-        except json.JSONDecodeError as exc:
-            raise nexla_ops.BadInput(f"--ids-from: {path} is not valid JSON ({exc.msg} at line "
-                                     f"{exc.lineno})") from None
+        values = parse_json(stripped, f"--ids-from {path}")
     else:
         values = []
         for number, line in enumerate(text.splitlines(), 1):
@@ -53,11 +42,7 @@ def read_ids_file(path: str) -> list[int]:
             if not line:
                 continue
             if line.startswith("{"):
-                try:
-                    values.append(json.loads(line))
-                except json.JSONDecodeError:
-                    raise nexla_ops.BadInput(f"--ids-from: {path} line {number} is not valid "
-                                             "JSON") from None
+                values.append(parse_json(line, f"--ids-from {path} line {number}"))
             else:
                 values.append(line)
     ids = []
@@ -89,16 +74,11 @@ def in_shard(resource_id: int, shard: tuple[int, int] | None) -> bool:
 
 
 def parse_patch(text: str, kind: str) -> dict:
+    from nexla_ops.files import parse_json, read_input_text
+
     if text.startswith("@"):
-        try:
-            with open(text[1:], encoding="utf-8") as handle:
-                text = handle.read()
-        except OSError as exc:
-            raise nexla_ops.BadInput(f"--patch: cannot read {text[1:]} ({exc.strerror})") from None
-    try:
-        patch = json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise nexla_ops.BadInput(f"--patch: not valid JSON ({exc.msg})") from None
+        text = read_input_text(text[1:])
+    patch = parse_json(text, "--patch")
     if not isinstance(patch, dict) or not patch:
         raise nexla_ops.BadInput("--patch: expected a non-empty JSON object of fields to set")
     allowed = UPDATABLE[kind]

@@ -37,6 +37,15 @@ class NagiosArgumentParser(argparse.ArgumentParser):
         self.exit(UNKNOWN, f"{self.prog}: error: UNKNOWN: {message} (see --help)\n")
 
 
+def _webhook_url_arg(text):
+    try:
+        return nexla_ops.validate_api_url(text)
+    except nexla_ops.ConfigError:
+        # Not echoed: a webhook URL usually carries its secret token.
+        raise argparse.ArgumentTypeError("expected an http(s) URL with a host (the value is "
+                                         "not shown: webhook URLs hold secrets)") from None
+
+
 def _duration_arg(text):
     try:
         return float(nexla_ops.parse_duration(text))
@@ -108,7 +117,7 @@ def build_parser(prog: str | None = None) -> argparse.ArgumentParser:
                      help="write the report to FILE atomically instead of stdout (e.g. a .prom file)")
 
     alerts = parser.add_argument_group("alerts and cron")
-    alerts.add_argument("--alert-webhook", metavar="URL",
+    alerts.add_argument("--alert-webhook", metavar="URL", type=_webhook_url_arg,
                         help="POST a Slack-compatible JSON message when a flow's state changes")
     alerts.add_argument("--state-file", default=".nexla-health-state.json", metavar="PATH",
                         help="where alert state is kept between runs (default .nexla-health-state.json)")

@@ -11,6 +11,7 @@ key in the state file; None is never alerted), ``name``, ``state`` (a Nagios cod
 from __future__ import annotations
 
 import json
+import os
 import time
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -49,13 +50,14 @@ class AlertOutcome:
 
 def load_alert_state(path: str, ctx) -> dict:
     """Last alerted state per flow id (str) from the state file; a broken file starts fresh."""
-    try:
-        with open(path, encoding="utf-8") as handle:
-            doc = json.load(handle)
-    except FileNotFoundError:
+    from nexla_ops.files import parse_json, read_input_text
+
+    if not os.path.lexists(path):
         return {}
-    except (OSError, ValueError) as exc:
-        ctx.warn(f"state file {path} is unreadable ({exc.__class__.__name__}); starting fresh")
+    try:  # bounded like any input: a FIFO or a huge file here must not hang cron
+        doc = parse_json(read_input_text(path), f"state file {path}")
+    except nexla_ops.BadInput as exc:
+        ctx.warn(f"{exc.message}; starting fresh")
         return {}
     flows = doc.get("flows") if isinstance(doc, dict) else None
     return {str(k): v for k, v in flows.items() if isinstance(v, dict)} if isinstance(flows, dict) else {}
