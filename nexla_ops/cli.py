@@ -185,7 +185,8 @@ def failure_document(code: int, message: str | None, error: Any = None,
     """{"ok": false, "error": {"exit_code", "kind", "message", "status"?, "detail"?}}: what
     --json prints when a command fails before it has printed its own document."""
     body: dict[str, Any] = {"exit_code": code, "kind": kinds.get(code, "failed"),
-                            "message": one_line(redact_text(message or f"failed with exit code {code}"))}
+                            "message": one_line(redact_text(
+                                message or f"failed with exit code {code}"))}
     if getattr(error, "status", None) is not None:
         body["status"] = error.status
     if getattr(error, "detail", None) is not None:

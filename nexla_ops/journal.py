@@ -3,11 +3,11 @@
 The first line is a header that says the file is ours: ``{"journal": "nexla-ops", "format": 2,
 "operation": "batch_operations", "created_at": ...}``. A file that does not start with it (or
 with a format-1 ``plan`` line, written before headers existed) is someone else's: it is refused
-and never written to or truncated. Then one JSON object per line, appended with a single write() and fsynced before the caller goes on,
-so after `kill -9` (or a power cut) the file holds every event that was acknowledged. The
-protocol the callers follow:
+and never written to or truncated. Then one JSON object per line, appended with a single write()
+and fsynced before the caller goes on, so after `kill -9` (or a power cut) the file holds every
+event that was acknowledged. The protocol the callers follow:
 
-* ``plan``    first line: what the run will do, frozen, so a resume does not re-evaluate filters
+* ``plan``    the first event: what the run will do, frozen, so a resume does not re-evaluate filters
               (after half the flows are paused, ``--status ACTIVE`` would match different ones);
 * ``intent``  written *before* an item's first write;
 * ``outcome`` written *after* the item is settled (``done`` or ``failed``).

@@ -170,3 +170,23 @@ def test_make_client_on_the_sandbox_sees_what_the_commands_did(tmp_path, monkeyp
     read = subprocess.run([sys.executable, "-c", code, str(ROOT / "scripts")], cwd=tmp_path,
                           env=env, capture_output=True, text=True, timeout=60)
     assert read.returncode == 0 and "seen" in read.stdout, read.stderr
+
+
+def test_sandbox_state_path_is_printed_and_nexla_sandbox_dir_is_honoured(tmp_path):
+    import subprocess
+    import sys
+
+    from conftest import SCRIPTS
+
+    shared = tmp_path / "shared-demo"
+    env = {k: v for k, v in os.environ.items() if not k.startswith("NEXLA_")}
+    env["NEXLA_SANDBOX_DIR"] = str(shared)
+    for where in ("one", "two"):
+        (tmp_path / where).mkdir()
+        result = subprocess.run([sys.executable, str(SCRIPTS / "list_resources.py"), "--type",
+                                 "flows", "--sandbox"], cwd=tmp_path / where, env=env,
+                                capture_output=True, text=True, timeout=60)
+        assert result.returncode == 0, result.stderr
+        state = "a new demo org" if where == "one" else "existing state"
+        assert f"({state} in {shared / 'state.db'})" in result.stderr
+        assert not (tmp_path / where / ".nexla-sandbox").exists()

@@ -198,7 +198,8 @@ def run(args, ctx) -> int:
         if isinstance(journal, checkpoint.Journal):
             journal.close()
     failed = [r for r in results if r["result"] == "failed"]
-    document = {"ok": not failed, "operation": spec.op, "type": spec.kind.name, "dry_run": bool(args.dry_run),
+    document = {"ok": not failed, "operation": spec.op, "type": spec.kind.name,
+                "dry_run": bool(args.dry_run),
                 "shard": f"{spec.shard[0]}/{spec.shard[1]}" if spec.shard else None,
                 "checkpoint": args.checkpoint, "counts": summarize(results), "items": results}
     if spec.params.get("patch"):

@@ -43,7 +43,8 @@ def build_parser(prog: str | None = None) -> argparse.ArgumentParser:
                          help="stop waiting after this long, e.g. 90, 30s, 10m "
                               f"(default {DEFAULT_WAIT_TIMEOUT}); then exit 6. (--timeout is "
                               "the per-HTTP-request limit)")
-    waiting.add_argument("--poll-max", type=number_flag(float, 0, above=True), default=10.0, metavar="S",
+    waiting.add_argument("--poll-max", type=number_flag(float, 0, above=True), default=10.0,
+                         metavar="S",
                          help="longest pause between polls; polls start at "
                               f"{FIRST_POLL_S}s and grow x1.5 (default 10)")
     nexla_ops.add_common_args(common)

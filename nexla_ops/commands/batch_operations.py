@@ -89,7 +89,8 @@ def build_parser(prog: str | None = None) -> argparse.ArgumentParser:
     run_group = parser.add_argument_group("running")
     run_group.add_argument("--dry-run", action="store_true",
                            help="list each target and the change; write nothing")
-    run_group.add_argument("--concurrency", type=number_flag(int, 1, maximum=64), default=4, metavar="N",
+    run_group.add_argument("--concurrency", type=number_flag(int, 1, maximum=64), default=4,
+                           metavar="N",
                            help="items in flight at once (default 4)")
     run_group.add_argument("--checkpoint", metavar="FILE",
                            help="JSONL journal of each item's intent and outcome (fsynced)")

@@ -102,7 +102,8 @@ def build_parser(prog: str | None = None) -> argparse.ArgumentParser:
     speed = parser.add_argument_group("time and concurrency")
     # The whole run's budget, so the shared per-request --timeout is left out (NEXLA_TIMEOUT
     # still sets the per-request limit).
-    speed.add_argument("--timeout", dest="check_timeout", type=number_flag(float, 0, above=True), default=60.0, metavar="S",
+    speed.add_argument("--timeout", dest="check_timeout", type=number_flag(float, 0, above=True),
+                       default=60.0, metavar="S",
                        help="total seconds for the whole check; what is unchecked by then is UNKNOWN (default 60)")
     speed.add_argument("--concurrency", type=number_flag(int, 1), default=8, metavar="N",
                        help="parallel per-flow calls when the bulk listing is not enough (default 8)")

@@ -75,7 +75,8 @@ def build_parser(prog: str | None = None) -> argparse.ArgumentParser:
                         help="the webhook source: its URL and API key are read from it")
     parser.add_argument("--url", metavar="URL",
                         help=f"webhook URL; the API key comes from {WEBHOOK_KEY_VAR}")
-    parser.add_argument("--batch-size", type=number_flag(int, 1), default=DEFAULT_BATCH, metavar="N",
+    parser.add_argument("--batch-size", type=number_flag(int, 1), default=DEFAULT_BATCH,
+                        metavar="N",
                         help=f"records per POST (default {DEFAULT_BATCH})")
     parser.add_argument("--checkpoint", metavar="FILE",
                         help="JSONL journal of batch outcomes; a re-run with it skips "

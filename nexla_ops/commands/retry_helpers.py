@@ -51,7 +51,8 @@ def build_parser(prog: str | None = None) -> argparse.ArgumentParser:
         description="Re-run a command while it exits 6 (transient), with exponential backoff "
                     "and full jitter; or describe the retry policy the scripts use.",
         epilog=EXAMPLES, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--attempts", dest="max_attempts", type=number_flag(int, 1, maximum=100), metavar="N",
+    parser.add_argument("--attempts", dest="max_attempts",
+                        type=number_flag(int, 1, maximum=100), metavar="N",
                         help="total runs of the command at most (default 5)")
     parser.add_argument("--max-wait", type=number_flag(float, 0), metavar="S",
                         help="longest single wait between runs in seconds (default 30)")

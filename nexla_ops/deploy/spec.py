@@ -71,7 +71,8 @@ def _duration(value: Any) -> float:
 Duration = Annotated[float, BeforeValidator(_duration)]
 # Names are shown in listings and logs: control characters (a line break, an escape) would let
 # a name forge lines there, so they are bad input.
-Name = Annotated[StrictStr, Field(min_length=1, max_length=255, pattern=r"^[^\x00-\x1f\x7f-\x9f]+$")]
+Name = Annotated[StrictStr, Field(min_length=1, max_length=255,
+                                  pattern=r"^[^\x00-\x1f\x7f-\x9f]+$")]
 ResourceId = Annotated[StrictInt, Field(gt=0)]
 DeploymentName = Annotated[
     StrictStr, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$", min_length=1, max_length=100)

@@ -108,7 +108,8 @@ def check_flows(ctx, deadline: Deadline, defaults: Thresholds, targets=None,
     listing = list_flows(api, ctx)
     now = datetime.now(timezone.utc)
     pairs, missing = select(listing, defaults, targets, ctx, tags=selection.tags,
-                            projects=selection.projects, flows=selection.flows, expect_paused=selection.expect_paused)
+                            projects=selection.projects, flows=selection.flows,
+                            expect_paused=selection.expect_paused)
 
     tasks = {}
     for flow, th in pairs:
