@@ -111,15 +111,17 @@ class _Target:
         import stat
 
         self.field = field
-        self.path = os.path.realpath(path)  # a symlink is followed, never replaced
+        self.path = path
         try:
-            info = os.stat(self.path)
+            info = os.stat(path)  # follows symlinks: /dev/stdout is a pipe or a terminal
         except FileNotFoundError:
             info = None
         except OSError as exc:
             raise BadInput(f"{field}: cannot use {path} ({exc.strerror or exc})") from None
         self.in_place = False
         self.mode = 0o644
+        if info is None or stat.S_ISREG(info.st_mode):
+            self.path = os.path.realpath(path)  # a symlink is followed, never replaced
         if info is None:
             if not os.path.isdir(os.path.dirname(self.path)):
                 raise BadInput(f"{field}: directory {os.path.dirname(self.path)} does not exist")

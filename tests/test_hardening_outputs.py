@@ -271,3 +271,9 @@ def test_csv_cells_that_a_spreadsheet_would_run_are_neutralised(run_main, sandbo
     rows = {int(row["id"]): row["name"] for row in csv.DictReader(io.StringIO(out))}
     assert rows[ids[0]].startswith("'=") and rows[ids[1]] == "'+1+cmd"
     assert rows[ids[2]] == "'@SUM(A1)" and rows[ids[3]] == "'-2+3"
+
+
+def test_output_to_dev_stdout_writes_through_the_pipe(run_script):
+    result = run_script("health_check", "--all", "--format", "prometheus", "--output",
+                        "/dev/stdout", "--state-file", "state.json")
+    assert "nexla_flow_up" in result.out, result.err
