@@ -157,9 +157,14 @@ def test_update_changes_only_what_changed(deploy, sandbox):
         {"description": "nightly orders"}]
     assert snapshot(sandbox)["data_sources"][source["id"]]["description"] == "nightly orders"
 
-    # A transform change updates the derived nexset in place.
+    # A transform change updates the derived nexset in place. This one drops amount and
+    # country, a schema break for the destinations: refused and rolled back unless allowed.
     ops = [{"operation": "shift", "spec": {"order_id": "id"}}]
-    transformed = config(described, **{"nexset.transform": {"version": 1, "operations": ops}})
+    breaking = config(described, **{"nexset.transform": {"version": 1, "operations": ops}})
+    run = deploy(breaking)
+    assert run.code == 1 and run.json()["status"] == "rolled_back", run.err
+    assert "schema break for the destinations: amount, country" in run.json()["error"]
+    transformed = config(breaking, **{"nexset.allow_schema_change": True})
     run = deploy(transformed)
     assert run.code == 0, run.err
     derived_id = run.json()["nexset_ids"][1]
