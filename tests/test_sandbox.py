@@ -751,3 +751,26 @@ def test_control_state_and_request_log(sandbox, sdk_client):
              "users", "projects", "transforms", "attribute_transforms", "data_maps", "runs")
     for kind in kinds:
         assert sandbox.control.state(kind), kind
+
+
+def test_flow_metrics_group_resources_by_type_so_equal_ids_never_merge(sandbox, sdk_client):
+    """Source 123 and nexset 123 share an id: grouped per type (the reference's shape), each
+    keeps its own counts, and each run is counted once."""
+    body = sdk_client.request("GET", "/data_sources/123/flow/metrics",
+                              params={"from": "2000-01-01"})
+    entries = body["metrics"]["data"]
+    runs = sdk_client.request("GET", "/data_sources/123/metrics/run_summary")["metrics"]
+    assert len(entries) == runs["meta"]["totalCount"]  # one entry per run
+    for entry in entries.values():
+        assert set(entry) == {"data_sources", "data_sets", "data_sinks"}
+        assert [s["id"] for s in entry["data_sources"]] == [123]
+        assert 123 in [n["id"] for n in entry["data_sets"]]
+    def total(group, resource_id):
+        return sum(r["metric"]["records"] for e in entries.values() for r in e[group]
+                   if r["id"] == resource_id)
+
+    # the detected nexset carries what the source read: equal totals, kept apart, not summed
+    assert total("data_sources", 123) == total("data_sets", 123) > 0
+    # SDK 1.0.8 still parses it into its model
+    assert type(sdk_client.flows.get_metrics("data_sources", 123, from_date="2000-01-01")
+                ).__name__ == "FlowMetricsApiResponse"

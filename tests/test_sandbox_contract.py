@@ -104,7 +104,8 @@ READ_CASES = [
                                                  from_ts=0),
      lambda r: isinstance(r, FlowLogsResponse) and any(e.level == "ERROR" for e in r.logs)),
     ("flows.get_metrics", lambda c: c.flows.get_metrics("data_sources", 123, from_date="2000-01-01"),
-     lambda r: isinstance(r, FlowMetricsApiResponse) and "123" in r.metrics.data),
+     lambda r: isinstance(r, FlowMetricsApiResponse) and any(
+         [s["id"] for s in e["data_sources"]] == [123] for e in r.metrics.data.values())),
     ("flows.get_flow_logs", lambda c: c.flows.get_flow_logs(1002, severity="ERROR"),
      lambda r: r["logs"]["data"] and {e["level"] for e in r["logs"]["data"]} == {"ERROR"}),
     ("flows.search_flow_logs", lambda c: c.flows.search_flow_logs(1002, search_string="refused"),

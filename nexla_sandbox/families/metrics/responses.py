@@ -161,16 +161,21 @@ def daily_metrics(kind):
     return handler
 
 
+# The reference groups each entry's resources into per-type lists, so a source and a nexset that
+# share an id never merge (keyed by bare id, source 123 and nexset 123 once double-counted).
+_GROUPS = {"data_source": "data_sources", "data_set": "data_sets", "data_sink": "data_sinks"}
+
+
 def resource_flow_metrics(kind):
     def handler(c: Ctx):
         data: dict[str, dict] = {}
         for run in _runs_in_dates(c, resource_root(c, kind)):
+            entry = data.setdefault(str(run["id"]), {group: [] for group in _GROUPS.values()})
             for res in run["resources"]:
-                entry = data.setdefault(str(res["resource_id"]), {
-                    "resource_type": res["resource_type"], "records": 0, "size": 0, "errors": 0,
-                    "runId": run["id"], "runs": 0})
-                _add_counts(entry, res)
-                entry["runs"] += 1
+                group = _GROUPS.get(str(res["resource_type"]).lower().rstrip("s"),
+                                    str(res["resource_type"]))
+                entry.setdefault(group, []).append({"id": res["resource_id"], "metric": {
+                    key: res[key] for key in ("records", "size", "errors")}})
         return {"status": 200, "message": "Ok", "metrics": {
             "data": data, "meta": {"currentPage": 1, "pageCount": 1, "totalCount": len(data)}}}
     return handler
