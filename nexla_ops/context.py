@@ -18,6 +18,7 @@ from .config import SANDBOX_DIR, SANDBOX_DIR_ENV, resolve_config
 from .errors import ConfigError, Transient, UnknownOutcome
 from .failures import IDEMPOTENT_METHODS, classify, describe_callable, translate
 from .output import emit
+from .paging import PageWalk
 from .redact import one_line, redact_text, register_secret
 from .retry import RetryPolicy
 
@@ -186,34 +187,28 @@ class Context:
     def paginate(self, fetch: Callable | str, *, per_page: int = PAGE_SIZE,
                  limit: int | None = None, params: dict | None = None,
                  what: str | None = None) -> Iterator[Any]:
-        """Yield items page by page (page=1.., per_page<=PAGE_SIZE) until a short page or
-        `limit` items. `fetch` is a plain SDK list method (e.g. client.sources.list; do not
-        pass ctx.call) or an API path string fetched raw (bare-array endpoints only)."""
+        """Yield items page by page (page=1.., per_page<=PAGE_SIZE) until the walk ends
+        (nexla_ops.paging: never on a page merely shorter than asked) or `limit` items.
+        `fetch` is a plain SDK list method (e.g. client.sources.list; do not pass ctx.call) or
+        an API path string fetched raw (bare-array endpoints only)."""
         per_page = max(1, min(per_page, PAGE_SIZE))
         if limit:
             per_page = min(per_page, limit)
-        count, page, previous = 0, 1, None
-        while True:
+        what = what or (fetch if isinstance(fetch, str) else describe_callable(fetch))
+
+        def fetch_page(page: int):
             query = {**(params or {}), "page": page, "per_page": per_page}
             if isinstance(fetch, str):
-                items = self.request("GET", fetch, params=query)
-            else:
-                items = self.call(fetch, what=what or describe_callable(fetch), **query)
-            items = list(items or [])
-            signature = [_item_id(i) for i in items]
-            if page > 1 and items and signature == previous:
-                logger.warning("%s: page %d repeats page %d; the server ignores paging, "
-                               "stopping", what or fetch, page, page - 1)
-                return
-            previous = signature
+                return self.request("GET", fetch, params=query)
+            return self.call(fetch, what=what, **query)
+
+        count = 0
+        for items in PageWalk(fetch_page, what=what):
             for item in items:
                 yield item
                 count += 1
                 if limit and count >= limit:
                     return
-            if len(items) < per_page:
-                return
-            page += 1
 
     def create_once(self, find: Callable[[], Any], create: Callable[[], Any], *,
                     what: str = "create") -> Any:
@@ -321,7 +316,3 @@ def _deleted_is_done(send: Callable, what: str) -> Callable:
             raise
 
     return attempt
-
-
-def _item_id(item: Any) -> Any:
-    return item.get("id") if isinstance(item, dict) else getattr(item, "id", id(item))

@@ -13,6 +13,7 @@ from collections import Counter
 from dataclasses import dataclass
 
 import nexla_ops
+from nexla_ops.paging import Page, PageWalk
 
 LOG_RESOURCE_TYPES = ("sources", "nexsets", "destinations")  # the types with run logs
 # A flow has no logs of its own in Nexla's API: --resource-type flows reads its node's resource
@@ -125,14 +126,13 @@ def iter_runs(ctx, opts: Options, page_size: int = nexla_ops.PAGE_SIZE):
         data = metrics.get("data") if isinstance(metrics, dict) else metrics
         if not isinstance(data, list):
             raise nexla_ops.ApiError(f"GET {path}: expected metrics.data to be a list")
-        for raw in data:
-            if isinstance(raw, dict):
-                yield normalize_run(raw)
         meta = metrics.get("meta") if isinstance(metrics, dict) else None
-        page_count = _meta_int(meta, "pageCount", "page_count", "pages_count")
-        if len(data) < page_size or (page_count is not None and page >= page_count):
-            return
-        page += 1
+        return Page([normalize_run(raw) for raw in data if isinstance(raw, dict)],
+                    _meta_int(meta, "pageCount", "page_count", "pages_count"))
+
+    for runs in PageWalk(fetch_page, what=f"GET {path}",
+                           identity=lambda run: run.get("run_id")):
+        yield from runs
 
 
 def _meta_int(meta, *keys) -> int | None:
@@ -187,6 +187,11 @@ def normalize_line(raw: dict) -> dict:
     }
 
 
+def _line_identity(line: dict) -> tuple:
+    # Log lines have no id: a page repeats the one before only when every line does.
+    return tuple(sorted((key, str(value)) for key, value in line.items()))
+
+
 def fetch_lines(ctx, opts: Options, run: dict) -> list[dict]:
     """Every line of one run, asking only for the run's own window (narrowed by --since and
     --until): from its real start to its real end (no end while it is still running)."""
@@ -205,11 +210,11 @@ def fetch_lines(ctx, opts: Options, run: dict) -> list[dict]:
         body = ctx.request("GET", path, params={**params, "page": page,
                                                  "per_page": nexla_ops.PAGE_SIZE})
         data, meta = _logs_and_meta(body, path)
-        lines.extend(normalize_line(raw) for raw in data if isinstance(raw, dict))
-        page_count = _meta_int(meta, "page_count", "pageCount", "pages_count")
-        if len(data) < nexla_ops.PAGE_SIZE or (page_count is not None and page >= page_count):
-            break
-        page += 1
+        return Page([normalize_line(raw) for raw in data if isinstance(raw, dict)],
+                    _meta_int(meta, "page_count", "pageCount", "pages_count"))
+
+    lines = [line for page in PageWalk(fetch_page, what=f"GET {path}", identity=_line_identity)
+             for line in page]
     for line in lines:
         if line["run_id"] is None:
             line["run_id"] = run["run_id"]

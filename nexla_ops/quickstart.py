@@ -7,8 +7,9 @@ from __future__ import annotations
 from typing import Any
 
 import nexla_ops
+from nexla_ops.paging import PageWalk
 
-# (label, API path). Each list is fetched once, one page of PAGE_SIZE items.
+# (label, API path). Each list is counted from its first page or two (count_kind).
 KINDS = [(name, "/" + nexla_ops.RESOURCE_TYPES[name])
          for name in ("sources", "nexsets", "destinations", "flows", "credentials")]
 SAMPLE_IDS = 3
@@ -35,19 +36,30 @@ def identify(current: Any) -> tuple[dict, dict]:
 
 
 def count_kind(ctx: nexla_ops.Context, label: str, path: str) -> tuple[Any, list]:
-    """(count, sample ids) from one page; the count is "N+" when the page is full."""
-    params = {"page": 1, "per_page": nexla_ops.PAGE_SIZE}
-    if label == "flows":
-        # GET /flows answers one object whose "flows" lists the root flows (contract §9).
-        body = ctx.request("GET", path, params={**params, "flows_only": 1}) or {}
-        items = (body.get("flows") or []) if isinstance(body, dict) else []
-    else:
-        items = ctx.request("GET", path, params=params) or []
-    if not isinstance(items, list):
-        raise nexla_ops.ApiError(f"unexpected response shape from GET {path} (expected a list)")
-    ids = [item.get("id") for item in items if isinstance(item, dict)]
-    count: Any = len(items)
-    if count >= nexla_ops.PAGE_SIZE:
+    """(count, sample ids) from at most two pages; the count is "N+" when more may follow.
+
+    A page shorter than asked may be the server's own page size rather than the end of the
+    list (nexla_ops.paging), so only a second page settles it."""
+    def fetch_page(page: int) -> list:
+        params = {"page": page, "per_page": nexla_ops.PAGE_SIZE}
+        if label == "flows":
+            # GET /flows answers one object whose "flows" lists the root flows (contract §9).
+            body = ctx.request("GET", path, params={**params, "flows_only": 1}) or {}
+            items = (body.get("flows") or []) if isinstance(body, dict) else []
+        else:
+            items = ctx.request("GET", path, params=params) or []
+        if not isinstance(items, list):
+            raise nexla_ops.ApiError(f"unexpected response shape from GET {path} (expected a list)")
+        return items
+
+    pages = iter(PageWalk(fetch_page, what=f"GET {path}"))
+    first = next(pages, [])
+    ids = [item.get("id") for item in first if isinstance(item, dict)]
+    if len(first) >= nexla_ops.PAGE_SIZE:
+        return f"{len(first)}+", ids[:SAMPLE_IDS]
+    second = next(pages, []) if first else []
+    count: Any = len(first) + len(second)
+    if second and len(second) >= len(first):
         count = f"{count}+"
     return count, ids[:SAMPLE_IDS]
 

@@ -29,6 +29,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--latency-ms", type=float, default=0.0, help="delay every API request")
     parser.add_argument("--discovery-delay", type=float, default=2.0,
                         help="seconds until a new source's nexset is detected (default 2)")
+    parser.add_argument("--max-per-page", type=int, default=None, metavar="N",
+                        help="serve at most N items per page whatever a client asks (default: "
+                             "the usual cap of 100); shows walkers that stop early")
     parser.add_argument("--no-control", action="store_true", help="disable /_sandbox/* control API")
     parser.add_argument("--control-token", default=None,
                         help="fixed control API token (default: $NEXLA_SANDBOX_CONTROL_TOKEN, "
@@ -44,6 +47,9 @@ def main(argv=None) -> int:
     if args.latency_ms < 0 or args.discovery_delay < 0:
         print("error: --latency-ms and --discovery-delay must be >= 0", file=sys.stderr)
         return 2
+    if args.max_per_page is not None and args.max_per_page < 1:
+        print("error: --max-per-page must be >= 1", file=sys.stderr)
+        return 2
     from .server import Sandbox, build_app, check_bind, serve
     from .store import DatabaseInUse
 
@@ -54,7 +60,8 @@ def main(argv=None) -> int:
         return 2
     try:
         app = build_app(args.db, args.seed, args.latency_ms, not args.no_control,
-                        args.discovery_delay, None, args.reset, args.debug, args.control_token)
+                        args.discovery_delay, None, args.reset, args.debug, args.control_token,
+                        args.max_per_page)
     except DatabaseInUse as exc:
         print(exc, file=sys.stderr)
         return 3

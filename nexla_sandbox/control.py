@@ -47,6 +47,14 @@ def _number(body: dict, key: str, default=None, limit=None) -> float:
     return float(value)
 
 
+def _page_cap(value) -> int | None:
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= 1_000_000:
+        raise ApiError(400, "max_per_page: expected an integer from 1 to 1000000, or null")
+    return value
+
+
 class ControlAPI:
     def __init__(self, app, token: str):
         self.app = app
@@ -129,10 +137,13 @@ class ControlAPI:
                 body = self._body(request)
                 values = {key: _number(body, key) for key in ("latency_ms", "discovery_delay")
                           if key in body}  # all checked before any is applied
+                if "max_per_page" in body:
+                    values["max_per_page"] = _page_cap(body["max_per_page"])
                 for key, value in values.items():
                     setattr(app.settings, key, value)
             return _reply({"latency_ms": app.settings.latency_ms,
-                           "discovery_delay": app.settings.discovery_delay})
+                           "discovery_delay": app.settings.discovery_delay,
+                           "max_per_page": app.settings.max_per_page})
         if head == "state" and len(parts) == 2:
             with store.lock:
                 items = store.all(parts[1])

@@ -195,8 +195,10 @@ class Ctx:
         return number
 
     def paging(self, size_param="per_page", default=DEFAULT_PAGE_SIZE, cap=MAX_PAGE_SIZE):
-        """(page, size) from the query: `page` is 1-based; a size above `cap` is capped."""
+        """(page, size) from the query: `page` is 1-based; a size above `cap` (or the server-wide
+        `max_per_page` setting, when lower) is capped."""
         page = self.qint("page", 1, minimum=1)
+        cap = min(cap, self.dom.settings.max_per_page or cap)
         return page, min(self.qint(size_param, default, minimum=1), cap)
 
     def page(self, items) -> list:

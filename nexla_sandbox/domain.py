@@ -72,6 +72,7 @@ def not_found(kind: str, doc_id) -> ApiError:
 class Settings:
     discovery_delay: float = 2.0
     latency_ms: float = 0.0
+    max_per_page: int | None = None  # a page cap below the usual one (walkers that must not truncate)
     admin_key: str | None = None  # overrides the seeded admin service key (canary tests)
     debug: bool = False
 

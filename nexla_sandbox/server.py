@@ -390,11 +390,12 @@ class Sandbox:
 
 
 def build_app(db=None, seed="demo", latency_ms=0, control=True, discovery_delay=2.0,
-              service_key=None, reset=False, debug=False, control_token=None) -> SandboxApp:
+              service_key=None, reset=False, debug=False, control_token=None,
+              max_per_page=None) -> SandboxApp:
     """The app over its store. Raises store.DatabaseInUse when another sandbox serves `db`.
     The control token is `control_token`, else $NEXLA_SANDBOX_CONTROL_TOKEN, else random."""
     settings = Settings(discovery_delay=float(discovery_delay), latency_ms=float(latency_ms),
-                        admin_key=service_key, debug=debug)
+                        admin_key=service_key, debug=debug, max_per_page=max_per_page)
     store = Store(db)
     app = SandboxApp(store, settings, control=control,
                      control_token=control_token or os.environ.get(TOKEN_ENV))
@@ -436,13 +437,13 @@ def serve(app: SandboxApp, host="127.0.0.1", port=0, allow_remote=False) -> _Ser
 
 def start_sandbox(db=None, seed="demo", host="127.0.0.1", port=0, latency_ms=0, control=True,
                   discovery_delay=2.0, service_key=None, reset=False, debug=False,
-                  allow_remote=False, control_token=None) -> Sandbox:
+                  allow_remote=False, control_token=None, max_per_page=None) -> Sandbox:
     """Start a sandbox serving in a daemon thread. With a `db` that already holds state the state
     is kept (seed ignored) unless reset=True. Raises ValueError for a non-loopback `host`
     without allow_remote, store.DatabaseInUse when another sandbox serves `db`."""
     check_bind(host, allow_remote)
     app = build_app(db, seed, latency_ms, control, discovery_delay, service_key, reset, debug,
-                    control_token)
+                    control_token, max_per_page)
     try:
         server = serve(app, host, port, allow_remote)
     except BaseException:

@@ -1,7 +1,8 @@
 """List Nexla resources of one type: every page, filtered, streamed.
 
-Walks the list endpoint at Nexla's largest page size until a short page (or until --limit is
-met), filters on the client, and writes text, JSON, JSON Lines or CSV. JSON Lines and CSV are
+Walks the list endpoint at Nexla's largest page size until the list ends (nexla_ops.paging:
+a page shorter than asked may be the server's cap, so only an empty page or one shorter than
+the first ends it) or --limit is met, filters on the client, and writes text, JSON, JSON Lines or CSV. JSON Lines and CSV are
 written item by item as pages arrive, so memory stays flat however many resources there are.
 Flows are listed one row per flow (root node) with the origin resource, status and node count.
 

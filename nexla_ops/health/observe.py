@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 
 import nexla_ops
+from nexla_ops.paging import Page, PageWalk
 
 from .budget import Deadline
 from .model import CRITICAL, ERROR_STATUSES, OK, UNKNOWN, Flow, Run
@@ -130,56 +131,64 @@ class Listing:
 def list_flows(api: Api, ctx) -> Listing:
     """Every visible flow with its latest runs, one bulk page (100 flows) at a time.
 
-    GET /flows returns one object per page, so paging stops on a short page. An error on the
-    first page fails the run (UNKNOWN); a later one keeps what was read and marks it incomplete.
+    GET /flows returns one object per page; pages are walked as nexla_ops.paging does (never
+    stopping on a page merely shorter than asked). An error on the first page fails the run
+    (UNKNOWN); a later one keeps what was read and marks it incomplete.
     """
     listing = Listing([], {}, {}, complete=False)
-    page = 1
-    while True:
+
+    def fetch_page(page: int) -> list:
         ctx.progress(f"listing flows: page {page}")
-        try:
-            body = api.get("/flows", {"include_run_metrics": 1, "page": page,
-                                      "per_page": nexla_ops.PAGE_SIZE})
-        except nexla_ops.OpsError as exc:
-            if page == 1:
-                raise
-            listing.problem = f"flow listing stopped at page {page}: {exc.message}"
-            return listing
+        body = api.get("/flows", {"include_run_metrics": 1, "page": page,
+                                  "per_page": nexla_ops.PAGE_SIZE})
         if not isinstance(body, dict) or not isinstance(body.get("flows"), list):
             raise nexla_ops.ApiError("GET /flows: unexpected response shape (expected an object with 'flows')")
-        flows = flows_from_page(body)
-        listing.flows.extend(flows)
         for project in body.get("projects") or []:
             if isinstance(project, dict) and project.get("id") is not None:
                 listing.projects[project["id"]] = str(project.get("name") or "")
         for cred in body.get("data_credentials") or []:
             listing.credentials[cred.get("id")] = nexla_ops.redact(str(cred.get("name") or ""))
-        if len(body["flows"]) < nexla_ops.PAGE_SIZE:
-            listing.complete = True
-            return listing
-        page += 1
+        return flows_from_page(body)
+
+    pages_read = 0
+    try:
+        for flows in PageWalk(fetch_page, what="GET /flows", identity=lambda flow: flow.flow_id):
+            listing.flows.extend(flows)
+            pages_read += 1
+    except nexla_ops.OpsError as exc:
+        if not pages_read:
+            raise
+        listing.problem = f"flow listing stopped at page {pages_read + 1}: {exc.message}"
+        return listing
+    listing.complete = True
+    return listing
 
 
 def fetch_history(api: Api, flow: Flow, th: Thresholds, now: datetime) -> tuple[list, bool]:
     """Older runs from the flow source's run summary (newest first), as far back as needed."""
+    path = f"/data_sources/{flow.source_id}/metrics/run_summary"
+
+    def fetch_page(page: int) -> Page:
+        metrics = (api.get(path, {"page": page, "size": HISTORY_PAGE}) or {}).get("metrics") or {}
+        meta = metrics.get("meta") if isinstance(metrics.get("meta"), dict) else {}
+        return Page([run_from_metric(row) for row in metrics.get("data") or []],
+                    meta.get("pageCount"))
+
     runs = {}
-    for page in range(1, HISTORY_MAX_PAGES + 1):
-        body = api.get(f"/data_sources/{flow.source_id}/metrics/run_summary",
-                       {"page": page, "size": HISTORY_PAGE})
-        rows = ((body or {}).get("metrics") or {}).get("data") or []
-        for row in rows:
-            run = run_from_metric(row)
+    walk = PageWalk(fetch_page, what=f"GET {path}", identity=lambda run: run.run_id)
+    for number, page_runs in enumerate(walk, 1):
+        for run in page_runs:
             runs.setdefault(run.run_id, run)
-        if len(rows) < HISTORY_PAGE:
-            return _newest_first(runs.values()), True
         ordered = _newest_first(runs.values())
+        if walk.ended:
+            return ordered, True
         enough = len(ordered) >= th.window
         oldest = ordered[-1].when
         settled = any(r.status == "SUCCESS" for r in ordered) or (
             oldest is not None and (now - oldest).total_seconds() > 2 * th.max_age)
-        if enough and settled:
+        if (enough and settled) or number == HISTORY_MAX_PAGES:
             return ordered, False
-    return _newest_first(runs.values()), False
+    return _newest_first(runs.values()), True
 
 
 def probe_credential(api: Api, cred_id: int, name: str) -> tuple[int, str]:

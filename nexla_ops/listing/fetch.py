@@ -8,6 +8,7 @@ import queue
 import threading
 
 import nexla_ops
+from nexla_ops.paging import PageWalk
 
 from .filters import Filters, matches, parse_filters
 from .kinds import KINDS, Kind, normalize_type
@@ -19,16 +20,14 @@ from .rows import Item, _owner_of, flow_items, summarize
 
 def _iter_flow_pages(ctx, per_page: int):
     """GET /flows pages: each is ONE object, so the SDK's paginate would see one 'item' per page
-    (contract §23.1). Page by root flows ourselves; a short page is the last."""
-    page = 1
-    while True:
-        items = flow_items(
-            ctx.request("GET", "/flows", params={"page": page, "per_page": per_page})
-        )
+    (contract §23.1). Page by root flows ourselves, walking as nexla_ops.paging does."""
+    def fetch_page(page: int) -> list:
+        return flow_items(ctx.request("GET", "/flows",
+                                      params={"page": page, "per_page": per_page}))
+
+    for items in PageWalk(fetch_page, what="GET /flows",
+                            identity=lambda item: item.row.get("id")):
         yield from items
-        if len(items) < per_page:
-            return
-        page += 1
 
 
 def iter_items(ctx, kind: Kind, filters: Filters, limit: int = 0, *, prefetch: bool = False,
