@@ -337,7 +337,7 @@ def test_config_refuses_non_finite_values_with_400(sandbox, key, value):
 def test_good_tick_and_config_still_work(sandbox):
     assert sandbox.control.tick(3600.5)["runs_created"] >= 1
     assert sandbox.control.configure(latency_ms=0, discovery_delay=0.3) == {
-        "latency_ms": 0.0, "discovery_delay": 0.3}
+        "latency_ms": 0.0, "discovery_delay": 0.3, "max_per_page": None}
 
 
 # == 8. listen backlog ==========================================================================
