@@ -1,12 +1,21 @@
-"""Run, log and metrics handlers: flow logs (v1, v2), run status, run summaries, daily and flow metrics."""
+"""Run, log and metrics handlers of one resource or flow: flow logs (v1, v2, the reference's
+/data_flows/... logs), run status, run summaries, daily and flow metrics."""
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+import re
 
 from ...ctx import DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE, Ctx
-from ...domain import ApiError, not_found, parse_time
+from ...domain import FLOW_KINDS, ApiError, not_found, parse_time
 from ..flows.responses import flow_root, resource_root
+from .models import add_counts, zero_counts
+
+
+def _levels(values) -> set | None:
+    """Severity filter values → stored levels (the reference says WARNING, lines store WARN)."""
+    if not values:
+        return None
+    return {"WARN" if v.strip().upper() == "WARNING" else v.strip().upper() for v in values}
 
 
 def _visible_logs(c: Ctx, root: dict, run_id, lo_ms, hi_ms, levels=None) -> list[dict]:
@@ -35,11 +44,17 @@ def _logs_reply(c: Ctx, entries: list, run_id=None) -> dict:
                  "total_count": len(entries), "org_id": c.user["org_id"], "run_id": run_id}}}
 
 
-def resource_flow_logs(kind):
+def resource_flow_logs(kind, reference=False):
+    """The flow's log lines for a run (`from`/`to` in epoch ms). The reference's
+    /data_flows/... path requires `run_id` and `from`; the SDK's /flow/logs path does not."""
     def handler(c: Ctx):
         root = resource_root(c, kind)
         run_id = c.qint("run_id")
-        lo, hi = c.qint("from"), c.qint("to")  # epoch milliseconds on this endpoint
+        lo, hi = c.qint("from"), c.qint("to")
+        if reference:
+            for name, value in (("run_id", run_id), ("from", lo)):
+                if value is None:
+                    raise ApiError(400, f"{name}: required (an integer)")
         return _logs_reply(c, _visible_logs(c, root, run_id, lo, hi), run_id)
     return handler
 
@@ -55,7 +70,7 @@ def flow_logs(c: Ctx):
     run_id = c.qint("run_id")
     lo_ms, hi_ms = _seconds_window_ms(c)
     severity = c.query.get("severity")
-    levels = {s.strip().upper() for s in severity.split(",")} if severity else None
+    levels = _levels(severity.split(",") if severity else None)
     return _logs_reply(c, _visible_logs(c, root, run_id, lo_ms, hi_ms, levels), run_id)
 
 
@@ -68,8 +83,7 @@ def flow_logs_v2(c: Ctx):
     search = f.text("search_string")
     lo_ms, hi_ms = _seconds_window_ms(c)
     size = min(c.qint("size", 100, minimum=1), 1000)
-    entries = _visible_logs(c, root, None, lo_ms, hi_ms,
-                            {s.upper() for s in severity} if severity else None)
+    entries = _visible_logs(c, root, None, lo_ms, hi_ms, _levels(severity))
     if run_ids:
         entries = [e for e in entries if e["run_id"] in run_ids]
     if log_type:
@@ -118,64 +132,85 @@ def run_summary(kind):
     return handler
 
 
-def _date_arg(c: Ctx, name, required=False):
-    value = c.query.get(name)
-    if value is None or value == "":
-        if required:
-            raise ApiError(400, f"{name}: required (YYYY-MM-DD)")
-        return None
-    ts = parse_time(value)
-    if ts is None:
-        raise ApiError(400, f"{name}: expected a date YYYY-MM-DD, got {value!r}")
-    return ts
+_BARE_DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
 
 
-def _runs_in_dates(c: Ctx, root: dict | None) -> list[dict]:
-    """The flow's runs started within the `from`..`to` days (`to`'s whole day included)."""
-    lo = _date_arg(c, "from", required=True)
-    hi = _date_arg(c, "to")
-    runs = c.dom.flow_runs(root["id"]) if root else []
-    return [r for r in runs if r["started_at"] >= lo and (hi is None or r["started_at"] < hi + 86400)]
-
-
-def _add_counts(total: dict, res: dict):
-    for key in ("records", "size", "errors"):
-        total[key] += res[key]
-
-
-def _day(ts: float) -> str:
-    return datetime.fromtimestamp(ts, timezone.utc).strftime("%Y-%m-%d")
+def window(c: Ctx, required=True) -> tuple:
+    """(lo, hi) epoch seconds from `from`/`to` (dates or date-times): runs started at or after
+    lo and before hi count; a bare-date `to` takes in its whole day, a date-time `to` ends at
+    that instant; no `to` means up to now (hi None)."""
+    bounds = []
+    for name in ("from", "to"):
+        value = c.query.get(name)
+        if value is None or value == "":
+            if name == "from" and required:
+                raise ApiError(400, "from: required (YYYY-MM-DD or an ISO date-time)")
+            bounds.append(None)
+            continue
+        ts = parse_time(value)
+        if ts is None:
+            raise ApiError(400, f"{name}: expected a date YYYY-MM-DD or an ISO date-time, "
+                                f"got {value!r}")
+        if name == "to":
+            ts += 86400 if _BARE_DATE.fullmatch(value.strip()) else 0.001
+        bounds.append(ts)
+    lo, hi = bounds
+    return (lo if lo is not None else 0.0), hi
 
 
 def daily_metrics(kind):
     def handler(c: Ctx):
         doc = c.dom.get(kind, c.args["id"], c.user)
-        days: dict[str, dict] = {}
-        for run in _runs_in_dates(c, c.dom.root_of(doc)):
-            day = days.setdefault(_day(run["started_at"]), {"time": _day(run["started_at"]),
-                                                            "records": 0, "size": 0, "errors": 0})
-            for res in run["resources"]:
-                if res["resource_type"] == kind and res["resource_id"] == doc["id"]:
-                    _add_counts(day, res)
-        return {"status": 200, "metrics": [days[k] for k in sorted(days)]}
+        lo, hi = window(c)
+        return {"status": 200, "metrics": c.dom.daily_totals([(kind, doc)], lo, hi)}
     return handler
 
 
-# The reference groups each entry's resources into per-type lists, so a source and a nexset that
-# share an id never merge (keyed by bare id, source 123 and nexset 123 once double-counted).
-_GROUPS = {"data_source": "data_sources", "data_set": "data_sets", "data_sink": "data_sinks"}
+def _run_entry(run: dict) -> dict:
+    # Grouped by resource type, so a source and a nexset that share an id never merge.
+    entry: dict[str, list] = {group: [] for group in FLOW_KINDS}
+    for res in run["resources"]:
+        entry[res["resource_type"]].append({"id": res["resource_id"], "metric": {
+            key: res[key] for key in ("records", "size", "errors")}})
+    return entry
 
 
-def resource_flow_metrics(kind):
+def _aggregate_entry(runs: list[dict]) -> dict:
+    totals: dict[str, dict] = {group: {} for group in FLOW_KINDS}
+    for run in runs:
+        for res in run["resources"]:
+            metric = totals[res["resource_type"]].setdefault(res["resource_id"], zero_counts())
+            add_counts(metric, res)
+    return {group: [{"id": rid, "metric": m} for rid, m in sorted(found.items())]
+            for group, found in totals.items()}
+
+
+def resource_flow_metrics(kind, reference=False):
+    """The flow's counts per node over the window. The SDK's /flow/metrics path always keys
+    them by run id; the reference's /data_flows/... path does so with `groupby=runId` and
+    otherwise answers one aggregate over the window. Runs are paged only when `page` or
+    `per_page` is given (else every run in the window, one page)."""
     def handler(c: Ctx):
-        data: dict[str, dict] = {}
-        for run in _runs_in_dates(c, resource_root(c, kind)):
-            entry = data.setdefault(str(run["id"]), {group: [] for group in _GROUPS.values()})
-            for res in run["resources"]:
-                group = _GROUPS.get(str(res["resource_type"]).lower().rstrip("s"),
-                                    str(res["resource_type"]))
-                entry.setdefault(group, []).append({"id": res["resource_id"], "metric": {
-                    key: res[key] for key in ("records", "size", "errors")}})
+        root = resource_root(c, kind)
+        groupby = c.query.get("groupby")
+        if groupby not in (None, "", "runId"):
+            raise ApiError(400, f"groupby: expected runId, got {groupby!r}")
+        orderby = c.query.get("orderby")
+        if orderby not in (None, "", "runId", "created_at"):
+            raise ApiError(400, f"orderby: expected runId or created_at, got {orderby!r}")
+        lo, hi = window(c)
+        runs = c.dom.runs_in(root, lo, hi)
+        if reference and not groupby:
+            data = _aggregate_entry(runs)
+            meta = {"currentPage": 1, "pageCount": 1,
+                    "totalCount": sum(len(v) for v in data.values())}
+            return {"status": 200, "message": "Ok", "metrics": {"data": data, "meta": meta}}
+        page, size = 1, max(len(runs), 1)
+        if c.query.get("page") or c.query.get("per_page"):
+            page, size = c.paging()
+        chunk = runs[(page - 1) * size: page * size]
         return {"status": 200, "message": "Ok", "metrics": {
-            "data": data, "meta": {"currentPage": 1, "pageCount": 1, "totalCount": len(data)}}}
+            "data": {str(run["id"]): _run_entry(run) for run in chunk},
+            "meta": {"currentPage": page, "pageCount": max(1, -(-len(runs) // size)),
+                     "totalCount": len(runs)}}}
     return handler

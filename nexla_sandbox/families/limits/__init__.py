@@ -1,0 +1,1 @@
+"""Rate limits: GET /limits in the reference's shape."""
