@@ -18,7 +18,7 @@ own code needs, so ``import nexla_ops`` then ``nexla_ops.Context`` works as it a
     config      resolve_config(args) -> Config (CLI flag > environment > .env > default),
                 env_setting(name, args), ENV_VARS, DEFAULTS
     client      build_client(config): NexlaClient with the SDK's own retries off
-    failures    classify(exc) -> Failure; translate(exc, what) -> OpsError
+    failures    classify(exc) -> Failure; translate(exc, what) -> OpsError; probe_rejection(exc)
     retry       RetryPolicy(attempts, max_wait, deadline).call(fn, idempotent=, what=)
     context     Context(args): ctx.config, ctx.client, ctx.call, ctx.request, ctx.paginate,
                 ctx.create_once, ctx.current_user, ctx.out, ctx.log/warn/debug, ctx.progress
@@ -70,7 +70,7 @@ from .errors import (
     Transient,
     UnknownOutcome,
 )
-from .failures import IDEMPOTENT_METHODS, Failure, classify, translate
+from .failures import IDEMPOTENT_METHODS, Failure, classify, probe_rejection, translate
 from .files import (
     append_jsonl,
     check_output_path,
@@ -107,7 +107,8 @@ __all__ = [
     "add_common_args", "api_time", "append_jsonl", "build_client", "classify", "dumps", "emit",
     "env_setting", "escape_text", "format_table", "check_output_path", "open_output",
     "write_output", "is_secret_key", "load_structured_file", "lock_file", "logger",
-    "main_wrapper", "one_line", "parse_duration", "parse_id", "parse_time", "redact",
+    "main_wrapper", "one_line", "parse_duration", "parse_id", "parse_time", "probe_rejection",
+    "redact",
     "redact_text", "register_secret", "renamed", "resolve_config", "resource_path", "resource_type",
     "sanitize_text", "setup_logging", "state_dir", "to_jsonable", "translate", "validate_api_url",
     "write_atomic",

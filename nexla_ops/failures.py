@@ -156,15 +156,32 @@ def _is_shape_error(exc: BaseException) -> bool:
     return False
 
 
-def _server_message(exc: BaseException) -> str:
+def _server_bodies(exc: BaseException) -> Iterator[dict]:
     for err in _exception_chain(exc):
         body = getattr(err, "response", None)
         if not isinstance(body, dict):
             body = (getattr(err, "context", None) or {}).get("api_response")
         if isinstance(body, dict):
-            text = body.get("message") or body.get("error")
-            if text:
-                return one_line(str(text), 300)
+            yield body
+
+
+def probe_rejection(exc: BaseException) -> str | None:
+    """Why a credential probe answered 403 for an invalid credential, else None.
+
+    The reference answers a credential the remote system rejects with 403 `{"status": 403,
+    "message"}`; a caller who lacks a role gets the usual error body (`{"message", "code"}`),
+    which stays a permission error (exit 4)."""
+    for body in _server_bodies(exc):
+        if str(body.get("status")) == "403" and "code" not in body:
+            return one_line(str(body.get("message") or "invalid credential"), 300)
+    return None
+
+
+def _server_message(exc: BaseException) -> str:
+    for body in _server_bodies(exc):
+        text = body.get("message") or body.get("error")
+        if text:
+            return one_line(str(text), 300)
     message = getattr(exc, "message", None) or str(exc)
     return one_line(re.sub(r"^API error:\s*", "", str(message)), 300)
 

@@ -119,8 +119,8 @@ def normalize_run(raw: dict) -> dict:
 def iter_runs(ctx, opts: Options, page_size: int = nexla_ops.PAGE_SIZE):
     """Runs of the resource, newest first, every page (run_summary pages with `size`)."""
     path = f"/{opts.resource_type}/{opts.resource_id}/metrics/run_summary"
-    page = 1
-    while True:
+
+    def fetch_page(page: int) -> Page:
         body = ctx.request("GET", path, params={"page": page, "size": page_size})
         metrics = body.get("metrics") if isinstance(body, dict) else None
         data = metrics.get("data") if isinstance(metrics, dict) else metrics
@@ -176,9 +176,11 @@ def normalize_line(raw: dict) -> dict:
         return next((raw[k] for k in keys if raw.get(k) is not None), None)
 
     level = pick("level", "severity")
+    level = str(level).upper() if level is not None else None
     return {
         "timestamp": iso(nexla_ops.api_time(pick("timestamp", "time", "ts"))),
-        "level": str(level).upper() if level is not None else None,
+        # Nexla's severity says WARNING; one spelling keeps --level output and the 5-wide column.
+        "level": "WARN" if level == "WARNING" else level,
         "message": pick("message", "log") or "",
         "run_id": pick("run_id", "runId"),
         "resource_type": pick("resource_type"),
@@ -205,8 +207,8 @@ def fetch_lines(ctx, opts: Options, run: dict) -> list[dict]:
     if end is not None:
         params["to"] = epoch_ms(end)
     path = f"/{opts.resource_type}/{opts.resource_id}/flow/logs"
-    lines, page = [], 1
-    while True:
+
+    def fetch_page(page: int) -> Page:
         body = ctx.request("GET", path, params={**params, "page": page,
                                                  "per_page": nexla_ops.PAGE_SIZE})
         data, meta = _logs_and_meta(body, path)

@@ -78,6 +78,13 @@ class Rotation:
     def probe(self) -> None:
         try:
             body = self.ctx.request("GET", f"/data_credentials/{self.new}/probe")
+        except nexla_ops.AuthError as exc:
+            # 403 {status, message}: the credential is invalid; any other 403 is a role.
+            reason = nexla_ops.probe_rejection(exc)
+            if reason is None:
+                raise
+            raise nexla_ops.OpsError(f"probe of the new credential {self.new} failed: "
+                                     f"{reason}") from None
         except nexla_ops.ApiError as exc:
             raise nexla_ops.OpsError(f"probe of the new credential {self.new} failed: "
                                      f"{exc.message}") from None

@@ -145,10 +145,10 @@ def start_task(ctx: nexla_ops.Context, body: dict) -> dict:
     of the same type that existed before the POST: a new one with the same arguments is ours.
     """
     from nexla_sdk.models.async_tasks.requests import AsyncTaskCreate
+    from nexla_sdk.models.async_tasks.responses import AsyncTask
 
     tasks = ctx.client.async_tasks
     path = f"/async_tasks/of_type/{body['type']}"
-    before = {t.get("id") for t in (ctx.request("GET", path) or []) if isinstance(t, dict)}
 
     def find() -> dict | None:
         for task in ctx.request("GET", path) or []:
@@ -157,9 +157,36 @@ def start_task(ctx: nexla_ops.Context, body: dict) -> dict:
                 return task
         return None
 
-    created = ctx.create_once(find, lambda: tasks.create(AsyncTaskCreate(**body)),
-                              what="POST /async_tasks")
+    try:  # the look-up's GET refuses an unknown type as the POST does
+        before = {t.get("id") for t in (ctx.request("GET", path) or []) if isinstance(t, dict)}
+        created = ctx.create_once(find, lambda: tasks.create(AsyncTaskCreate(**body)),
+                                  what="POST /async_tasks")
+    except nexla_ops.ApiError as exc:
+        if exc.status == 400:
+            refuse_unknown_type(ctx, body["type"], exc)
+        raise
+    if isinstance(created, dict):  # found by the look-up: raw JSON, ids as the API sends them
+        created = AsyncTask.model_validate(created)
     return nexla_ops.to_jsonable(created)
+
+
+def server_types(ctx: nexla_ops.Context) -> list[str] | None:
+    """GET /async_tasks/types: the task types this server accepts (None if it cannot say)."""
+    try:
+        types = ctx.call(ctx.client.async_tasks.types, what="GET /async_tasks/types")
+    except nexla_ops.OpsError:
+        return None
+    return [str(t) for t in types] if isinstance(types, list) else None
+
+
+def refuse_unknown_type(ctx: nexla_ops.Context, task_type: str, exc: nexla_ops.OpsError):
+    """A 400 for a type the server does not offer: exit 1 naming the types it does offer."""
+    types = server_types(ctx)
+    if types is None or task_type in types:
+        return
+    raise nexla_ops.ApiError(f"the server refused task type {task_type!r} (400); it accepts: "
+                             f"{', '.join(types)}", status=400,
+                             detail={"type": task_type, "allowed_types": types}) from exc
 
 
 def run(args: argparse.Namespace, ctx: nexla_ops.Context) -> int:
@@ -167,9 +194,15 @@ def run(args: argparse.Namespace, ctx: nexla_ops.Context) -> int:
     args.wait_timeout = nexla_ops.parse_duration(args.wait_timeout, field="--wait-timeout")
     if args.poll_max <= 0:
         raise nexla_ops.BadInput("--poll-max: expected a positive number of seconds")
+    if args.command == "types":
+        types = server_types(ctx)
+        if types is None:
+            raise nexla_ops.ApiError("GET /async_tasks/types: the server did not list its types")
+        ctx.out({"types": types} if args.json else types)
+        return nexla_ops.EXIT_OK
     if args.command == "start":
         if not _TASK_TYPE.match(args.type):
-            raise nexla_ops.BadInput("--type: expected a task type name like ExportFlows "
+            raise nexla_ops.BadInput("--type: expected a task type name like BulkPauseFlows "
                                      "(letters, digits, _ . -)")
         body: dict[str, Any] = {"type": args.type, "arguments": parse_arguments(args.arguments)}
         if args.priority is not None:

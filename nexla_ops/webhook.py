@@ -212,8 +212,11 @@ def send_batch(ctx: nexla_ops.Context, sender: Any, url: str, batch: dict) -> di
         # 500, an unreadable 2xx, anything unexpected after the bytes left: may have arrived.
         return {"outcome": "in_doubt", "reason": failure.reason, "status": failure.status}
     processed = getattr(response, "processed", None)
+    # Nexla answers datasetId (SDK 1.0.8 models dataset_id, which then stays None).
+    dataset_id = getattr(response, "datasetId", None)
     return {"outcome": "acked", "processed": processed,
-            "dataset_id": getattr(response, "dataset_id", None)}
+            "dataset_id": dataset_id if dataset_id is not None else
+            getattr(response, "dataset_id", None)}
 
 
 def push(ctx: nexla_ops.Context, args: argparse.Namespace, batches: list[dict], journal,

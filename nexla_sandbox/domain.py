@@ -34,7 +34,8 @@ ID_FLOOR = {"data_credentials": 4000, "data_sources": 5000, "data_sets": 6000,
             "transforms": 9000, "attribute_transforms": 9500, "data_maps": 100,
             "async_tasks": 700, "notifications": 600, "users": 10, "webhook_records": 0,
             "gen_ai_integration_configs": 0, "gen_ai_org_settings": 0,
-            "notification_settings": 0, "notification_channel_settings": 0, "doc_containers": 0}
+            "notification_settings": 0, "notification_channel_settings": 0, "doc_containers": 0,
+            "code_containers": 9700}
 
 RUN_INTERVAL = 3600.0
 
@@ -149,7 +150,8 @@ class BaseDomain:
         return {"now": self.now_iso(), "runs_created": self.store.count("runs") - before}
 
     def advance(self):
-        """Materialise everything that became due: discovered nexsets and scheduled runs."""
+        """Materialise everything that became due: discovered nexsets, scheduled runs and
+        finished async tasks."""
         now = self.now()
         if now < self._next_due:
             return
@@ -162,6 +164,7 @@ class BaseDomain:
                 next_due = min(next_due, due)
         for root in self.store.find("flows", "_scheduled", True):
             next_due = min(next_due, self._run_due(root, now))
+        next_due = min(next_due, self.settle_tasks(now))
         self._next_due = next_due
 
     def note_due(self, when: float):

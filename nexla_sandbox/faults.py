@@ -1,4 +1,4 @@
-"""Fault rules (status / delay / drop / commit_then_fail) and the request log.
+"""Fault rules (status / delay / drop / commit_then_fail / rewrite) and the request log.
 
 Both are in memory on purpose: they describe the current test, not the emulated org, so a
 restart or reset clears them. The log keeps what was sent minus secret values (the project's
@@ -19,7 +19,9 @@ REDACTED = "[REDACTED]"
 _SECRET_PARTS = ("password", "passwd", "passphrase", "secret", "token", "apikey", "api_key",
                  "authorization")
 
-ACTIONS = ("status", "delay", "drop", "commit_then_fail")
+ACTIONS = ("status", "delay", "drop", "commit_then_fail", "rewrite")
+# set_type targets: the JSON types a rewrite can turn a field into
+JSON_TYPES = ("string", "integer", "number", "boolean", "null", "array", "object")
 METHODS = ("*", "GET", "POST", "PUT", "DELETE", "PATCH")
 
 
@@ -66,6 +68,16 @@ class Fault:
         self.skip_remaining = _int(spec, "skip", 0)  # let the first N matches through untouched
         self.rng = random.Random(spec.get("seed", 0))
         self.hits = 0
+        self.drop = _paths(spec.get("drop", []))
+        self.set_type = spec.get("set_type", {})
+        if not isinstance(self.set_type, dict) or not all(
+                isinstance(k, str) and k and v in JSON_TYPES for k, v in self.set_type.items()):
+            raise RuleError(f"set_type: expected {{field path: one of {', '.join(JSON_TYPES)}}}")
+        self.wrap = spec.get("wrap")
+        if self.wrap is not None and (not isinstance(self.wrap, str) or not self.wrap):
+            raise RuleError("wrap: expected a key name")
+        if self.action == "rewrite" and not (self.drop or self.set_type or self.wrap):
+            raise RuleError("rewrite: expected drop, set_type or wrap")
 
     def matches(self, method: str, path: str) -> bool:
         if self.remaining is not None and self.remaining <= 0:
@@ -84,7 +96,67 @@ class Fault:
                 "status": self.status, "retry_after": self.retry_after, "body": self.body,
                 "delay_ms": self.delay_ms, "fail_with": self.fail_with,
                 "probability": self.probability, "remaining": self.remaining,
-                "skip_remaining": self.skip_remaining, "hits": self.hits}
+                "skip_remaining": self.skip_remaining, "hits": self.hits,
+                **({"drop": self.drop, "set_type": self.set_type, "wrap": self.wrap}
+                   if self.action == "rewrite" else {})}
+
+    def rewrite(self, body):
+        """The served JSON body with `drop` fields removed, `set_type` fields converted and
+        the whole wrapped in {wrap: body}. Paths are dotted; `[]` steps into every element of
+        an array (`[].id` on a bare-array body, `flows[].status`). Absent paths are skipped."""
+        for path in self.drop:
+            _walk(body, _steps(path), lambda parent, key: parent.pop(key, None))
+        for path, kind in self.set_type.items():
+            _walk(body, _steps(path), lambda parent, key, kind=kind: parent.__setitem__(
+                key, _as_type(parent[key], kind)))
+        return {self.wrap: body} if self.wrap else body
+
+
+def _paths(value) -> list[str]:
+    if not isinstance(value, list) or not all(isinstance(p, str) and p for p in value):
+        raise RuleError("drop: expected a list of field paths")
+    return value
+
+
+def _steps(path: str) -> list[str]:
+    """"flows[].children[].id" -> ["flows", "[]", "children", "[]", "id"]."""
+    return [step for part in path.replace("[]", ".[].").split(".") for step in [part] if step]
+
+
+def _walk(node, steps: list[str], apply) -> None:
+    """apply(parent, key) at every place the steps lead to (dict keys that exist)."""
+    head, rest = steps[0], steps[1:]
+    if head == "[]":
+        if isinstance(node, list):
+            for item in node:
+                if rest:
+                    _walk(item, rest, apply)
+        return
+    if not isinstance(node, dict) or head not in node:
+        return
+    if rest:
+        _walk(node[head], rest, apply)
+    else:
+        apply(node, head)
+
+
+def _as_type(value, kind: str):
+    """A stand-in of the asked JSON type (the point is the type, not a faithful value)."""
+    if kind == "string":
+        return value if isinstance(value, str) else str(value)
+    if kind in ("integer", "number"):
+        try:
+            number = float(value)
+        except (TypeError, ValueError):
+            number = 0.0
+        return int(number) if kind == "integer" else number + 0.5
+    if kind == "boolean":
+        return bool(value)
+    if kind == "null":
+        return None
+    if kind == "array":
+        return value if isinstance(value, list) else [value]
+    return value if isinstance(value, dict) else {"value": value}
 
 
 def _int(spec: dict, name: str, default):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import random
 
+from . import audit
 from .models import RUN_INTERVAL, ApiError, Domain
 
 ORG_ID = 7
@@ -44,12 +45,14 @@ def seed_empty(dom: Domain):
     with dom.store.tx():
         _base(dom, service_keys(dom))
         _notification_types(dom)
+        audit.record_seed(dom, dom.user(1))
         dom.store.set_meta("seeded", "empty")
 
 
 def _notification_types(dom: Domain):
-    types = [(1, "Flow run failed", "ERROR", "FLOW"), (2, "Source error", "ERROR", "SOURCE"),
-             (3, "Flow stale", "WARN", "FLOW"), (4, "Sink write error", "ERROR", "SINK")]
+    # event_type and resource_type: values of the reference's enums (families/notifications)
+    types = [(1, "Flow run failed", "ERROR", "DATA_FLOW"), (2, "Source error", "ERROR", "SOURCE"),
+             (3, "Flow stale", "MONITOR", "DATA_FLOW"), (4, "Sink write error", "ERROR", "SINK")]
     for tid, name, event, rtype in types:
         dom.store.put("notification_types", {
             "id": tid, "name": name, "description": f"{name} notification", "category": "DATA",
@@ -189,6 +192,17 @@ def seed_demo(dom: Domain):
             dom.new_doc("notifications", ada, {"level": level, "resource_id": rid,
                                                "resource_type": rtype, "message_id": mid,
                                                "message": msg, "read_at": None}, doc_id=nid)
+        for cid, name, public in ((971, "chunk-paragraphs", False), (972, "shared-dedupe", True)):
+            dom.new_doc("code_containers", ada, {
+                "name": name, "description": f"Demo code container {name}", "reusable": True,
+                "public": public, "resource_type": "transform", "output_type": "record",
+                "code_type": "python", "code_encoding": "none", "code_config": {},
+                "custom_config": None, "data_credentials_id": None, "copied_from_id": None,
+                "code": [{"operation": "nexla.custom", "spec": {
+                    "language": "python", "encoding": "none",
+                    "script": "def transform(input, metadata, args):\n    return input\n"}}],
+                "_accessors": [_acc("TEAM", 42, "collaborator")]}, doc_id=cid)
+        audit.record_seed(dom, ada)
         store.set_meta("seeded", "demo")
     dom.note_due(0)
 

@@ -31,6 +31,7 @@ from urllib.parse import unquote_to_bytes
 from werkzeug.exceptions import MethodNotAllowed, NotFound
 from werkzeug.wrappers import Request, Response
 
+from . import audit
 from . import seed as seeds
 from .ctx import Ctx
 from .faults import Faults
@@ -56,6 +57,17 @@ def _json_response(body, status=200, headers=None) -> Response:
     for key, value in (headers or {}).items():
         resp.headers[key] = value
     return resp
+
+
+def _rewritten(response: Response, fault) -> Response:
+    """A rewrite fault's edit of a JSON answer (a contract test's way to break one field)."""
+    try:
+        body = json.loads(response.get_data())
+    except ValueError:
+        return response
+    kept = {k: v for k, v in response.headers.items()
+            if k.lower() not in ("content-length", "content-type")}
+    return _json_response(fault.rewrite(body), response.status_code, kept)
 
 
 def _error_response(err: ApiError) -> Response:
@@ -159,6 +171,8 @@ class SandboxApp:
                 self.faults.record(method, api_path, query, None, "drop", _logged_body(request))
                 drop_connection(environ)
         response = self.dispatch(request, method, api_path)
+        if fault is not None and fault.action == "rewrite":
+            response = _rewritten(response, fault)
         if fault is not None and fault.action == "commit_then_fail":
             self.faults.record(method, api_path, query, None if fault.fail_with == "drop" else fault.fail_with,
                                "commit_then_fail", _logged_body(request), committed=response.status_code)
@@ -167,7 +181,7 @@ class SandboxApp:
             return _json_response({"message": _status_text(fault.fail_with), "code": fault.fail_with},
                                   fault.fail_with)
         self.faults.record(method, api_path, query, response.status_code,
-                           "delay" if fault is not None else None, _logged_body(request))
+                           fault.action if fault is not None else None, _logged_body(request))
         return response
 
     def dispatch(self, request: Request, method: str, api_path: str) -> Response:
@@ -186,7 +200,10 @@ class SandboxApp:
                     self.dom.advance()
                 with self.store.tx():
                     user = self.dom.authenticate(request.headers.get("Authorization", "")) if needs_auth else None
-                    return _json_response(handler(Ctx(self.dom, request, args, user, root_url)))
+                    body = handler(Ctx(self.dom, request, args, user, root_url))
+                    if user is not None and method not in ("GET", "HEAD"):
+                        audit.record(self.dom, user, request)  # reads write nothing
+                    return _json_response(body)
         except ApiError as err:
             return _error_response(err)
         except Exception:  # never leak a traceback to the client

@@ -53,6 +53,23 @@ def connector(code: str) -> dict:
             "nexset_api_compatible": True}
 
 
+@functools.lru_cache(maxsize=256)
+def vendor(code: str) -> dict:
+    """The connector's vendor: the sandbox has one vendor per connector code (shared; do not
+    modify)."""
+    info = connector(code)
+    return {"id": info["id"], "name": code, "display_name": info["name"],
+            "connection_type": info["connection_type"]}
+
+
+@functools.lru_cache(maxsize=256)
+def vendor_endpoint(code: str) -> dict:
+    """The vendor's one endpoint (the sandbox has one per vendor; shared, do not modify)."""
+    info = vendor(code)
+    return {"id": info["id"], "name": f"{code}_default", "display_name": info["display_name"],
+            "vendor_id": info["id"]}
+
+
 class Shaper:
     """Shapes docs for one caller (access_roles are the caller's own roles)."""
 
@@ -70,9 +87,12 @@ class Shaper:
         cached = self._owners.get(owner_id)
         if cached is None:
             user = self.dom.user(owner_id)
+            # The sandbox verifies no email: an account's email counts as verified when made.
             cached = {"id": owner_id or 0, "full_name": "Unknown user",
-                      "email": "unknown@invalid.example"} if user is None else {
-                "id": user["id"], "full_name": user["full_name"], "email": user["email"]}
+                      "email": "unknown@invalid.example", "email_verified_at": None} \
+                if user is None else {
+                "id": user["id"], "full_name": user["full_name"], "email": user["email"],
+                "email_verified_at": user.get("email_verified_at") or user.get("created_at")}
             self._owners[owner_id] = cached
         return cached
 
@@ -81,7 +101,9 @@ class Shaper:
         cached = self._orgs.get(org_id)
         if cached is None:
             org = self.dom.org(org_id)
-            cached = {"id": org["id"], "name": org["name"]}
+            # org_webhook_host: the host webhook URLs are served from (here, the sandbox)
+            cached = {"id": org["id"], "name": org["name"], "email": org.get("email"),
+                      "org_webhook_host": org.get("org_webhook_host") or self.root_url}
             for key in ("email_domain", "client_identifier"):
                 if org.get(key):
                     cached[key] = org[key]
@@ -99,10 +121,15 @@ class Shaper:
 
     def common(self, kind: str, doc: dict) -> dict:
         out = public(doc)
-        out.pop("owner_id", None)
         out.update(owner=self.owner(doc), org=self.org(doc), access_roles=self.roles(kind, doc))
         out["tags"] = list(doc.get("tags") or [])
         return out
+
+    def detected(self, nexset: dict) -> dict:
+        """A source's `data_sets` entry: brief() plus the schema and transform fields."""
+        return {**self.brief(nexset), "output_schema": nexset.get("output_schema") or {},
+                "source_schema": nexset.get("source_schema") or nexset.get("output_schema") or {},
+                "transform": nexset.get("transform") or {}, "sample_service_id": None}
 
     def brief(self, nexset: dict) -> dict:
         return {"id": nexset["id"], "owner_id": nexset["owner_id"], "org_id": nexset["org_id"],
@@ -112,24 +139,38 @@ class Shaper:
     # -- credentials --------------------------------------------------------------------------
     def credential(self, doc: dict, expand: bool = False) -> dict:
         out = self.common("data_credentials", doc)
-        out.update(connector=connector(doc["credentials_type"]), managed=False,
-                   credentials_version="1",
+        out.update(connector=connector(doc["credentials_type"]),
+                   vendor=vendor(doc["credentials_type"]), template_config={}, api_keys=[],
+                   managed=False, credentials_version="1",
                    credentials_non_secure_data=dict(doc.get("_non_secure") or {}),
                    verified_status=doc.get("verified_status"),
                    verified_at=doc.get("verified_at"))
         return out
 
+    def embedded_credential(self, doc: dict) -> dict | None:
+        cred = self.store.get("data_credentials", doc.get("data_credentials_id"))
+        return self.credential(cred) if cred else None
+
     # -- sources ------------------------------------------------------------------------------
-    def source(self, doc: dict, expand: bool = False, with_runs: bool = False) -> dict:
+    def source(self, doc: dict, expand: bool = False, with_runs: bool = False,
+               one: bool = False) -> dict:
+        """`one`: a single-object answer (GET by id, create, update), which embeds the
+        credential as the reference's GET/POST schemas do; lists embed it with expand only."""
         out = self.common("data_sources", doc)
         node = self.store.get("flows", doc.get("flow_node_id"))
+        out.setdefault("code_container_id", None)
         out.update(connector_type=doc["source_type"], connector=connector(doc["source_type"]),
+                   connection_type=connector(doc["source_type"])["connection_type"],
+                   vendor=vendor(doc["source_type"]),
+                   vendor_endpoint=vendor_endpoint(doc["source_type"]),
+                   template_config={}, data_sink_id=None,
+                   ingestion_mode=node.get("ingestion_mode") if node else doc.get("ingest_method"),
                    managed=False, auto_generated=False, has_template=False,
                    source_format=_format_of(doc.get("source_config")),
                    poll_schedule=None if doc["source_type"] == "nexla_rest" else "every 1 hour",
                    origin_node_id=node["origin_node_id"] if node else None,
-                   data_sets=[self.brief(n) for n in self.store.find("data_sets", "data_source_id",
-                                                                       doc["id"])],
+                   data_sets=[self.detected(n) for n in self.store.find(
+                       "data_sets", "data_source_id", doc["id"])],
                    api_keys=[], run_ids=[])
         if doc.get("api_keys") and self.dom.rank(self.dom.roles("data_sources", doc, self.user)) >= 3:
             out["api_keys"] = [{"id": k["id"], "api_key": k["api_key"],
@@ -137,10 +178,19 @@ class Shaper:
         if with_runs and node:
             runs = self.dom.flow_runs(node["origin_node_id"])[:5]
             out["run_ids"] = [{"id": r["id"], "created_at": iso(r["started_at"])} for r in runs]
-        if expand:
-            cred = self.store.get("data_credentials", doc.get("data_credentials_id"))
-            out["data_credentials"] = self.credential(cred) if cred else None
+        if expand or one:
+            out["data_credentials"] = self.embedded_credential(doc)
         return out
+
+    def source_one(self, doc: dict, expand: bool = False) -> dict:
+        return self.source(doc, expand, one=True)
+
+    def source_brief(self, src: dict) -> dict:
+        """A nexset's `data_source`, with the fields the reference lists for it."""
+        return {"id": src["id"], "owner_id": src["owner_id"], "org_id": src["org_id"],
+                "name": src.get("name"), "description": src.get("description"),
+                "status": src.get("status"), "source_type": src["source_type"],
+                "connector": connector(src["source_type"]), "vendor_id": src.get("vendor_id")}
 
     # -- nexsets ------------------------------------------------------------------------------
     def sink_simple(self, sink: dict) -> dict:
@@ -151,17 +201,21 @@ class Shaper:
         out = self.common("data_sets", doc)
         parent = self.store.get("data_sets", doc.get("parent_data_set_id"))
         node = self.store.get("flows", doc.get("flow_node_id"))
+        sinks = self.store.find("data_sinks", "data_set_id", doc["id"])
+        out.setdefault("code_container_id", None)
         out.update(parent_data_sets=[self.brief(parent)] if parent else [],
-                   data_sinks=[self.sink_simple(s) for s in
-                               self.store.find("data_sinks", "data_set_id", doc["id"])],
+                   data_sink_ids=[s["id"] for s in sinks], managed=False,
+                   public=bool(doc.get("public")),
+                   data_sinks=[self.sink_simple(s) for s in sinks],
                    origin_node_id=node["origin_node_id"] if node else None)
-        if expand and doc.get("data_source_id"):
-            src = self.store.get("data_sources", doc["data_source_id"])
-            out["data_source"] = self.source(src) if src else None
+        src = self.store.get("data_sources", doc.get("data_source_id"))
+        out["data_source"] = None if src is None else self.source(src) if expand else \
+            self.source_brief(src)
         return out
 
     # -- destinations ---------------------------------------------------------------------------
-    def sink(self, doc: dict, expand: bool = False) -> dict:
+    def sink(self, doc: dict, expand: bool = False, one: bool = False) -> dict:
+        """`one` embeds the credential, as source() does."""
         out = self.common("data_sinks", doc)
         cfg = doc.get("sink_config") or {}
         fmt = cfg.get("format") or cfg.get("data_format")
@@ -172,26 +226,37 @@ class Shaper:
         node = self.store.get("flows", doc.get("flow_node_id"))
         root = node and self.store.get("flows", node["origin_node_id"])
         out.update(connector_type=doc["sink_type"], connector=connector(doc["sink_type"]),
+                   connection_type=connector(doc["sink_type"])["connection_type"],
+                   vendor=vendor(doc["sink_type"]),
+                   vendor_endpoint=vendor_endpoint(doc["sink_type"]), template_config={},
+                   flow_type=root.get("flow_type") if root else None,
                    managed=False, in_memory=False, sink_format=fmt, has_template=False,
                    sink_schedule=None, data_map_id=None, data_map=None,
                    origin_node_id=node["origin_node_id"] if node else None,
                    data_source_id=root.get("data_source_id") if root else None,
-                   data_set={"id": nexset["id"], "name": nexset.get("name") or "",
+                   data_set={"id": nexset["id"], "owner_id": nexset["owner_id"],
+                             "org_id": nexset["org_id"],
+                             "copied_from_id": nexset.get("copied_from_id"),
+                             "name": nexset.get("name") or "",
                              "description": nexset.get("description"),
                              "status": nexset.get("status"),
                              "output_schema": nexset.get("output_schema"), "version": 1,
                              "created_at": nexset.get("created_at"),
                              "updated_at": nexset.get("updated_at")} if nexset else None)
-        if expand:
-            cred = self.store.get("data_credentials", doc.get("data_credentials_id"))
-            out["data_credentials"] = self.credential(cred) if cred else None
+        if expand or one:
+            out["data_credentials"] = self.embedded_credential(doc)
         return out
+
+    def sink_one(self, doc: dict, expand: bool = False) -> dict:
+        return self.sink(doc, expand, one=True)
 
     # -- flows --------------------------------------------------------------------------------
     def node_tree(self, node: dict) -> dict:
         kind, res = self.dom.node_resource(node)
         out = {"id": node["id"], "origin_node_id": node["origin_node_id"],
-               "parent_node_id": node["parent_node_id"], "data_source_id": node.get("data_source_id"),
+               "parent_node_id": node["parent_node_id"],
+               "shared_origin_node_id": node.get("shared_origin_node_id"),
+               "data_source_id": node.get("data_source_id"),
                "data_set_id": node.get("data_set_id"), "data_sink_id": node.get("data_sink_id"),
                "status": res.get("status") if res else None,
                "project_id": node.get("project_id"), "flow_type": node.get("flow_type"),
@@ -263,8 +328,10 @@ class Shaper:
         for n in nodes:
             project = self.store.get("projects", n.get("project_id"))
             if project:
-                projects[project["id"]] = {"id": project["id"], "name": project["name"],
-                                           "description": project.get("description") or ""}
+                projects[project["id"]] = {"id": project["id"], "owner_id": project["owner_id"],
+                                           "org_id": project["org_id"], "name": project["name"],
+                                           "description": project.get("description") or "",
+                                           "access_roles": self.roles("projects", project)}
         org = self.org({"org_id": self.user["org_id"]})
         parts = []
         for kind, docs in (("data_sources", found["data_sources"].values()),
@@ -286,7 +353,9 @@ class Shaper:
 
     # -- runs and logs ----------------------------------------------------------------------------
     def log_entry(self, entry: dict) -> dict:
-        return {"timestamp": entry["timestamp"], "level": entry["level"], "severity": entry["level"],
+        # Stored lines keep the connector-style WARN; the reference's severity enum says WARNING.
+        severity = "WARNING" if entry["level"] == "WARN" else entry["level"]
+        return {"timestamp": entry["timestamp"], "level": severity, "severity": severity,
                 "message": entry["message"], "log": entry["message"],
                 "log_type": entry["log_type"], "resource_type": entry["resource_type"],
                 "resource_id": entry["resource_id"], "run_id": entry["run_id"]}
@@ -394,7 +463,11 @@ class Shaper:
         return self.common("notifications", doc)
 
     def task(self, doc: dict, expand: bool = False) -> dict:
-        return self.dom.task_view(doc)
+        out = self.dom.task_view(doc)
+        stored = out["status"] == "completed" and not doc.get("_acknowledged")
+        out.update(result_url=f"{self.root_url}/_sandbox/downloads/{doc['id']}.json"
+                   if stored else None, owner=self.owner(doc), org=self.org(doc))
+        return out
 
     def genai_config(self, doc: dict, expand: bool = False) -> dict:
         out = public(doc)

@@ -123,6 +123,15 @@ class Store:
                     self._db.execute("COMMIT")
                 self._undo = []
 
+    def touched(self) -> list[tuple[str, int, dict | None]]:
+        """(kind, id, doc before this transaction) for every doc written so far in it, in first
+        write order: the audit log diffs these against the current docs."""
+        seen: dict = {}
+        for kind, key, old in self._undo:
+            if kind is not None and (kind, key) not in seen:
+                seen[(kind, key)] = old
+        return [(kind, key, old) for (kind, key), old in seen.items()]
+
     def _revert(self):
         self.version += 1
         for kind, key, old in reversed(self._undo):

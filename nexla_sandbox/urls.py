@@ -10,13 +10,16 @@ from werkzeug.routing import Map, Rule
 from .domain import FLOW_KINDS
 from .families.access import urls as access
 from .families.auth import urls as auth
+from .families.code_containers import urls as code_containers
 from .families.credentials import urls as credentials
 from .families.flows import urls as flows
 from .families.genai import urls as genai
+from .families.limits import urls as limits
 from .families.lookups import urls as lookups
 from .families.metrics import urls as metrics
 from .families.nexsets import urls as nexsets
 from .families.notifications import urls as notifications
+from .families.orgs import urls as orgs
 from .families.projects import urls as projects
 from .families.resources import urls as resources
 from .families.tasks import urls as tasks
@@ -29,7 +32,10 @@ from .families.webhooks import urls as webhooks
 def _routes():
     """(path, methods, handler, needs_auth): family-specific routes, then generic CRUD and copy,
     then accessors, then each flow kind's flow, log and metrics routes."""
-    routes = [*auth.ROUTES, *users.ROUTES, *flows.ROUTES, *metrics.FLOW_ROUTES, *flows.DOCS_ROUTES,
+    # limits and account metrics first: they take /limits and /users|orgs/{id}/... paths.
+    routes = [*auth.ROUTES, *limits.ROUTES, *metrics.ACCOUNT_ROUTES, *users.ROUTES, *orgs.ROUTES,
+              *code_containers.ROUTES, *flows.ROUTES,
+              *metrics.FLOW_ROUTES, *flows.DOCS_ROUTES,
               *credentials.ROUTES, *nexsets.ROUTES, *teams.ROUTES, *projects.ROUTES,
               *transforms.ROUTES, *lookups.ROUTES, *notifications.ROUTES, *tasks.ROUTES,
               *genai.ROUTES]

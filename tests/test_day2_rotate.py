@@ -132,6 +132,20 @@ def test_probe_failure_exits_1_and_changes_nothing(sandbox, run_script):
     assert_untouched(sandbox, *before)
 
 
+def test_a_probe_refused_for_a_missing_role_is_a_permission_error(sandbox, run_main):
+    before = credential_of(sandbox), flow_statuses(sandbox)
+    sandbox.control.add_fault(method="GET", path=r"^/data_credentials/12/probe$", action="status",
+                              status=403, body={"message": "requires operator, admin or owner "
+                                                "role on data_credentials/12; you have: "
+                                                "collaborator", "code": 403})
+    sandbox.control.clear_requests()
+    result = run_main(rotate_credential, "--old", 11, "--new", 12)
+    assert result.code == 4, result.err
+    assert "permission denied" in result.err and "requires operator" in result.err
+    assert writes(sandbox) == []
+    assert_untouched(sandbox, *before)
+
+
 @pytest.mark.parametrize("kth_put", [2, 5, 7])
 def test_a_midway_failure_is_rolled_back_to_the_original_credentials(sandbox, run_main,
                                                                      new_cred, kth_put):

@@ -149,8 +149,9 @@ def test_window_beyond_the_bulk_runs_fetches_history_only_for_flows_that_need_it
 
 
 def test_probe_credentials_once_each_and_a_rejected_probe_is_critical(hc, sandbox):
+    # The reference's answer for an invalid credential: 403 {status, message} (not a role).
     sandbox.control.add_fault(method="GET", path=r"^/data_credentials/12/probe$", action="status",
-                              status=400, body={"message": "Invalid credentials"})
+                              status=403, body={"status": 403, "message": "Invalid credentials"})
     code, doc, _ = hc("--all", "--probe-credentials", "--json")
     probes = sorted(r["path"] for r in sandbox.control.requests() if r["path"].endswith("/probe"))
     assert probes == ["/data_credentials/11/probe", "/data_credentials/12/probe",
@@ -159,6 +160,17 @@ def test_probe_credentials_once_each_and_a_rejected_probe_is_critical(hc, sandbo
     assert flows[1001]["state"] == "CRITICAL"  # its destination 301 uses credential 12
     assert "credential 12 (warehouse-postgres-cred) probe failed: Invalid credentials" in flows[1001]["reason"]
     assert flows[1005]["state"] == "OK"  # the webhook flow has no credential
+
+
+def test_a_probe_refused_for_a_missing_role_is_unknown_not_critical(hc, sandbox):
+    sandbox.control.add_fault(method="GET", path=r"^/data_credentials/12/probe$", action="status",
+                              status=403, body={"message": "requires operator, admin or owner "
+                                                "role on data_credentials/12; you have: "
+                                                "collaborator", "code": 403})
+    code, doc, _ = hc("--all", "--probe-credentials", "--json")
+    flows = {f["flow_id"]: f for f in doc["flows"]}
+    assert "credential 12 (warehouse-postgres-cred): cannot probe" in flows[1001]["reason"]
+    assert "probe failed" not in flows[1001]["reason"]
 
 
 def test_text_output_is_one_line_per_flow_in_id_order_then_a_summary(hc):

@@ -292,7 +292,8 @@ def test_latency_setting_slows_every_api_call(sandbox):
                    b'"transform": {"operations": [{"spec": {}}]}}', "transform.operations[0].operation"),
     ("/data_credentials", b'{"name": "x"}', "credentials_type"),
     ("/teams", b'{"name": "t", "members": [{"id": 999}]}', "members[0]"),
-    ("/async_tasks", b'{"type": "X", "arguments": []}', "arguments"),
+    ("/async_tasks", b'{"type": "CallProbe", "arguments": []}', "arguments"),
+    ("/async_tasks", b'{"type": "X", "arguments": {}}', "type"),
     ("/data_sources", b'{"name": "x", "source_type": "s3", "tags": [1]}', "tags[0]"),
 ])
 def test_bad_input_is_400_naming_the_field(sandbox, path, body, field):
@@ -658,15 +659,113 @@ def test_async_task_moves_pending_running_completed(sandbox, sdk_client):
     assert task.status == "pending"
     sandbox.control.tick(1)
     assert sdk_client.async_tasks.get(task.id).status == "running"
+    assert sdk_client.flows.get(1001).flows[0].status == "ACTIVE"  # the effect comes at the end
     sandbox.control.tick(1)
     done = sdk_client.async_tasks.get(task.id)
-    assert done.status == "completed" and done.result["processed"] == 1
-    assert sdk_client.async_tasks.result(task.id)["processed"] == 1
+    assert done.status == "completed" and done.result == {"paused": [1001]}
+    assert sdk_client.flows.get(1001).flows[0].status == "PAUSED"
+    assert sdk_client.async_tasks.result(task.id) == {"paused": [1001]}
     assert [t.id for t in sdk_client.async_tasks.list_by_status("completed")] == [task.id]
-    failing = sdk_client.async_tasks.create({"type": "Export", "arguments": {"fail": True}})
+    # The reference's task object: string id, owner and org objects, stopped_at, progress.
+    raw = sdk_client.request("GET", f"/async_tasks/{task.id}")
+    assert raw["id"] == str(task.id) and raw["progress"] == 100 and raw["stopped_at"]
+    assert {k: raw["owner"][k] for k in ("id", "full_name", "email")} == {
+        "id": 1, "full_name": "Ada Admin", "email": "ada@demo.example"}
+    assert raw["org"]["id"] == 7 and raw["org"]["name"] == "Demo Org"
+    link = sdk_client.async_tasks.download_link(task.id)
+    assert link == raw["result_url"] and requests.get(link, timeout=10).json() == done.result
+    acked = sdk_client.async_tasks.acknowledge(task.id)
+    assert acked["id"] == str(task.id) and acked["result_url"] is None
+    failing = sdk_client.async_tasks.create({"type": "BulkMarkAsReadNotifications",
+                                             "arguments": {"ids": [601, 99999]}})
+    with pytest.raises(ValidationError, match="running"):  # not deleted while running
+        sdk_client.async_tasks.delete(failing.id)
     sandbox.control.tick(2)
     failed = sdk_client.async_tasks.get(failing.id)
-    assert failed.status == "failed" and isinstance(failed.error, str)
+    assert failed.status == "failed" and failed.error == "notifications/99999 not found"
+    assert sdk_client.notifications.get_count(read=1).count == 0  # all or nothing
+    assert sdk_client.async_tasks.delete(failing.id)["code"] == 200
+
+
+def test_async_task_rerun_and_the_user_tasks_check_their_users(sandbox, sdk_client):
+    task = sdk_client.async_tasks.create({"type": "BulkDeleteNotifications",
+                                          "arguments": {"ids": [603]}})
+    with pytest.raises(ValidationError, match="still running"):
+        sdk_client.async_tasks.rerun(task.id)
+    sandbox.control.tick(2)
+    assert sdk_client.async_tasks.get(task.id).result == {"deleted": [603]}
+    assert 603 not in [n["id"] for n in sandbox.control.state("notifications")]
+    again = sdk_client.async_tasks.rerun(task.id)  # same id; 603 is gone now, so it fails
+    assert again.id == task.id and again.status == "pending"
+    sandbox.control.tick(2)
+    assert sdk_client.async_tasks.get(task.id).error == "notifications/603 not found"
+    ghost = sdk_client.async_tasks.create({"type": "DeactivateUser", "arguments": {"user_id": 99}})
+    omar = no_retry_client(sandbox, sandbox.service_keys["operator"])
+    not_admin = omar.async_tasks.create({"type": "DeactivateUser", "arguments": {"user_id": 3}})
+    sandbox.control.tick(2)
+    assert sdk_client.async_tasks.get(ghost.id).error == "arguments.user_id: users/99 not found"
+    assert "org admin" in omar.async_tasks.get(not_admin.id).error
+    # The list is the caller's own tasks, even for Ada, the org admin.
+    assert [t.id for t in omar.async_tasks.list()] == [not_admin.id]
+    assert not_admin.id not in [t.id for t in sdk_client.async_tasks.list()]
+    assert [t.id for t in sdk_client.async_tasks.list_of_type("DeactivateUser")] == [ghost.id]
+
+
+@pytest.mark.parametrize("path, text", [
+    ("/notifications?level=WARNING", "level: expected one of DEBUG, INFO, WARN, ERROR, RECOVERED"),
+    ("/notification_types?status=PAUSED", "status: expected one of ACTIVE, PAUSE"),
+    ("/notification_types/list?event_type=ERROR&resource_type=FLOW", "resource_type"),
+    ("/notification_types/list?resource_type=SOURCE", "event_type: required"),
+    ("/notification_settings?status=ON", "status: expected one of PAUSED, ACTIVE"),
+    ("/notification_settings/FLOW/1001", "resource_type"),
+])
+def test_notification_queries_take_the_published_enums(sandbox, path, text):
+    resp = api(sandbox, "GET", path, token(sandbox))
+    assert resp.status_code == 400 and text in resp.json()["message"], resp.text
+
+
+def test_notification_types_and_settings_use_the_published_enums(sandbox, sdk_client):
+    types = sdk_client.notifications.get_types(status="ACTIVE")
+    assert {(t.event_type, t.resource_type) for t in types} == {
+        ("ERROR", "DATA_FLOW"), ("ERROR", "SOURCE"), ("MONITOR", "DATA_FLOW"), ("ERROR", "SINK")}
+    assert sdk_client.notifications.get_types(status="PAUSE") == []
+    assert sdk_client.notifications.get_type("MONITOR", "DATA_FLOW").name == "Flow stale"
+    with pytest.raises(ValidationError, match="channel"):
+        sdk_client.request("POST", "/notification_settings",
+                           json={"channel": "PAGER", "notification_type_id": 1})
+    with pytest.raises(ValidationError, match="notification_resource_type"):
+        sdk_client.request("POST", "/notification_settings",
+                           json={"channel": "APP", "notification_type_id": 1,
+                                 "notification_resource_type": "FLOW"})
+    assert sandbox.control.state("notification_settings") == []
+
+
+@pytest.mark.parametrize("path, status, text", [
+    ("/async_tasks/of_type/ExportFlows", 400, "BulkPauseFlows"),
+    ("/async_tasks/by_status/done", 400, "cancelled"),
+    ("/async_tasks/explain_arguments/ExportFlows", 404, "GetAuditLogs"),
+])
+def test_async_task_queries_name_the_published_values(sandbox, path, status, text):
+    resp = api(sandbox, "GET", path, token(sandbox))
+    assert resp.status_code == status and text in resp.json()["message"]
+
+
+def test_async_task_types_are_the_published_enum(sandbox, sdk_client):
+    assert sdk_client.async_tasks.types() == [
+        "BulkDeleteNotifications", "BulkMarkAsReadNotifications", "BulkPauseFlows",
+        "CallProbe", "ChownUserResources", "DeactivateUser", "GetAuditLogs"]
+    assert set(sdk_client.async_tasks.explain_arguments("BulkPauseFlows")) == {"ids"}
+    with pytest.raises(ValidationError, match="expected one of: BulkDeleteNotifications"):
+        sdk_client.async_tasks.create({"type": "ExportFlows", "arguments": {}})
+    with pytest.raises(ValidationError, match="arguments.ids"):
+        sdk_client.async_tasks.create({"type": "BulkPauseFlows", "arguments": {"ids": "1001"}})
+    assert sandbox.control.state("async_tasks") == []
+    # A role the caller lacks fails the task (Cleo is only a collaborator on flow 1001).
+    cleo = no_retry_client(sandbox, sandbox.service_keys["collaborator"])
+    task = cleo.async_tasks.create({"type": "BulkPauseFlows", "arguments": {"ids": [1001]}})
+    sandbox.control.tick(3)
+    failed = cleo.async_tasks.get(task.id)
+    assert failed.status == "failed" and "requires operator" in failed.error
 
 
 def test_webhook_accepts_records_with_api_key_only(sandbox, sdk_client):
@@ -675,7 +774,8 @@ def test_webhook_accepts_records_with_api_key_only(sandbox, sdk_client):
     assert key["url"].startswith(sandbox.root_url)
     hook = sdk_client.create_webhook_client(key["api_key"])
     reply = hook.send_many_records(key["url"], [{"page": "/a"}, {"page": "/b"}])
-    assert reply.dataset_id == 127 and reply.processed == 2
+    assert reply.datasetId == 127 and reply.processed == 2  # the reference's key
+    assert reply.dataset_id is None  # SDK 1.0.8's field name: not what Nexla sends
     reply = hook.send_one_record(key["url"], {"page": "/c"}, auth_method="header")
     assert reply.processed == 1
     stored = [r["record"]["page"] for r in sandbox.control.state("webhook_records")]
@@ -688,8 +788,15 @@ def test_webhook_accepts_records_with_api_key_only(sandbox, sdk_client):
 
 
 def test_credential_probe_failure_and_secrets_never_echoed(sandbox, sdk_client):
-    with pytest.raises(ValidationError, match="Invalid credentials"):
+    with pytest.raises(AuthorizationError, match="Invalid credentials") as caught:
         sdk_client.credentials.probe(13)
+    # The reference's 403 body for an invalid credential; a missing role's 403 has `code`.
+    assert caught.value.response == {"status": 403, "message": "Invalid credentials: "
+                                     "data_credentials/13 was rejected by the remote system"}
+    cleo = no_retry_client(sandbox, sandbox.service_keys["collaborator"])
+    with pytest.raises(AuthorizationError, match="requires operator") as role:
+        cleo.credentials.probe(11)
+    assert role.value.response["code"] == 403 and "status" not in role.value.response
     cred = sdk_client.credentials.create({"name": "canary", "credentials_type": "postgres",
                                           "credentials": {"host": "h", "password": "canary-SECRET-7f3a9c"}})
     for raw in (sdk_client.request("GET", f"/data_credentials/{cred.id}"),

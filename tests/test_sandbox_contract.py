@@ -120,7 +120,7 @@ READ_CASES = [
      lambda r: r.logs),
     ("metrics.flow_metrics", lambda c: c.metrics.get_flow_metrics("data_sinks", 301, from_date="2000-01-01"),
      lambda r: r.metrics.data),
-    ("metrics.rate_limits", lambda c: c.metrics.get_rate_limits(), lambda r: "rate_limits" in r),
+    ("metrics.rate_limits", lambda c: c.metrics.get_rate_limits(), lambda r: set(r) == {"second", "day"}),
     ("teams.list", lambda c: c.teams.list(), lambda r: _all(r, Team)),
     ("teams.get", lambda c: c.teams.get(42), lambda r: r.member and len(r.members) == 2),
     ("teams.get_members", lambda c: c.teams.get_members(43),
@@ -149,9 +149,20 @@ READ_CASES = [
     ("notifications.get_count", lambda c: c.notifications.get_count(read=0),
      lambda r: isinstance(r, NotificationCount) and r.count == 4),
     ("notifications.get_types", lambda c: c.notifications.get_types(), lambda r: r),
-    ("notifications.get_type", lambda c: c.notifications.get_type("ERROR", "FLOW"),
+    ("notifications.get_type", lambda c: c.notifications.get_type("ERROR", "DATA_FLOW"),
      lambda r: r.id == 1),
     ("async_tasks.types", lambda c: c.async_tasks.types(), lambda r: "BulkPauseFlows" in r),
+    # The reference's embedded objects and connector fields (GET by id embeds the credential).
+    ("sources.get embeds", lambda c: c.sources.get(123),
+     lambda r: r.data_credentials.id == 11 and r.vendor["name"] == "s3"
+     and r.flow_type == "batch" and r.ingestion_mode == "POLL" and r.vendor_endpoint["name"] == "s3_default"),
+    ("destinations.get embeds", lambda c: c.destinations.get(301),
+     lambda r: r.data_credentials.id == 12 and r.data_set.id == 223 and r.flow_type == "batch"
+     and r.vendor["connection_type"] == "database"),
+    ("nexsets.get data_source", lambda c: c.nexsets.get(124),
+     lambda r: r.data_source.id == 124 and r.data_source.source_type == "postgres"),
+    ("sources.list no credential", lambda c: c.sources.list(),
+     lambda r: all(s.data_credentials is None and s.vendor for s in r)),
     ("genai.list_configs", lambda c: c.genai.list_configs(), lambda r: r == []),
 ]
 

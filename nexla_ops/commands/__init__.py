@@ -31,6 +31,8 @@ COMMANDS = {
                                                  "diff"),
     "push-webhook": ("push_webhook", "send records from a file to a webhook source, resumable"),
     "async-task": ("async_task", "start an async task, wait for it, fetch the result"),
+    "contract-check": ("contract_check", "check the API's answers against the published "
+                                         "reference and SDK 1.0.8 (read-only)"),
 }
 
 

@@ -1,14 +1,16 @@
 """Start a Nexla async task, wait for it with backoff, and fetch its result.
 
-Async tasks (POST /async_tasks) run server-side: exports, bulk deletes and the like. A task
-goes pending -> running -> completed (with a result) or failed (with an error). This script
+Async tasks (POST /async_tasks) run server-side: bulk pauses of flows, bulk deletes of
+notifications, credential probes, audit-log reads and the like (`types` lists the server's). A
+task goes pending -> running -> completed (with a result) or failed (with an error). This script
 starts one, polls it with exponential backoff until it finishes or --wait-timeout passes, and
 prints the task and its result. wait_for_task(ctx, task_id, timeout) is importable for other
 scripts.
 
-Exit codes: 0 completed; 1 the task failed (its error is printed); 2 bad input; 5 no such
-task; 6 still not finished when --wait-timeout passed (the task keeps running: wait again with
-`wait --id N`), or the API stayed unavailable.
+Exit codes: 0 completed; 1 the task failed (its error is printed), or the server refused it
+(an unknown type: the types it accepts are printed); 2 bad input; 5 no such task; 6 still
+not finished when --wait-timeout passed (the task keeps running: wait again with `wait --id
+N`), or the API stayed unavailable.
 """
 
 from __future__ import annotations
@@ -20,18 +22,23 @@ from nexla_ops.parsing import id_flag, number_flag
 from nexla_ops.tasks import DEFAULT_WAIT_TIMEOUT, FIRST_POLL_S
 
 EXAMPLES = """examples:
-  # start an export and wait (up to 10 minutes) for its result
-  python scripts/async_task.py start --type ExportFlows --arguments '{"flow_ids": [1001]}' --wait
+  # pause flows 1001 and 1002 server-side and wait (up to 10 minutes) for the result
+  python scripts/async_task.py start --type BulkPauseFlows --arguments '{"ids": [1001, 1002]}' --wait
   # arguments from a file; show what would be sent, send nothing
-  python scripts/async_task.py start --type ExportFlows --arguments @args.json --dry-run
-  # wait for a task started earlier, at most 2 minutes; --json prints one document
+  python scripts/async_task.py start --type GetAuditLogs --arguments @args.json --dry-run
+  # probe credential 11 as a task; --json prints one document
+  python scripts/async_task.py start --type CallProbe --arguments '{"id": 11}' --wait --json
+  # the task types the server accepts
+  python scripts/async_task.py types
+  # wait for a task started earlier, at most 2 minutes
   python scripts/async_task.py wait --id 701 --wait-timeout 2m --json
   # one look at a task, no waiting
   python scripts/async_task.py status --id 701
   # the result of a finished task
   python scripts/async_task.py result --id 701 --json
 
-exit codes: 0 completed, 1 task failed (error printed), 2 bad input, 5 no such task,
+exit codes: 0 completed, 1 task failed (error printed) or the server refused the task (an
+  unknown type: the types it accepts are printed), 2 bad input, 5 no such task,
   6 not finished within --wait-timeout (it keeps running; wait again with `wait --id N`)
 """
 
@@ -57,7 +64,9 @@ def build_parser(prog: str | None = None) -> argparse.ArgumentParser:
     start = commands.add_parser("start", parents=[common], help="start a task (POST)",
                                 epilog=EXAMPLES,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
-    start.add_argument("--type", required=True, help="task type, e.g. ExportFlows")
+    start.add_argument("--type", required=True,
+                       help="task type, e.g. BulkPauseFlows, GetAuditLogs or CallProbe; "
+                            "`async_task.py types` lists the server's")
     start.add_argument("--arguments", default="{}", metavar="JSON|@FILE",
                        help="the task's arguments: a JSON object, or @file (JSON/YAML)")
     start.add_argument("--priority", type=number_flag(int, 0), help="task priority (optional)")
@@ -65,6 +74,9 @@ def build_parser(prog: str | None = None) -> argparse.ArgumentParser:
                        help="wait for the task to finish and print its result")
     start.add_argument("--dry-run", action="store_true",
                        help="print the request that would be sent; send nothing")
+    commands.add_parser("types", parents=[common], epilog=EXAMPLES,
+                        help="list the task types the server accepts (GET /async_tasks/types)",
+                        formatter_class=argparse.RawDescriptionHelpFormatter)
     for name, text in (("wait", "wait for a task to finish, then print its result"),
                        ("status", "print a task's current state (no waiting)"),
                        ("result", "print a finished task's result")):

@@ -198,6 +198,9 @@ def probe_credential(api: Api, cred_id: int, name: str) -> tuple[int, str]:
     except nexla_ops.NotFound:
         return CRITICAL, f"{label} not found"
     except nexla_ops.AuthError as exc:
+        reason = nexla_ops.probe_rejection(exc)  # 403 {status, message}: an invalid credential
+        if reason is not None:
+            return CRITICAL, f"{label} probe failed: {reason}"
         return UNKNOWN, f"{label}: cannot probe ({exc.message})"
     except nexla_ops.ApiError as exc:
         reason = exc.message.rsplit(": ", 1)[-1]

@@ -16,7 +16,14 @@ class AccessModel:
             return None
         return {"type": "USER", "id": owner["id"], "email": owner["email"],
                 "org_id": owner["org_id"], "access_roles": ["owner"],
-                "created_at": doc.get("created_at"), "updated_at": doc.get("created_at")}
+                "created_at": self._granted_at(doc), "updated_at": self._granted_at(doc)}
+
+    def _granted_at(self, doc: dict) -> str | None:
+        # A flow node stores no times of its own; its resource's creation stands in.
+        if doc.get("created_at") or "origin_node_id" not in doc:
+            return doc.get("created_at")
+        _, resource = self.node_resource(doc)
+        return (resource or {}).get("created_at")
 
     def accessor_list(self, kind: str, doc: dict) -> list[dict]:
         """The owner first, then stored entries with identity fields filled from current data."""
@@ -33,8 +40,8 @@ class AccessModel:
                 org = self.store.get("orgs", acc["id"])
                 entry.update(client_identifier=org.get("client_identifier"),
                              email_domain=org.get("email_domain"))
-            entry.setdefault("created_at", doc.get("created_at"))
-            entry.setdefault("updated_at", doc.get("created_at"))
+            entry.setdefault("created_at", self._granted_at(doc))
+            entry.setdefault("updated_at", self._granted_at(doc))
             out.append(entry)
         return out
 

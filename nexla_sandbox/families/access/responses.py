@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+from ... import audit
 from ...ctx import Ctx
 
 ACCESSOR_KINDS = ("data_sources", "data_sets", "data_sinks", "data_credentials", "flows",
                   "projects", "teams", "data_maps", "transforms", "attribute_transforms",
-                  "notifications", "users", "orgs")
+                  "notifications", "users", "orgs", "code_containers")
 
 
 def accessors(kind, mode):
@@ -32,5 +33,5 @@ def accessors(kind, mode):
 def audit_log(kind):
     def handler(c: Ctx):
         c.dom.get(kind, c.args["id"], c.user)
-        return []
+        return c.page(audit.entries(c.dom, kind, c.args["id"]))
     return handler

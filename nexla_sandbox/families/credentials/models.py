@@ -3,6 +3,11 @@
 from __future__ import annotations
 
 
+def rejected_message(cred_id: int) -> str:
+    """What a probe of a credential the remote system rejects says (the probe and CallProbe)."""
+    return f"Invalid credentials: data_credentials/{cred_id} was rejected by the remote system"
+
+
 class CredentialModel:
     """Domain mixin for data_credentials."""
 

@@ -6,6 +6,7 @@ import json
 
 from ...ctx import Ctx, Fields
 from ...domain import ApiError
+from .models import rejected_message
 
 
 def _check_secret_object(f: Fields) -> dict | None:
@@ -42,6 +43,17 @@ def update_credential(c: Ctx, f: Fields, doc: dict):
     return c.dom.update_doc("data_credentials", doc, changes)
 
 
+class InvalidCredential(ApiError):
+    """GET .../probe of a credential the remote system rejects: the reference's 403 body is
+    {status, message}, unlike a missing role's {message, code, ...}."""
+
+    def __init__(self, cred_id: int):
+        super().__init__(403, rejected_message(cred_id))
+
+    def body(self) -> dict:
+        return {"status": 403, "message": self.message}
+
+
 def _require_probe_ok(c: Ctx, doc: dict):
     if not c.dom.probe_ok(doc):
         raise ApiError(400, "Invalid credentials", resource_type="data_credentials",
@@ -50,13 +62,17 @@ def _require_probe_ok(c: Ctx, doc: dict):
 
 def probe(c: Ctx):
     doc = c.dom.get("data_credentials", c.args["id"], c.user, "operator")
-    # Only a passing probe is recorded: a failing one is a 400, and its request's transaction
+    # Only a passing probe is recorded: a failing one is a 403, and its request's transaction
     # (see server.dispatch) keeps nothing.
-    _require_probe_ok(c, doc)
+    if not c.dom.probe_ok(doc):
+        raise InvalidCredential(doc["id"])
     c.dom.update_doc("data_credentials", doc, {"verified_status": "VERIFIED",
                                                "verified_at": c.dom.now_iso()})
-    return {"status": "ok", "message": "Connection successful",
-            "connection_type": doc["credentials_type"]}
+    # The reference's synchronous answer is {"output": {...}}; the flat fields stay for SDK
+    # 1.0.8's probe(), which returns the body as it is.
+    result = {"status": "ok", "message": "Connection successful",
+              "connection_type": doc["credentials_type"]}
+    return {**result, "output": result}
 
 
 def probe_tree(c: Ctx):

@@ -5,6 +5,23 @@ from __future__ import annotations
 from ...ctx import Ctx, Fields
 from ...domain import ApiError, parse_time
 
+# The reference's enums.
+LEVELS = ("DEBUG", "INFO", "WARN", "ERROR", "RECOVERED")
+EVENT_TYPES = ("SHARE", "CREATE", "DELETE", "UPDATE", "ACTIVATE", "PAUSE", "METRICS", "RESETPASS",
+               "ERROR_AGGREGATED", "ERROR", "MONITOR", "WRITE", "EMPTY_DATA", "READ_START",
+               "READ_DONE", "WRITE_START", "WRITE_DONE")
+RESOURCE_TYPES = ("ORG", "USER", "DATA_FLOW", "CUSTOM_DATA_FLOW", "SOURCE", "DATASET", "SINK")
+CHANNELS = ("APP", "EMAIL", "SMS", "SLACK", "WEBHOOKS")
+SETTING_STATUSES = ("PAUSED", "ACTIVE")
+TYPE_STATUSES = {"ACTIVE": True, "PAUSE": False}  # GET /notification_types?status=
+
+
+def one_of(value, allowed, where: str):
+    """`value` when it is one of `allowed` (or None), else a 400 naming `where`."""
+    if value is not None and value not in allowed:
+        raise ApiError(400, f"{where}: expected one of {', '.join(allowed)}, got {value!r}")
+    return value
+
 
 def by_read(c: Ctx, docs) -> list:
     """Notifications filtered by the `read` query flag, when given."""
@@ -17,7 +34,7 @@ def by_read(c: Ctx, docs) -> list:
 def filter_list(c: Ctx, docs) -> list:
     """GET /notifications: read, level, from/to (epoch seconds), newest first."""
     docs = by_read(c, docs)
-    if c.query.get("level"):
+    if one_of(c.query.get("level") or None, LEVELS, "level"):
         docs = [d for d in docs if d["level"] == c.query["level"]]
     lo, hi = c.qint("from"), c.qint("to")
     if lo is not None:
@@ -57,20 +74,35 @@ def delete_all_notifications(c: Ctx):
 
 
 def notification_types(c: Ctx):
-    return list(c.store.all("notification_types"))
+    types = c.store.all("notification_types")
+    status = one_of(c.query.get("status") or None, tuple(TYPE_STATUSES), "status")
+    return types if status is None else [t for t in types if t["status"] == TYPE_STATUSES[status]]
 
 
 def notification_type(c: Ctx):
+    wanted = {}
+    for name, allowed in (("event_type", EVENT_TYPES), ("resource_type", RESOURCE_TYPES)):
+        if not c.query.get(name):
+            raise ApiError(400, f"{name}: required query parameter is missing")
+        wanted[name] = one_of(c.query[name], allowed, name)
     for t in c.store.all("notification_types"):
-        if t["event_type"] == c.query.get("event_type") and t["resource_type"] == c.query.get("resource_type"):
+        if all(t[name] == value for name, value in wanted.items()):
             return t
     raise ApiError(404, "No notification type for that event_type and resource_type")
 
 
+def filter_settings(c: Ctx, docs) -> list:
+    """GET /notification_settings: event_type, resource_type, status."""
+    for name, allowed in (("event_type", EVENT_TYPES), ("resource_type", RESOURCE_TYPES),
+                          ("status", SETTING_STATUSES)):
+        value = one_of(c.query.get(name) or None, allowed, name)
+        if value is not None:
+            docs = [d for d in docs if d.get(name) == value]
+    return docs
+
+
 def create_channel_setting(c: Ctx, f: Fields):
-    channel = f.str("channel", required=True)
-    if channel not in ("APP", "EMAIL", "SMS", "SLACK", "WEBHOOKS"):
-        raise ApiError(400, "channel: expected APP, EMAIL, SMS, SLACK or WEBHOOKS")
+    channel = one_of(f.str("channel", required=True), CHANNELS, "channel")
     return c.dom.new_doc("notification_channel_settings", c.user,
                          {"channel": channel, "config": f.obj("config", required=True)})
 
@@ -81,9 +113,13 @@ def create_notification_setting(c: Ctx, f: Fields):
     if ntype is None:
         raise ApiError(400, f"notification_type_id: no notification type {type_id}")
     return c.dom.new_doc("notification_settings", c.user, {
-        "channel": f.str("channel", required=True), "notification_type_id": type_id,
-        "status": f.str("status") or "ACTIVE", "config": f.obj("config") or {},
-        "notification_resource_type": f.str("notification_resource_type") or ntype["resource_type"],
+        "channel": one_of(f.str("channel", required=True), CHANNELS, "channel"),
+        "notification_type_id": type_id,
+        "status": one_of(f.str("status"), SETTING_STATUSES, "status") or "ACTIVE",
+        "config": f.obj("config") or {},
+        "notification_resource_type": one_of(f.str("notification_resource_type"), RESOURCE_TYPES,
+                                             "notification_resource_type")
+        or ntype["resource_type"],
         "resource_id": f.int("resource_id"), "name": ntype["name"],
         "description": ntype["description"], "code": ntype["id"] * 100,
         "category": ntype["category"], "event_type": ntype["event_type"],
@@ -95,14 +131,18 @@ def notification_settings_where(c: Ctx):
     if "type_id" in c.args:
         docs = [d for d in docs if d["notification_type_id"] == c.args["type_id"]]
     else:
-        docs = [d for d in docs if d["notification_resource_type"] == c.args["resource_type"].upper()
+        kind = one_of(c.args["resource_type"].upper(), RESOURCE_TYPES, "resource_type")
+        docs = [d for d in docs if d["notification_resource_type"] == kind
                 and d.get("resource_id") == c.args["resource_id"]]
     return [c.shaper.plain(d) for d in docs]
 
 
-def _update_plain(kind, getters: dict):
+def _update_plain(kind, getters: dict, enums: dict | None = None):
     def updater(c: Ctx, f: Fields, doc: dict):
-        return c.dom.update_doc(kind, doc, f.present(**getters))
+        changes = f.present(**getters)
+        for name, allowed in (enums or {}).items():
+            one_of(changes.get(name), allowed, name)
+        return c.dom.update_doc(kind, doc, changes)
     return updater
 
 
@@ -110,9 +150,11 @@ CREATORS = {"notification_channel_settings": create_channel_setting,
             "notification_settings": create_notification_setting}
 UPDATERS = {
     "notification_channel_settings": _update_plain("notification_channel_settings",
-                                                   {"channel": "str", "config": "obj"}),
+                                                   {"channel": "str", "config": "obj"},
+                                                   {"channel": CHANNELS}),
     "notification_settings": _update_plain("notification_settings",
                                            {"status": "str", "config": "obj", "channel": "str",
-                                            "checked": "bool"}),
+                                            "checked": "bool"},
+                                           {"status": SETTING_STATUSES, "channel": CHANNELS}),
     "notifications": _update_plain("notifications", {}),
 }

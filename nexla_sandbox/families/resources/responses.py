@@ -21,8 +21,8 @@ from ..transforms import responses as transform_responses
 from ..users import responses as user_responses
 
 SHAPERS = {
-    "data_credentials": Shaper.credential, "data_sources": Shaper.source,
-    "data_sets": Shaper.nexset, "data_sinks": Shaper.sink, "teams": Shaper.team,
+    "data_credentials": Shaper.credential, "data_sources": Shaper.source_one,
+    "data_sets": Shaper.nexset, "data_sinks": Shaper.sink_one, "teams": Shaper.team,
     "users": Shaper.user_obj, "orgs": Shaper.org_obj, "projects": Shaper.project,
     "transforms": Shaper.transform, "attribute_transforms": Shaper.attribute_transform,
     "data_maps": Shaper.lookup, "notifications": Shaper.notification,
@@ -38,9 +38,11 @@ _FAMILIES = (credential_responses, source_responses, nexset_responses, destinati
 CREATORS = {kind: fn for family in _FAMILIES for kind, fn in family.CREATORS.items()}
 UPDATERS = {kind: fn for family in _FAMILIES for kind, fn in family.UPDATERS.items()}
 LIST_FILTERS = {"data_credentials": credential_responses.filter_list,
-                "notifications": notification_responses.filter_list}
+                "notifications": notification_responses.filter_list,
+                "notification_settings": notification_responses.filter_settings,
+                "async_tasks": task_responses.filter_list}
 DELETERS = {"data_credentials": credential_responses.delete_credential,
-            "users": user_responses.delete_user}
+            "users": user_responses.delete_user, "async_tasks": task_responses.delete_task}
 
 
 def shape(c: Ctx, kind: str, doc: dict, expand=False):
@@ -69,7 +71,7 @@ def get_kind(kind):
     def handler(c: Ctx):
         doc = c.dom.get(kind, c.args["id"], c.user)
         if kind == "data_sources":
-            return c.shaper.source(doc, c.qbool("expand"), with_runs=True)
+            return c.shaper.source(doc, c.qbool("expand"), with_runs=True, one=True)
         return shape(c, kind, doc, c.qbool("expand"))
     return handler
 

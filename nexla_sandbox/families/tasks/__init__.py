@@ -1,1 +1,1 @@
-"""Async tasks: the pending -> running -> completed/failed life cycle and results."""
+"""Async tasks: the published types, pending -> running -> completed/failed, effects, results."""

@@ -6,8 +6,8 @@ from . import responses as r
 
 ROUTES = [
     ("/async_tasks/types", ["GET"], r.task_types, True),
-    ("/async_tasks/of_type/<value>", ["GET"], r.tasks_where("type"), True),
-    ("/async_tasks/by_status/<value>", ["GET"], r.tasks_where("status"), True),
+    ("/async_tasks/of_type/<value>", ["GET"], r.tasks_of_type, True),
+    ("/async_tasks/by_status/<value>", ["GET"], r.tasks_by_status, True),
     ("/async_tasks/explain_arguments/<value>", ["GET"], r.explain_task, True),
     ("/async_tasks/<int:id>/rerun", ["POST"], r.rerun_task, True),
     ("/async_tasks/<int:id>/result", ["GET"], r.task_result, True),

@@ -1,1 +1,1 @@
-"""Users, orgs, the current user, user settings and limits."""
+"""Users: the current user, user settings, limits, resource transfer, quarantine settings."""

@@ -50,4 +50,5 @@ def webhook(c: Ctx):
         nexset = detected[0]
         c.store.put("data_sets", {**nexset, "output_schema": transforms.infer_schema(
             c.dom.samples(nexset)[0])})
-    return {"dataset_id": set_id, "processed": len(records)}
+    # The reference's key is datasetId; SDK 1.0.8's WebhookResponse.dataset_id reads None.
+    return {"datasetId": set_id, "processed": len(records)}

@@ -1,0 +1,1 @@
+"""Code containers: reusable code (transforms, AI functions, script connectors)."""

@@ -1,0 +1,1 @@
+"""Organizations: the org object, its members and custodians."""
