@@ -6,24 +6,17 @@ from __future__ import annotations
 import json
 
 import jsonschema
-import requests
 from nexla_sdk import NexlaClient
 from nexla_sdk.models.common import LogEntry
 
+from tests import test_sandbox_orgs_users as orgs_users
 from tests.conftest import CANARY
 from tests.test_sandbox_orgs_users import digest_schema
 
 
-def token(sb, key=None) -> str:
-    resp = requests.post(f"{sb.url}/token", timeout=10,
-                         headers={"Authorization": f"Basic {key or sb.service_key}"})
-    return resp.json()["access_token"]
-
-
 def api(sb, method, path, key=None, **kw):
-    return requests.request(method, f"{sb.url}{path}", timeout=10,
-                            headers={"Authorization": f"Bearer {token(sb, key)}",
-                                     "User-Agent": "audit-test/1"}, **kw)
+    # a known User-Agent, which the audit entries must record
+    return orgs_users.api(sb, method, path, key, headers={"User-Agent": "audit-test/1"}, **kw)
 
 
 def log(sb, path, **params):

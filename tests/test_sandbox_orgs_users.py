@@ -46,9 +46,10 @@ def token(sb, key=None) -> str:
     return resp.json()["access_token"]
 
 
-def api(sb, method, path, key=None, **kw):
+def api(sb, method, path, key=None, headers=None, **kw):
     return requests.request(method, f"{sb.url}{path}", timeout=10,
-                            headers={"Authorization": f"Bearer {token(sb, key)}"}, **kw)
+                            headers={"Authorization": f"Bearer {token(sb, key)}", **(headers or {})},
+                            **kw)
 
 
 # == orgs =========================================================================================

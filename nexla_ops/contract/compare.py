@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass
 
+from nexla_ops.transforms import json_type  # one JSON type naming for records and bodies
+
 # finding kinds, most serious first: an endpoint's verdict is its most serious finding
 ENVELOPE, TYPE, MISSING = "envelope differs", "type differs", "missing field"
 ORDER = (ENVELOPE, TYPE, MISSING)
@@ -23,20 +25,6 @@ class Finding:
 
     def as_json(self) -> dict:
         return asdict(self)
-
-
-def json_type(value) -> str:
-    if value is None:
-        return "null"
-    if isinstance(value, bool):
-        return "boolean"
-    if isinstance(value, int):
-        return "integer"
-    if isinstance(value, float):
-        return "number"
-    if isinstance(value, str):
-        return "string"
-    return "array" if isinstance(value, list) else "object"
 
 
 def field_path(parts) -> str:

@@ -7,7 +7,9 @@ with a live one by compare_shapes()."""
 
 from __future__ import annotations
 
-from .compare import MISSING, TYPE, Finding, json_type
+from nexla_ops.transforms import json_type
+
+from .compare import MISSING, TYPE, Finding
 
 
 def shape_of(value) -> dict:

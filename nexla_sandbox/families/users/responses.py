@@ -123,12 +123,17 @@ def _quarantine_fields(c: Ctx, f: Fields, *, creating: bool) -> dict:
     return out
 
 
-def get_quarantine(c: Ctx):
-    user = c.dom.get("users", c.args["id"], c.user, "admin")
+def _existing_quarantine(c: Ctx, user: dict) -> dict:
     doc = _quarantine_doc(c, user["id"])
     if doc is None:
         raise ApiError(404, f"users/{user['id']}/quarantine_settings not found",
                        resource_type="users", resource_id=user["id"])
+    return doc
+
+
+def get_quarantine(c: Ctx):
+    user = c.dom.get("users", c.args["id"], c.user, "admin")
+    doc = _existing_quarantine(c, user)
     return _quarantine_shape(c, doc)
 
 
@@ -146,18 +151,12 @@ def create_quarantine(c: Ctx):
 def update_quarantine(c: Ctx):
     user = c.dom.get("users", c.args["id"], c.user, "admin")
     fields = _quarantine_fields(c, c.fields(), creating=False)
-    doc = _quarantine_doc(c, user["id"])
-    if doc is None:
-        raise ApiError(404, f"users/{user['id']}/quarantine_settings not found",
-                       resource_type="users", resource_id=user["id"])
+    doc = _existing_quarantine(c, user)
     return _quarantine_shape(c, c.dom.update_doc(QUARANTINE, doc, fields))
 
 
 def delete_quarantine(c: Ctx):
     user = c.dom.get("users", c.args["id"], c.user, "admin")
-    doc = _quarantine_doc(c, user["id"])
-    if doc is None:
-        raise ApiError(404, f"users/{user['id']}/quarantine_settings not found",
-                       resource_type="users", resource_id=user["id"])
+    doc = _existing_quarantine(c, user)
     c.store.delete(QUARANTINE, doc["id"])
     return deleted(f"users/{user['id']}/quarantine_settings")
