@@ -31,7 +31,7 @@ def service_keys(dom: Domain) -> dict:
 def _base(dom: Domain, keys: dict):
     """Org 7 and user 1 (Ada, org admin): present in every seed so the admin key works."""
     dom.store.put("orgs", {"id": ORG_ID, "name": "Demo Org", "client_identifier": "demo",
-                           "email_domain": "demo.example", "status": "ACTIVE",
+                           "email": "ada@demo.example", "email_domain": "demo.example", "status": "ACTIVE",
                            "owner_id": 1, "org_id": ORG_ID, "created_at": dom.now_iso(),
                            "updated_at": dom.now_iso()})
     ada = {"id": 1, "org_id": ORG_ID}
