@@ -279,6 +279,9 @@ def _probe_all(ctx, plan: Plan) -> str | None:
         except nexla_ops.NotFound:
             return f"credential {cred_id} not found"
         except nexla_ops.OpsError as exc:
+            rejected = nexla_ops.probe_rejection(exc)  # 403 {status, message}: not a role error
+            if rejected is not None:
+                return f"credential {cred_id} failed its probe: {rejected}"
             if exc.exit_code in (nexla_ops.EXIT_TRANSIENT, nexla_ops.EXIT_CONFIG,
                                  nexla_ops.EXIT_AUTH):
                 raise
