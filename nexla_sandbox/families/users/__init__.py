@@ -1,1 +1,1 @@
-"""Users: the current user, user settings, limits, resource transfer, quarantine settings."""
+"""Users: the current user, user settings, resource transfer, quarantine settings."""

@@ -1,4 +1,4 @@
-"""User and org handlers: current user, user create/update and the ownership delete rule, settings, limits."""
+"""User and org handlers: current user, user create/update and the ownership delete rule, settings."""
 
 from __future__ import annotations
 
@@ -42,10 +42,6 @@ def update_user(c: Ctx, f: Fields, doc: dict):
 def user_settings(c: Ctx):
     return [{"id": f"ui-{c.user['id']}", "owner": {"id": c.user["id"]},
              "org": {"id": c.user["org_id"]}, "user_settings_type": "UI", "settings": {}}]
-
-
-def limits(c: Ctx):
-    return {"rate_limits": {"requests_per_minute": 600, "burst": 100}, "org_id": c.user["org_id"]}
 
 
 def delete_user(c: Ctx, kind: str, doc: dict):

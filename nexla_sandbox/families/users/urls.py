@@ -7,7 +7,6 @@ from . import responses as r
 ROUTES = [
     ("/users/current", ["GET"], r.current_user, True),
     ("/user_settings", ["GET"], r.user_settings, True),
-    ("/limits", ["GET"], r.limits, True),
     ("/users/<int:id>/transferable", ["GET"], r.get_transferable, True),
     ("/users/<int:id>/transfer", ["PUT"], r.transfer_resources, True),
     ("/users/<int:id>/quarantine_settings", ["GET"], r.get_quarantine, True),
