@@ -19,6 +19,8 @@ own code needs, so ``import nexla_ops`` then ``nexla_ops.Context`` works as it a
                 env_setting(name, args), ENV_VARS, DEFAULTS
     client      build_client(config): NexlaClient with the SDK's own retries off
     failures    classify(exc) -> Failure; translate(exc, what) -> OpsError; probe_rejection(exc)
+    probe       probe_credential(get, cred_id) -> ProbeVerdict(ok, reason, missing)
+    paging      PageWalk(fetch): walks pages until one cannot be full (never "fewer than asked")
     retry       RetryPolicy(attempts, max_wait, deadline).call(fn, idempotent=, what=)
     context     Context(args): ctx.config, ctx.client, ctx.call, ctx.request, ctx.paginate,
                 ctx.create_once, ctx.current_user, ctx.out, ctx.log/warn/debug, ctx.progress

@@ -8,6 +8,7 @@ import contextlib
 
 import nexla_ops
 from nexla_ops import journal as checkpoint
+from nexla_ops.probe import probe_credential
 
 USERS = (("data_sources", "source"), ("data_sinks", "destination"))
 
@@ -76,23 +77,10 @@ class Rotation:
                 "credentials_type": body.get("credentials_type")}
 
     def probe(self) -> None:
-        try:
-            body = self.ctx.request("GET", f"/data_credentials/{self.new}/probe")
-        except nexla_ops.AuthError as exc:
-            # 403 {status, message}: the credential is invalid; any other 403 is a role.
-            reason = nexla_ops.probe_rejection(exc)
-            if reason is None:
-                raise
+        verdict = probe_credential(lambda path: self.ctx.request("GET", path), self.new)
+        if not verdict.ok:
             raise nexla_ops.OpsError(f"probe of the new credential {self.new} failed: "
-                                     f"{reason}") from None
-        except nexla_ops.ApiError as exc:
-            raise nexla_ops.OpsError(f"probe of the new credential {self.new} failed: "
-                                     f"{exc.message}") from None
-        status = str(body.get("status") or "success").lower() if isinstance(
-            body, dict) else "success"
-        if status not in ("success", "ok", "200"):
-            message = body.get("message") or status
-            raise nexla_ops.OpsError(f"probe of the new credential {self.new} failed: {message}")
+                                     f"{verdict.reason}")
 
     def users(self) -> list[dict]:
         """Every source and destination whose data_credentials_id is the old one."""

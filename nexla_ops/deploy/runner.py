@@ -13,11 +13,12 @@ import time
 from pathlib import Path
 
 import nexla_ops
+from nexla_ops.probe import probe_credential
 
 from .apply import Applier, Interrupted
 from .observe import Reader, observe
 from .plan import Plan, build_plan
-from .spec import CREDENTIALS, SINKS, TAG_PREFIX, config_schema, validate_config
+from .spec import SINKS, TAG_PREFIX, config_schema, validate_config
 
 # Lock, signals, result
 # --------------------------------------------------------------------------------------------
@@ -274,18 +275,11 @@ def run(args, ctx) -> int:
 def _probe_all(ctx, plan: Plan) -> str | None:
     """Probe every existing credential the config uses; the first failure's message."""
     for cred_id in plan.probe_ids:
-        try:
-            ctx.request("GET", f"/{CREDENTIALS}/{cred_id}/probe")
-        except nexla_ops.NotFound:
+        verdict = probe_credential(lambda path: ctx.request("GET", path), cred_id)
+        if verdict.missing:
             return f"credential {cred_id} not found"
-        except nexla_ops.OpsError as exc:
-            rejected = nexla_ops.probe_rejection(exc)  # 403 {status, message}: not a role error
-            if rejected is not None:
-                return f"credential {cred_id} failed its probe: {rejected}"
-            if exc.exit_code in (nexla_ops.EXIT_TRANSIENT, nexla_ops.EXIT_CONFIG,
-                                 nexla_ops.EXIT_AUTH):
-                raise
-            return f"credential {cred_id} failed its probe: {exc.message}"
+        if not verdict.ok:
+            return f"credential {cred_id} failed its probe: {verdict.reason}"
     return None
 
 

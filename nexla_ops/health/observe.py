@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 
 import nexla_ops
+from nexla_ops import probe
 from nexla_ops.paging import Page, PageWalk
 
 from .budget import Deadline
@@ -194,17 +195,13 @@ def fetch_history(api: Api, flow: Flow, th: Thresholds, now: datetime) -> tuple[
 def probe_credential(api: Api, cred_id: int, name: str) -> tuple[int, str]:
     label = f"credential {cred_id}{f' ({name})' if name else ''}"
     try:
-        api.get(f"/data_credentials/{cred_id}/probe")
-    except nexla_ops.NotFound:
-        return CRITICAL, f"{label} not found"
-    except nexla_ops.AuthError as exc:
-        reason = nexla_ops.probe_rejection(exc)  # 403 {status, message}: an invalid credential
-        if reason is not None:
-            return CRITICAL, f"{label} probe failed: {reason}"
+        verdict = probe.probe_credential(api.get, cred_id)
+    except nexla_ops.AuthError as exc:  # a role error, not a verdict on the credential
         return UNKNOWN, f"{label}: cannot probe ({exc.message})"
-    except nexla_ops.ApiError as exc:
-        reason = exc.message.rsplit(": ", 1)[-1]
-        return CRITICAL, f"{label} probe failed: {reason}"
+    if verdict.missing:
+        return CRITICAL, f"{label} not found"
+    if not verdict.ok:
+        return CRITICAL, f"{label} probe failed: {verdict.reason}"
     return OK, f"{label} probe ok"
 
 
