@@ -9,9 +9,9 @@ import jsonschema
 from nexla_sdk import NexlaClient
 from nexla_sdk.models.common import LogEntry
 
+from nexla_ops.contract.loader import schema_for
 from tests import test_sandbox_orgs_users as orgs_users
 from tests.conftest import CANARY
-from tests.test_sandbox_orgs_users import digest_schema
 
 
 def api(sb, method, path, key=None, **kw):
@@ -28,7 +28,7 @@ def log(sb, path, **params):
 def entry_schema() -> dict:
     """The reference's audit-log schema with one artefact read as meant: the 2-item bound sits
     on each [before, after] pair, not on the values inside it (a list value is any length)."""
-    schema = digest_schema("GET /data_sources/{source_id}/audit_log")
+    schema = schema_for("GET /data_sources/{source_id}/audit_log")
     array = next(s for s in schema["anyOf"] if s.get("type") == "array")
     pair = array["items"]["properties"]["object_changes"]["additionalProperties"]
     value = pair["items"]

@@ -3,41 +3,12 @@ containers: the real SDK (and raw HTTP for status codes) against the demo sandbo
 
 from __future__ import annotations
 
-import json
-import os
-from pathlib import Path
-
 import jsonschema
-import pytest
 import requests
 from nexla_sdk.exceptions import AuthorizationError, NotFoundError, ResourceConflictError
 from nexla_sdk.models.organizations import requests as org_requests
 
-DIGEST = Path(os.environ.get("NEXLA_PUBLISHED_DIGEST",
-                             "/work/shared/nexla-published-api/digest.json"))
-
-
-def digest_schema(op: str) -> dict:
-    """The reference's 200 schema for `op`, with example nulls read as "any"."""
-    if not DIGEST.is_file():
-        pytest.skip(f"the published reference digest is not at {DIGEST}")
-    ops = json.loads(DIGEST.read_text(encoding="utf-8"))
-    body = ops[op]["response_200"]
-    while "same_as" in body:
-        body = ops[body["same_as"]]["response_200"]
-
-    def relax(node):
-        if isinstance(node, list):
-            return [relax(n) for n in node]
-        if not isinstance(node, dict):
-            return node
-        if node.get("type") == "null":
-            return {}
-        out = {("anyOf" if k == "oneOf" else k): relax(v) for k, v in node.items()}
-        if out.get("format") == "nullable":
-            return {"anyOf": [{k: v for k, v in out.items() if k != "format"}, {"type": "null"}]}
-        return out
-    return relax(body)
+from nexla_ops.contract.loader import schema_for
 
 
 def token(sb, key=None) -> str:
@@ -125,7 +96,7 @@ def test_quarantine_settings_lifecycle_matches_reference(sandbox, sdk_client):
     assert api(sandbox, "GET", "/users/1/quarantine_settings").status_code == 404
     created = users.create_quarantine_settings(1, 11, {"start.cron": "0 0 * * *",
                                                        "path": "demo-bucket/q/"})
-    schema = digest_schema("GET /users/{user_id}/quarantine_settings")
+    schema = schema_for("GET /users/{user_id}/quarantine_settings")
     jsonschema.validate(created, schema)
     assert (created["resource_type"], created["resource_id"], created["data_credentials_id"]) == (
         "USER", 1, 11)
