@@ -7,6 +7,7 @@ Stop with Ctrl-C.
 from __future__ import annotations
 
 import argparse
+import math
 import sys
 
 EXAMPLES = """examples:
@@ -42,13 +43,27 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _bad_setting(args) -> str | None:
+    """What is wrong with a numeric flag, as one line; None when all are usable."""
+    from .domain import Settings
+
+    for flag, value, high in (("--latency-ms", args.latency_ms, Settings.MAX_LATENCY_MS),
+                              ("--discovery-delay", args.discovery_delay,
+                               Settings.MAX_DISCOVERY_DELAY)):
+        if not math.isfinite(value) or not 0 <= value <= high:
+            return f"{flag}: expected a finite number from 0 to {high:g}, got {value!r}"
+    if args.max_per_page is not None and not 1 <= args.max_per_page <= Settings.MAX_PER_PAGE:
+        return f"--max-per-page: expected an integer from 1 to {Settings.MAX_PER_PAGE}"
+    if not 0 <= args.port <= 65535:
+        return f"--port: expected 0 to 65535, got {args.port}"
+    return None
+
+
 def main(argv=None) -> int:
     args = build_parser().parse_args(argv)
-    if args.latency_ms < 0 or args.discovery_delay < 0:
-        print("error: --latency-ms and --discovery-delay must be >= 0", file=sys.stderr)
-        return 2
-    if args.max_per_page is not None and args.max_per_page < 1:
-        print("error: --max-per-page must be >= 1", file=sys.stderr)
+    problem = _bad_setting(args)
+    if problem:
+        print(f"error: {problem}", file=sys.stderr)
         return 2
     from .server import Sandbox, build_app, check_bind, serve
     from .store import DatabaseInUse

@@ -15,6 +15,7 @@ import requests
 from werkzeug.wrappers import Request, Response
 
 from . import seed as seeds
+from .domain import Settings
 from .faults import RuleError, redact
 from .models import ApiError
 
@@ -50,8 +51,10 @@ def _number(body: dict, key: str, default=None, limit=None) -> float:
 def _page_cap(value) -> int | None:
     if value is None:
         return None
-    if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= 1_000_000:
-        raise ApiError(400, "max_per_page: expected an integer from 1 to 1000000, or null")
+    if (isinstance(value, bool) or not isinstance(value, int)
+            or not 1 <= value <= Settings.MAX_PER_PAGE):
+        raise ApiError(400, f"max_per_page: expected an integer from 1 to {Settings.MAX_PER_PAGE}"
+                            ", or null")
     return value
 
 
@@ -135,7 +138,9 @@ class ControlAPI:
         if head == "config":
             if method == "POST":
                 body = self._body(request)
-                values = {key: _number(body, key) for key in ("latency_ms", "discovery_delay")
+                limits = {"latency_ms": Settings.MAX_LATENCY_MS,
+                          "discovery_delay": Settings.MAX_DISCOVERY_DELAY}
+                values = {key: _number(body, key, limit=top) for key, top in limits.items()
                           if key in body}  # all checked before any is applied
                 if "max_per_page" in body:
                     values["max_per_page"] = _page_cap(body["max_per_page"])

@@ -71,6 +71,12 @@ def not_found(kind: str, doc_id) -> ApiError:
 
 @dataclass
 class Settings:
+    # Highest accepted values, the same for the CLI flags and the control API's config call:
+    # a day of latency or discovery delay; a page cap no server would exceed.
+    MAX_LATENCY_MS = 86_400_000.0
+    MAX_DISCOVERY_DELAY = 86_400.0
+    MAX_PER_PAGE = 1_000_000
+
     discovery_delay: float = 2.0
     latency_ms: float = 0.0
     max_per_page: int | None = None  # a page cap below the usual one (walkers that must not truncate)

@@ -22,6 +22,7 @@ from conftest import ROOT, writes
 from nexla_ops.commands import (
     async_task,
     batch_operations,
+    contract_check,
     deploy_flow,
     get_resource_logs,
     health_check,
@@ -60,6 +61,7 @@ BASE = {
     "batch_operations": (batch_operations, ["pause", "--type", "flows", "--ids", "1001"]),
     "deploy_flow": (deploy_flow, ["--config", DEPLOY]),
     "health_check": (health_check, ["--all", "--state-file", "{tmp}/state.json"]),
+    "contract_check": (contract_check, ["--endpoint", "GET /data_sources/{source}"]),
 }
 COMMON_NUMBERS = {"--timeout": "positive", "--max-attempts": "count", "--max-wait": "seconds",
                   "--deadline": "positive"}
@@ -257,6 +259,70 @@ def test_bad_configuration_is_exit_3(sandbox, capsys, tmp_path, name, content, u
     before = dict(FIGURES)
     run_case(name, [*base, *extra], sandbox, capsys, str(tmp_path))
     assert FIGURES["cases"] == before.get("cases", 0) + 1
+
+
+@FUZZ
+@given(pattern=st.text(min_size=1, max_size=40))
+def test_contract_check_endpoint_patterns_that_match_nothing(sandbox, capsys, tmp_path,
+                                                             pattern):
+    from nexla_ops.contract.catalogue import select
+
+    if "\x00" in pattern or select(pattern):
+        return
+    run_case("contract_check", ["--endpoint", pattern], sandbox, capsys, str(tmp_path))
+
+
+@pytest.mark.parametrize("target", ["file", "fifo", "/dev/null", "under a file"])
+def test_contract_check_record_needs_a_directory(sandbox, capsys, tmp_path, target):
+    path = tmp_path / "shapes"
+    if target == "file":
+        path.write_text("mine\n")
+    elif target == "fifo":
+        os.mkfifo(path)
+    elif target == "/dev/null":
+        path = "/dev/null"
+    else:
+        path.write_text("mine\n")
+        path = path / "inner"
+    run_case("contract_check", ["--endpoint", "GET /limits", "--record", str(path)], sandbox,
+             capsys, str(tmp_path))
+    if target == "file":
+        assert (tmp_path / "shapes").read_text() == "mine\n"  # never replaced
+
+
+SANDBOX_NUMBERS = {"--latency-ms": ("seconds", 86_400_000),
+                   "--discovery-delay": ("seconds", 86_400),
+                   "--max-per-page": ("count", 1_000_000), "--port": ("port", 65_535)}
+
+
+@pytest.mark.parametrize("flag", sorted(SANDBOX_NUMBERS))
+@FUZZ
+@given(value=NUMBER_TEXT)
+def test_sandbox_cli_refuses_bad_numbers(capsys, flag, value):
+    """python -m nexla_sandbox: a bad number is exit 2 with one error line, before anything
+    listens (a valid value would start a server, so those are skipped)."""
+    from nexla_sandbox.__main__ import main as sandbox_main
+
+    kind, high = SANDBOX_NUMBERS[flag]
+    if "\x00" in value:  # argv cannot hold NUL
+        return
+    try:  # what argparse's type= makes of it
+        number = float(value) if kind == "seconds" else int(value)
+    except ValueError:
+        number = None
+    if number is not None and (1 if kind == "count" else 0) <= number <= high:
+        return  # a usable value (NaN fails both comparisons)
+    capsys.readouterr()
+    try:
+        code = sandbox_main([flag, value, "--port", "1"] if flag != "--port" else [flag, value])
+    except SystemExit as exc:  # argparse: not a number at all
+        code = exc.code
+    FIGURES["cases"] += 1
+    _, err = capsys.readouterr()
+    FIGURES["tracebacks"] += "Traceback" in err
+    FIGURES["wrong exit codes"] += code != 2
+    assert code == 2 and "Traceback" not in err, (flag, value, code, err)
+    assert err.strip().splitlines()[-1].startswith(("error:", "python -m nexla_sandbox: error:"))
 
 
 def test_zz_figures(capsys):
