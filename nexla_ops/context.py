@@ -111,7 +111,8 @@ class Context:
     def client(self):
         with self._lock:
             if self._client is None:
-                self._client = build_client(self.config)
+                self._client = build_client(self.config,
+                                            getattr(self.args, "concurrency", None))
             return self._client
 
     @property

@@ -545,7 +545,8 @@ def test_all_over_1000_flows_stays_within_the_request_budget(hc, sandbox):
     requests = sandbox.control.requests()
     assert len(requests) <= math.ceil(1000 / 100) + 10, [r["path"] for r in requests]
     assert doc["summary"]["flows"] == 1005 and doc["summary"]["complete"]
-    pages = [int(r["query"]["page"]) for r in requests if r["path"] == "/flows"]
-    assert pages == list(range(1, 12))
+    pages = sorted(int(r["query"]["page"]) for r in requests if r["path"] == "/flows")
+    # 11 pages (1005 flows); up to 7 more past the end while 8 are in flight (--concurrency)
+    assert pages[:11] == list(range(1, 12)) and len(pages) == len(set(pages)) <= 11 + 7
     assert all(r["query"]["per_page"] == "100" for r in requests if r["path"] == "/flows")
     assert code == 2

@@ -8,6 +8,8 @@ from __future__ import annotations
 import logging
 import subprocess
 import sys
+import threading
+import time
 
 import pytest
 from hypothesis import given, settings
@@ -163,3 +165,62 @@ def test_a_page_count_that_is_not_a_plain_integer_is_ignored(count):
     pages = {1: items[:10], 2: items[10:20], 3: items[20:]}
     got = [i for page in PageWalk(lambda n: Page(pages.get(n, []), count)) for i in page]
     assert got == items
+
+
+@settings(max_examples=200, deadline=None)
+@given(total=st.integers(0, 400), cap=st.integers(1, 150), with_count=st.booleans(),
+       prefetch=st.integers(2, 8), ask=st.sampled_from([25, 100]))
+def test_a_prefetching_walk_keeps_order_and_bounds_its_extra_requests(total, cap, with_count,
+                                                                       prefetch, ask):
+    items = [{"id": i} for i in range(total)]
+    calls = []
+    lock = threading.Lock()
+
+    def fetch(page):
+        with lock:
+            calls.append(page)
+        return serve(items, cap, page_count=with_count)(page, asked=ask)
+
+    walk = PageWalk(fetch, prefetch=prefetch, per_page=ask)
+    got = [item for page in walk for item in page]
+    assert got == items and walk.ended
+    pages = -(-total // min(cap, ask))
+    assert len(calls) == len(set(calls))  # no page asked twice
+    # past the end: at most the empty page and the prefetch window's other slots
+    assert pages <= len(calls) <= max(1, pages + prefetch)
+
+
+def test_a_prefetching_walk_overlaps_its_requests_and_drops_errors_past_the_end():
+    items = [{"id": i} for i in range(250)]
+    in_flight, most = 0, 0
+    lock = threading.Lock()
+
+    def fetch(page):
+        nonlocal in_flight, most
+        with lock:
+            in_flight += 1
+            most = max(most, in_flight)
+        try:
+            time.sleep(0.02)
+            if page > 3:
+                raise RuntimeError("past the end")  # must never reach the caller
+            return items[(page - 1) * 100:page * 100]
+        finally:
+            with lock:
+                in_flight -= 1
+
+    got = [i for page in PageWalk(fetch, prefetch=4, per_page=100) for i in page]
+    assert got == items  # page 3 is short: the walk ends there, page 4+'s errors are dropped
+    assert most >= 2
+
+
+def test_a_short_first_page_is_not_taken_as_proof_that_more_follow():
+    calls = []
+
+    def fetch(page):
+        calls.append(page)
+        return [{"id": 1}, {"id": 2}] if page == 1 else []
+
+    assert [i for p in PageWalk(fetch, prefetch=8, per_page=100) for i in p] == [
+        {"id": 1}, {"id": 2}]
+    assert calls == [1, 2]  # one look at page 2, not a window of 8

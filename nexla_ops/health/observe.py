@@ -129,12 +129,13 @@ class Listing:
     problem: str = ""
 
 
-def list_flows(api: Api, ctx) -> Listing:
+def list_flows(api: Api, ctx, concurrency: int = 1) -> Listing:
     """Every visible flow with its latest runs, one bulk page (100 flows) at a time.
 
     GET /flows returns one object per page; pages are walked as nexla_ops.paging does (never
     stopping on a page merely shorter than asked). An error on the first page fails the run
-    (UNKNOWN); a later one keeps what was read and marks it incomplete.
+    (UNKNOWN); a later one keeps what was read and marks it incomplete. Once a page shows
+    that more follow, up to `concurrency` pages are fetched at once.
     """
     listing = Listing([], {}, {}, complete=False)
 
@@ -153,7 +154,9 @@ def list_flows(api: Api, ctx) -> Listing:
 
     pages_read = 0
     try:
-        for flows in PageWalk(fetch_page, what="GET /flows", identity=lambda flow: flow.flow_id):
+        walk = PageWalk(fetch_page, what="GET /flows", identity=lambda flow: flow.flow_id,
+                        prefetch=concurrency, per_page=nexla_ops.PAGE_SIZE)
+        for flows in walk:
             listing.flows.extend(flows)
             pages_read += 1
     except nexla_ops.OpsError as exc:

@@ -105,7 +105,7 @@ def check_flows(ctx, deadline: Deadline, defaults: Thresholds, targets=None,
     selection = selection or Selection()
     started_at = datetime.now(timezone.utc)
     api = Api(ctx, deadline)
-    listing = list_flows(api, ctx)
+    listing = list_flows(api, ctx, selection.concurrency)
     now = datetime.now(timezone.utc)
     pairs, missing = select(listing, defaults, targets, ctx, tags=selection.tags,
                             projects=selection.projects, flows=selection.flows,
