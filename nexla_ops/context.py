@@ -187,11 +187,12 @@ class Context:
 
     def paginate(self, fetch: Callable | str, *, per_page: int = PAGE_SIZE,
                  limit: int | None = None, params: dict | None = None,
-                 what: str | None = None) -> Iterator[Any]:
+                 what: str | None = None, prefetch: int = 1) -> Iterator[Any]:
         """Yield items page by page (page=1.., per_page<=PAGE_SIZE) until the walk ends
         (nexla_ops.paging: never on a page merely shorter than asked) or `limit` items.
         `fetch` is a plain SDK list method (e.g. client.sources.list; do not pass ctx.call) or
-        an API path string fetched raw (bare-array endpoints only)."""
+        an API path string fetched raw (bare-array endpoints only). `prefetch`: pages in
+        flight at once when every page is wanted (ignored with a limit)."""
         per_page = max(1, min(per_page, PAGE_SIZE))
         if limit:
             per_page = min(per_page, limit)
@@ -204,7 +205,9 @@ class Context:
             return self.call(fetch, what=what, **query)
 
         count = 0
-        for items in PageWalk(fetch_page, what=what):
+        walk = PageWalk(fetch_page, what=what, per_page=per_page,
+                        prefetch=1 if limit else prefetch)
+        for items in walk:
             for item in items:
                 yield item
                 count += 1

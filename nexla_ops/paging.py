@@ -21,6 +21,10 @@ from typing import Any
 
 logger = logging.getLogger("nexla_ops")
 
+# Pages in flight at most, whatever concurrency a command was given: past a handful the
+# server, not the client, sets the pace, and each extra slot may cost a request past the end.
+MAX_PREFETCH = 16
+
 
 @dataclass(frozen=True)
 class Page:
@@ -43,8 +47,9 @@ class PageWalk:
     With `prefetch` N > 1, once a page shows that more follow (page 1 as full as the `per_page`
     asked for, a page count beyond it, or a full later page), up to N later pages are in flight
     at once (`fetch` must then be thread-safe). Pages are still handed out in order and judged
-    as above; the price is up to N - 1 requests past the end, whose answers (errors included)
-    are dropped."""
+    as above. The window starts at 2 and doubles with each full page, so a short list pays at
+    most one request past its end and a long one at most N - 1; those answers (errors
+    included) are dropped."""
 
     def __init__(self, fetch: Callable[[int], Page | list], *, what: str = "list",
                  identity: Callable[[Any], Any] = item_identity, prefetch: int = 1,
@@ -53,7 +58,7 @@ class PageWalk:
         self.per_page = per_page
         self.what = what
         self.identity = identity
-        self.prefetch = max(1, prefetch)
+        self.prefetch = max(1, min(prefetch, MAX_PREFETCH))
         self.ended = False
 
     def __iter__(self) -> Iterator[list]:
@@ -82,10 +87,10 @@ class PageWalk:
     def _concurrent(self, start: int) -> Iterator[list]:
         pool = ThreadPoolExecutor(max_workers=self.prefetch, thread_name_prefix="pages")
         pending: deque[tuple[int, Future]] = deque()
-        next_page = start
+        next_page, window = start, 2
         try:
             while True:
-                while len(pending) < self.prefetch and not self._beyond_count(next_page):
+                while len(pending) < window and not self._beyond_count(next_page):
                     pending.append((next_page, pool.submit(self.fetch, next_page)))
                     next_page += 1
                 if not pending:
@@ -98,6 +103,7 @@ class PageWalk:
                 yield items
                 if self.ended:
                     return
+                window = min(self.prefetch, window * 2)  # each full page earns more slots
         finally:
             for _, future in pending:
                 future.cancel()

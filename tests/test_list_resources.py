@@ -9,7 +9,6 @@ import io
 import json
 import math
 import os
-import time
 
 import pytest
 
@@ -41,7 +40,7 @@ def test_limit_0_returns_all_260_in_ceil_260_over_page_requests(sandbox, cli):
     sandbox.control.populate("sources", 260, name_prefix="bulk")
     sandbox.control.clear_requests()
 
-    result = cli("--type", "sources", "--limit", "0", "--format", "jsonl")
+    result = cli("--type", "sources", "--limit", "0", "--format", "jsonl", "--concurrency", "1")
 
     assert result.code == 0, result.err
     rows = result.jsonl()
@@ -53,12 +52,27 @@ def test_limit_0_returns_all_260_in_ceil_260_over_page_requests(sandbox, cli):
     assert {c["query"]["per_page"] for c in calls} == {"100"}
 
 
+def test_pages_in_flight_keep_the_order_and_cost_at_most_the_window(sandbox, cli):
+    sandbox.control.reset("empty")
+    sandbox.control.populate("sources", 1050, name_prefix="bulk")
+    one = cli("--type", "sources", "--limit", "0", "--format", "jsonl", "--concurrency", "1")
+    sandbox.control.clear_requests()
+
+    many = cli("--type", "sources", "--limit", "0", "--format", "jsonl", "--concurrency", "6")
+
+    assert many.code == 0, many.err
+    assert many.out == one.out and len(many.jsonl()) == 1050  # same rows, same order
+    pages = sorted(int(c["query"]["page"]) for c in list_calls(sandbox, "/data_sources"))
+    # 11 pages; while 6 are in flight up to 5 more can go past the end, none twice
+    assert pages[:11] == list(range(1, 12)) and len(pages) == len(set(pages)) <= 11 + 5
+
+
 def test_a_full_last_page_costs_exactly_one_empty_page(sandbox, cli):
     sandbox.control.reset("empty")
     sandbox.control.populate("sources", 200)
     sandbox.control.clear_requests()
 
-    result = cli("--type", "sources", "--limit", "0", "--format", "jsonl")
+    result = cli("--type", "sources", "--limit", "0", "--format", "jsonl", "--concurrency", "1")
 
     assert len(result.jsonl()) == 200
     assert len(list_calls(sandbox, "/data_sources")) == 3  # 100, 100, then [] ends it
@@ -391,7 +405,8 @@ def test_flows_are_paged_by_root_flow(sandbox, cli):
     rows = result.jsonl()
     assert len(rows) == 125
     assert len({row["id"] for row in rows}) == 125
-    assert len(list_calls(sandbox, "/flows")) == 2
+    # page 2 (25 flows) ends it; one more page was in flight beside it
+    assert sorted(int(c["query"]["page"]) for c in list_calls(sandbox, "/flows")) == [1, 2, 3]
 
 
 def test_flow_filters_and_id(cli):
@@ -447,28 +462,6 @@ def test_iter_resources_is_importable_for_other_scripts(api_env):
         statuses=frozenset({"ACTIVE"}))))
     assert [r["id"] for r in rows] == [123, 124, 125, 127]
     assert all({"id", "name", "type", "status", "tags", "owner"} <= set(r) for r in rows)
-
-
-def test_read_ahead_stays_bounded_and_passes_errors_on():
-    produced = []
-
-    def numbers():
-        for n in range(1000):
-            produced.append(n)
-            yield n
-
-    reader = listing.read_ahead(numbers(), 5)
-    assert [next(reader) for _ in range(3)] == [0, 1, 2]
-    reader.close()
-    time.sleep(0.3)
-    assert len(produced) <= 3 * 5  # the batch being read, one queued, one being fetched
-
-    def failing():
-        yield 1
-        raise RuntimeError("page 2 failed")
-
-    with pytest.raises(RuntimeError, match="page 2 failed"):
-        list(listing.read_ahead(failing(), 5))
 
 
 def test_epoch_datetimes_become_iso():

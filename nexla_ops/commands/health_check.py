@@ -105,8 +105,9 @@ def build_parser(prog: str | None = None) -> argparse.ArgumentParser:
     speed.add_argument("--timeout", dest="check_timeout", type=number_flag(float, 0, above=True),
                        default=60.0, metavar="S",
                        help="total seconds for the whole check; what is unchecked by then is UNKNOWN (default 60)")
-    speed.add_argument("--concurrency", type=number_flag(int, 1), default=8, metavar="N",
-                       help="parallel per-flow calls when the bulk listing is not enough (default 8)")
+    speed.add_argument("--concurrency", type=number_flag(int, 1, maximum=64), default=8,
+                       metavar="N", help="requests in flight at once: listing pages, and the "
+                                         "per-flow calls the bulk listing leaves (1-64, default 8)")
 
     out = parser.add_argument_group("output")
     out.add_argument("--format", choices=("text", "json", "nagios", "prometheus"), default="text",

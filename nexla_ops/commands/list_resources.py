@@ -21,6 +21,7 @@ import argparse
 
 import nexla_ops
 from nexla_ops.listing.kinds import DEFAULT_LIMIT, KINDS
+from nexla_ops.parsing import number_flag
 
 EXAMPLES = """examples:
   python scripts/list_resources.py --type sources --name "orders" --limit 5
@@ -86,6 +87,9 @@ def build_parser(prog: str | None = None) -> argparse.ArgumentParser:
     )
     parser.add_argument("--full", action="store_true", help="whole objects (secrets redacted)")
     parser.add_argument("--output", metavar="FILE", help="write FILE atomically instead of stdout")
+    parser.add_argument("--concurrency", type=number_flag(int, 1, maximum=64), default=4,
+                        metavar="N", help="pages in flight at once once a listing shows more "
+                                          "follow (1-64, default 4; order is kept)")
     nexla_ops.add_common_args(parser, json_flag=True)
     return parser
 

@@ -1,11 +1,7 @@
-"""Walking every page of a kind (prefetching the next page while one is written), and
+"""Walking every page of a kind (with pages in flight while one is written), and
 fetching objects by id; iter_resources() is the entry point for other commands."""
 
 from __future__ import annotations
-
-import itertools
-import queue
-import threading
 
 import nexla_ops
 from nexla_ops.paging import PageWalk
@@ -18,25 +14,25 @@ from .rows import Item, _owner_of, flow_items, summarize
 # --------------------------------------------------------------------------- fetching
 
 
-def _iter_flow_pages(ctx, per_page: int):
-    """GET /flows pages: each is ONE object, so the SDK's paginate would see one 'item' per page
-    (contract §23.1). Page by root flows ourselves, walking as nexla_ops.paging does."""
-    def fetch_page(page: int) -> list:
+def _iter_flow_pages(ctx, per_page: int, prefetch: int):
+    def fetch_page(page: int):
         return flow_items(ctx.request("GET", "/flows",
                                       params={"page": page, "per_page": per_page}))
 
-    for items in PageWalk(fetch_page, what="GET /flows",
-                            identity=lambda item: item.row.get("id")):
+    for items in PageWalk(fetch_page, what="GET /flows", identity=lambda item: item.row.get("id"),
+                          prefetch=prefetch, per_page=per_page):
         yield from items
 
 
-def iter_items(ctx, kind: Kind, filters: Filters, limit: int = 0, *, prefetch: bool = False,
+def iter_items(ctx, kind: Kind, filters: Filters, limit: int = 0, *, prefetch: int = 1,
                missing: list | None = None):
     """Yield matching Items, page by page, stopping as soon as `limit` (0 = all) is met.
 
-    prefetch=True reads the next page in a worker thread while the caller handles this one;
-    only for callers that make no API calls of their own while iterating. With --id filters,
-    ids not found go to `missing` (or are warned about when it is None)."""
+    prefetch=N keeps up to N pages in flight (nexla_ops.paging) while the caller handles the
+    one it has, when every page will be read anyway (no limit: reading ahead could fetch a
+    page that is never needed); only for callers that make no API calls of their own while
+    iterating. With --id filters, ids not found go to `missing` (or are warned about when it
+    is None)."""
     if filters.ids:
         source = _items_by_id(ctx, kind, filters.ids, missing)
     else:
@@ -45,18 +41,15 @@ def iter_items(ctx, kind: Kind, filters: Filters, limit: int = 0, *, prefetch: b
         per_page = nexla_ops.PAGE_SIZE
         if limit and not filters.client_side:
             per_page = min(limit, nexla_ops.PAGE_SIZE)
+        ahead = 1 if limit else prefetch
         if kind.name == "flows":
-            source = _iter_flow_pages(ctx, per_page)
+            source = _iter_flow_pages(ctx, per_page, ahead)
         else:
             source = (
                 Item(summarize(kind, obj), obj, _owner_of(obj))
-                for obj in ctx.paginate(f"/{kind.path}", per_page=per_page)
+                for obj in ctx.paginate(f"/{kind.path}", per_page=per_page, prefetch=ahead)
                 if isinstance(obj, dict)
             )
-        if prefetch and not limit:
-            # Every page will be read anyway: fetch the next one while this one is written.
-            # (With a limit, reading ahead could fetch a page that is never needed.)
-            source = read_ahead(source, per_page)
     produced = 0
     for item in source:
         if not matches(filters, item.row, item.owner):
@@ -65,61 +58,6 @@ def iter_items(ctx, kind: Kind, filters: Filters, limit: int = 0, *, prefetch: b
         produced += 1
         if limit and produced >= limit:
             return
-
-
-_DONE = object()
-
-
-class _Raised:
-    def __init__(self, exc: BaseException) -> None:
-        self.exc = exc
-
-
-def read_ahead(iterable, batch: int):
-    """Iterate `iterable` in a worker thread that hands items over `batch` at a time and runs
-    at most two batches ahead of the consumer (one queued, one being read).
-
-    With batch = one page, the request for the next page is in flight while the caller writes
-    this one, so the client's own work hides behind the network instead of adding to it.
-    Errors are re-raised in the consumer; the worker stops when the consumer does.
-    """
-    slots: queue.Queue = queue.Queue(maxsize=1)
-    stop = threading.Event()
-
-    def put(value) -> bool:
-        while not stop.is_set():
-            try:
-                slots.put(value, timeout=0.1)
-                return True
-            except queue.Full:
-                continue
-        return False
-
-    def produce() -> None:
-        try:
-            items = iter(iterable)
-            while True:
-                chunk = list(itertools.islice(items, batch))
-                if chunk and not put(chunk):
-                    return
-                if len(chunk) < batch:
-                    break
-            put(_DONE)
-        except BaseException as exc:  # handed to the consumer, which raises it
-            put(_Raised(exc))
-
-    worker = threading.Thread(target=produce, name="list-read-ahead", daemon=True)
-    worker.start()
-    try:
-        while True:
-            value = slots.get()
-            if value is _DONE:
-                return
-            if isinstance(value, _Raised):
-                raise value.exc
-            yield from value
-    finally:
-        stop.set()
 
 
 def _items_by_id(ctx, kind: Kind, ids, missing: list | None = None):

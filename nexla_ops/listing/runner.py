@@ -54,7 +54,7 @@ def run(args, ctx) -> int:
 
     nexla_ops.check_output_path(args.output)
     missing: list[int] = []
-    items = iter_items(ctx, kind, filters, limit, prefetch=True, missing=missing)
+    items = iter_items(ctx, kind, filters, limit, prefetch=args.concurrency, missing=missing)
     if filters.ids:
         # One GET per id: read them all before writing, so that when none exists (exit 5, as
         # "not found" is everywhere) no output is written and no --output file replaced.
