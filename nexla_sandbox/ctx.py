@@ -31,7 +31,7 @@ _FALSE = ("0", "false", "False", "FALSE", "no", "")
 
 
 def deleted(what: str) -> dict:
-    return {"code": 200, "message": f"{what} deleted"}
+    return {"code": "200", "message": f"{what} deleted"}  # the reference types code as a string
 
 
 _TYPE_NAMES = {str: "a string", int: "an integer", bool: "a boolean", dict: "an object",

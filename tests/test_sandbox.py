@@ -684,7 +684,7 @@ def test_async_task_moves_pending_running_completed(sandbox, sdk_client):
     failed = sdk_client.async_tasks.get(failing.id)
     assert failed.status == "failed" and failed.error == "notifications/99999 not found"
     assert sdk_client.notifications.get_count(read=1).count == 0  # all or nothing
-    assert sdk_client.async_tasks.delete(failing.id)["code"] == 200
+    assert sdk_client.async_tasks.delete(failing.id)["code"] == "200"
 
 
 def test_async_task_rerun_and_the_user_tasks_check_their_users(sandbox, sdk_client):

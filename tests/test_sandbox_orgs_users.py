@@ -54,7 +54,7 @@ def test_org_delete_members_hands_resources_to_delegate(sandbox, sdk_client):
                     json={"name": "danas", "description": "x"}).json()["id"]
     out = sdk_client.organizations.delete_members(7, org_requests.OrgMemberDelete(
         members=[{"id": 4, "delegate_owner_id": 2}]))
-    assert out["code"] == 200
+    assert out["code"] == "200"
     assert [m.id for m in sdk_client.organizations.get_members(7)] == [1, 2, 3]
     assert sdk_client.teams.get(dana_team).owner.id == 2
 

@@ -85,7 +85,7 @@ def probe_tree(c: Ctx):
                             "customers": {"customers.csv": {}}}}
     if doc["credentials_type"] in ("postgres", "mysql", "snowflake", "redshift", "sqlserver"):
         tree = {"analytics": {"public": {"orders": {}, "customers": {}}}}
-    return {"status": "ok", "message": "Tree probe completed",
+    return {"status": "ok", "message": "Ok",
             "connection_type": doc["credentials_type"], "object": tree}
 
 
@@ -94,7 +94,7 @@ def probe_sample(c: Ctx):
     f = c.fields(required=False)
     f.text("path")
     _require_probe_ok(c, doc)
-    return {"status": "ok", "message": "Sample probe completed",
+    return {"status": "ok", "message": "Ok",
             "connection_type": doc["credentials_type"],
             "output": {"contentType": "application/json",
                        "response": json.dumps([{"id": 1, "name": "a"}, {"id": 2, "name": "b"}])}}

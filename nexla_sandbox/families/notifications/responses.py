@@ -123,7 +123,8 @@ def create_notification_setting(c: Ctx, f: Fields):
         "resource_id": f.int("resource_id"), "name": ntype["name"],
         "description": ntype["description"], "code": ntype["id"] * 100,
         "category": ntype["category"], "event_type": ntype["event_type"],
-        "resource_type": ntype["resource_type"], "priority": None})
+        # the reference types priority as an integer and gives no default: 0, as for tasks
+        "resource_type": ntype["resource_type"], "priority": f.int("priority") or 0})
 
 
 def notification_settings_where(c: Ctx):
