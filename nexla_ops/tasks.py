@@ -35,9 +35,13 @@ def task_state(task: dict) -> str:
     return "running"
 
 
-def get_task(ctx: nexla_ops.Context, task_id: int) -> dict:
-    task = ctx.call(ctx.client.async_tasks.get, task_id, what=f"GET /async_tasks/{task_id}")
-    return nexla_ops.to_jsonable(task)
+def get_task(ctx: nexla_ops.Context, task_id: int | str) -> dict:
+    """The task as the API sends it (raw JSON: the SDK's model would print its string id as a
+    number and add fields the server never sent)."""
+    task = ctx.request("GET", f"/async_tasks/{task_id}")
+    if not isinstance(task, dict):
+        raise nexla_ops.ApiError(f"GET /async_tasks/{task_id}: expected a task object")
+    return task
 
 
 def wait_for_task(ctx: nexla_ops.Context, task_id: int, timeout: float, *,
@@ -144,10 +148,7 @@ def start_task(ctx: nexla_ops.Context, body: dict) -> dict:
     Tasks have no unique name, so the look-up after a lost answer compares against the tasks
     of the same type that existed before the POST: a new one with the same arguments is ours.
     """
-    from nexla_sdk.models.async_tasks.requests import AsyncTaskCreate
-    from nexla_sdk.models.async_tasks.responses import AsyncTask
 
-    tasks = ctx.client.async_tasks
     path = f"/async_tasks/of_type/{body['type']}"
 
     def find() -> dict | None:
@@ -159,32 +160,39 @@ def start_task(ctx: nexla_ops.Context, body: dict) -> dict:
 
     try:  # the look-up's GET refuses an unknown type as the POST does
         before = {t.get("id") for t in (ctx.request("GET", path) or []) if isinstance(t, dict)}
-        created = ctx.create_once(find, lambda: tasks.create(AsyncTaskCreate(**body)),
-                                  what="POST /async_tasks")
+        created = ctx.create_once(
+            find, lambda: ctx.client.request("POST", "/async_tasks", json=body),
+            what="POST /async_tasks")
     except nexla_ops.ApiError as exc:
         if exc.status == 400:
             refuse_unknown_type(ctx, body["type"], exc)
         raise
-    if isinstance(created, dict):  # found by the look-up: raw JSON, ids as the API sends them
-        created = AsyncTask.model_validate(created)
-    return nexla_ops.to_jsonable(created)
+    if not isinstance(created, dict):
+        raise nexla_ops.ApiError("POST /async_tasks: expected a task object")
+    return created
 
 
 def server_types(ctx: nexla_ops.Context) -> list[str] | None:
-    """GET /async_tasks/types: the task types this server accepts (None if it cannot say)."""
-    try:
-        types = ctx.call(ctx.client.async_tasks.types, what="GET /async_tasks/types")
-    except nexla_ops.OpsError:
-        return None
+    """GET /async_tasks/types: the task types this server accepts (None when its answer is no
+    list). Errors reaching it (auth, transient, ...) are raised."""
+    types = ctx.request("GET", "/async_tasks/types")
     return [str(t) for t in types] if isinstance(types, list) else None
 
 
-def refuse_unknown_type(ctx: nexla_ops.Context, task_type: str, exc: nexla_ops.OpsError):
-    """A 400 for a type the server does not offer: exit 1 naming the types it does offer."""
-    types = server_types(ctx)
+def refuse_unknown_type(ctx: nexla_ops.Context, task_type: str,
+                        exc: nexla_ops.OpsError | None = None):
+    """A type the server does not offer: exit 1 naming the types it does offer. After a 400
+    (`exc`), a server that cannot list its types leaves that 400 as it was."""
+    try:
+        types = server_types(ctx)
+    except nexla_ops.OpsError:
+        if exc is None:
+            raise
+        return
     if types is None or task_type in types:
         return
-    raise nexla_ops.ApiError(f"the server refused task type {task_type!r} (400); it accepts: "
+    raise nexla_ops.ApiError(f"the server {'refused' if exc else 'does not offer'} task type "
+                             f"{task_type!r}{' (400)' if exc else ''}; it accepts: "
                              f"{', '.join(types)}", status=400,
                              detail={"type": task_type, "allowed_types": types}) from exc
 
@@ -208,6 +216,7 @@ def run(args: argparse.Namespace, ctx: nexla_ops.Context) -> int:
         if args.priority is not None:
             body["priority"] = args.priority
         if args.dry_run:
+            refuse_unknown_type(ctx, args.type)  # a read: the preview fails as the run would
             ctx.out({"dry_run": True, "would_send": {"POST /async_tasks": body},
                      "then": "wait for it" if args.wait else "print the new task's id"},
                     "json" if args.json else "text")

@@ -154,9 +154,9 @@ def test_lost_start_response_creates_one_task(sandbox, run_main):
     sandbox.control.add_fault(method="POST", path=r"^/async_tasks$", action="commit_then_fail",
                               fail_with="drop", times=1)
     task = started(run_main)
-    assert [t["id"] for t in sandbox.control.state("async_tasks")
+    assert [str(t["id"]) for t in sandbox.control.state("async_tasks")
             if t.get("type") == "BulkPauseFlows"] == [task["id"]]
-    assert isinstance(task["id"], int)  # the look-up's raw JSON sends a string id
+    assert isinstance(task["id"], str)  # printed as the API sends it (the reference: a string)
     assert len(calls(sandbox, "POST")) == 1
     # The look-up after the lost answer compared against the tasks listed before the POST.
     assert len(calls(sandbox, "GET", "/async_tasks/of_type/BulkPauseFlows")) == 2
@@ -170,7 +170,26 @@ def test_dry_run_sends_nothing(sandbox, run_main):
     assert result.json()["would_send"] == {"POST /async_tasks": {
         "type": "GetAuditLogs", "arguments": {"resource_type": "data_sinks", "resource_id": 301},
         "priority": 3}}
-    assert sandbox.control.requests() == []
+    # only reads: the token and the server's task types, which the preview checks
+    assert [(r["method"], r["path"]) for r in sandbox.control.requests()] == [
+        ("POST", "/token"), ("GET", "/async_tasks/types")]
+
+
+def test_a_dry_run_of_a_type_the_server_does_not_offer_fails_as_the_run_would(sandbox,
+                                                                              run_main):
+    result = run_main(async_task, "start", "--type", "MadeUpType", "--dry-run", "--json")
+    assert result.code == 1
+    assert "BulkPauseFlows" in result.json()["error"]["detail"]["allowed_types"]
+    assert not [r for r in sandbox.control.requests() if r["path"] == "/async_tasks"]
+
+
+def test_types_reports_an_unreachable_server_as_transient_and_a_bad_key_as_auth(run_main,
+                                                                                run_script):
+    assert run_main(async_task, "types", "--api-url", "http://127.0.0.1:9/nexla-api",
+                    "--max-attempts", "1", "--json").code == 6
+    bad_key = run_script("async_task", "types", "--json",
+                         env={"NEXLA_SERVICE_KEY": "not-a-real-key"})
+    assert bad_key.code == 4 and bad_key.json()["ok"] is False
 
 
 @pytest.mark.parametrize("argv, field", [
@@ -199,7 +218,7 @@ def test_wait_for_task_is_importable(api_env):
             fresh = ctx.call(ctx.client.async_tasks.create,
                              {"type": "CallProbe", "arguments": {"id": 11}}, idempotent=False)
             tasks.wait_for_task(ctx, fresh.id, timeout=0.1)
-        assert caught.value.exit_code == 6 and caught.value.task["id"] == fresh.id
+        assert caught.value.exit_code == 6 and str(caught.value.task["id"]) == str(fresh.id)
     finally:
         ctx.close()
 
