@@ -12,7 +12,7 @@ own code needs, so ``import nexla_ops`` then ``nexla_ops.Context`` works as it a
     files       write_atomic(path, text), append_jsonl(path, record), lock_file(path, wait=),
                 load_structured_file(path), open_output / write_output / check_output_path
                 (--output: '-' is stdout, symlinks followed, devices and FIFOs in place),
-                state_dir() (per-user state and locks)
+                state_dir() (per-user state and locks), target_path(folder, api_url, name)
     parsing     parse_id, parse_duration, parse_time (strict, user input), api_time (lenient)
     resources   RESOURCE_TYPES, resource_type(value, allowed), resource_path(value, allowed)
     config      resolve_config(args) -> Config (CLI flag > environment > .env > default),
@@ -80,6 +80,8 @@ from .files import (
     lock_file,
     open_output,
     state_dir,
+    target_name,
+    target_path,
     write_atomic,
     write_output,
 )
@@ -112,7 +114,7 @@ __all__ = [
     "main_wrapper", "one_line", "parse_duration", "parse_id", "parse_time", "probe_rejection",
     "redact",
     "redact_text", "register_secret", "renamed", "resolve_config", "resource_path", "resource_type",
-    "sanitize_text", "setup_logging", "state_dir", "to_jsonable", "translate", "validate_api_url",
+    "sanitize_text", "setup_logging", "state_dir", "target_name", "target_path", "to_jsonable", "translate", "validate_api_url",
     "write_atomic",
 ]
 

@@ -31,6 +31,23 @@ def state_dir() -> Path:
     return Path(base) / "nexla-ops"
 
 
+def target_name(api_url: str, name: str = "", *, prefix: str = "", suffix: str = "") -> str:
+    """A file name for one target, the API URL plus a name (a deployment's, say): the same
+    wherever a command runs from. A readable part from the name, and a hash of both."""
+    import hashlib
+    import re
+
+    key = api_url.rstrip("/") + (f"\0{name}" if name else "")
+    digest = hashlib.sha256(key.encode()).hexdigest()[:16]
+    readable = re.sub(r"[^A-Za-z0-9._-]", "_", name).lstrip(".")[:60]
+    return f"{prefix}{readable + '-' if readable else ''}{digest}{suffix}"
+
+
+def target_path(folder: str, api_url: str, name: str = "", **parts: str) -> Path:
+    """state_dir()/folder/target_name(...): per-user state or a lock for one target."""
+    return state_dir() / folder / target_name(api_url, name, **parts)
+
+
 def write_atomic(path: str | os.PathLike, text: str | bytes, *, mode: int = 0o644) -> None:
     """Write a file so readers see the old or the new content, never half: temp, fsync, rename."""
     path = Path(path)

@@ -23,10 +23,7 @@ class PausedFlows:
     --checkpoint) re-activates what an interrupted or failed run left paused."""
 
     def __init__(self, api_url: str):
-        import hashlib
-
-        digest = hashlib.sha256(api_url.rstrip("/").encode()).hexdigest()[:16]
-        self.path = nexla_ops.state_dir() / "rotations" / f"paused-{digest}.json"
+        self.path = nexla_ops.target_path("rotations", api_url, prefix="paused-", suffix=".json")
 
     def load(self) -> dict[int, dict]:
         import json

@@ -15,6 +15,7 @@ import threading
 import time
 from datetime import datetime, timedelta, timezone
 from http.server import BaseHTTPRequestHandler, HTTPServer
+from pathlib import Path
 
 import pytest
 
@@ -295,7 +296,7 @@ def test_alerts_only_on_change_realert_after_and_one_recovery(hc, sandbox, sdk_c
     code, _, _ = hc(*args)
     assert code == 1 and receiver.take() == []  # 2. still failing: none
 
-    state_file = tmp_path / ".nexla-health-state.json"
+    state_file = default_state(sandbox)
     state = json.loads(state_file.read_text())
     earlier = (datetime.now(timezone.utc) - timedelta(hours=5)).isoformat()
     state["flows"]["1001"]["alerted_at"] = earlier
@@ -318,14 +319,16 @@ def test_alerts_only_on_change_realert_after_and_one_recovery(hc, sandbox, sdk_c
     assert sandbox.service_key not in state_file.read_text()
 
 
-def test_failing_webhook_is_retried_logged_and_never_changes_the_exit_code(hc, receiver, tmp_path):
+def test_failing_webhook_is_retried_logged_and_never_changes_the_exit_code(hc, receiver, sandbox,
+                                                                          script_cwd):
     receiver.status = 500
     code, out, err = hc("--all", "--alert-webhook", receiver.url, "--format", "nagios")
     assert code == 2 and out.startswith("NEXLA CRITICAL")
     assert len(receiver.take()) == health.WEBHOOK_ATTEMPTS
     assert "alert webhook http://127.0.0.1:" in err and "HTTP 500" in err
     assert "SECRETPATH" not in err  # chat webhook URLs carry their secret in the path
-    assert not (tmp_path / ".nexla-health-state.json").exists()  # so the alert is due again
+    assert not default_state(sandbox).exists()  # so the alert is due again
+    assert not list(script_cwd.glob(".nexla*"))  # nothing in the working directory
     receiver.status = 200
     hc("--all", "--alert-webhook", receiver.url, "--format", "nagios")
     [post] = receiver.take()
@@ -335,8 +338,18 @@ def test_failing_webhook_is_retried_logged_and_never_changes_the_exit_code(hc, r
 # ------------------------------------------------------------------ cron safety
 
 
-def test_lock_held_by_another_run_exits_3_at_once_or_waits(hc, tmp_path):
-    with open(tmp_path / ".nexla-health-state.json.lock", "w") as holder:
+def default_state(sandbox) -> Path:
+    """Where health_check keeps alert state for this sandbox without --state-file: the test's
+    own per-user state directory (conftest's private_state_dir), keyed by the API URL."""
+    from nexla_ops.health.alerts import default_state_file
+
+    return Path(default_state_file(sandbox.url))
+
+
+def test_lock_held_by_another_run_exits_3_at_once_or_waits(hc, sandbox):
+    lock = Path(f"{default_state(sandbox)}.lock")
+    lock.parent.mkdir(parents=True, exist_ok=True)
+    with open(lock, "w") as holder:
         fcntl.flock(holder, fcntl.LOCK_EX)
         started = time.monotonic()
         code, out, err = hc("--all", "--format", "nagios")
@@ -377,7 +390,7 @@ def test_lock_holds_against_a_concurrent_second_run(sandbox, run_script, script_
                              stderr=subprocess.PIPE, text=True)
     try:
         deadline = time.monotonic() + 10
-        while not lock_is_held(script_cwd / ".nexla-health-state.json.lock"):
+        while not lock_is_held(Path(f"{default_state(sandbox)}.lock")):
             assert time.monotonic() < deadline and first.poll() is None
             time.sleep(0.05)
         started = time.monotonic()

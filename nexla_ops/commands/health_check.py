@@ -12,9 +12,10 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+from pathlib import Path
 
 import nexla_ops
-from nexla_ops.health.alerts import WebhookSettings, send_alerts
+from nexla_ops.health.alerts import WebhookSettings, default_state_file, send_alerts
 from nexla_ops.health.budget import Deadline, arm_watchdog
 from nexla_ops.health.guide import EXAMPLES
 from nexla_ops.health.model import NAGIOS_KINDS, UNKNOWN
@@ -121,8 +122,9 @@ def build_parser(prog: str | None = None) -> argparse.ArgumentParser:
     alerts = parser.add_argument_group("alerts and cron")
     alerts.add_argument("--alert-webhook", metavar="URL", type=_webhook_url_arg,
                         help="POST a Slack-compatible JSON message when a flow's state changes")
-    alerts.add_argument("--state-file", default=".nexla-health-state.json", metavar="PATH",
-                        help="where alert state is kept between runs (default .nexla-health-state.json)")
+    alerts.add_argument("--state-file", metavar="PATH",
+                        help="where alert state is kept between runs (default: one file per API "
+                             "URL in the per-user state directory, $XDG_STATE_HOME/nexla-ops/health)")
     alerts.add_argument("--realert-after", type=_duration_arg, default=4 * 3600.0, metavar="DURATION",
                         help="repeat an alert for a flow still failing after this long (default 4h)")
     alerts.add_argument("--lock-file", metavar="PATH",
@@ -162,9 +164,12 @@ def run(args, ctx) -> int:
         nexla_ops.check_output_path(args.output)
         defaults = thresholds_from_args(args)
         targets = load_config(args.config, defaults) if args.config else None
+        args.state_file = args.state_file or default_state_file(ctx.config.api_url)
         lock_path = args.lock_file or f"{args.state_file}.lock"
         # The lock keeps overlapping cron runs from checking (and alerting) twice.
         try:
+            if not args.lock_file:
+                Path(lock_path).parent.mkdir(mode=0o700, parents=True, exist_ok=True)
             lock = nexla_ops.lock_file(lock_path, wait=min(args.lock_wait, args.check_timeout))
         except OSError as exc:
             raise ConfigProblem(f"--lock-file {lock_path}: cannot open ({exc.strerror})") from None

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import contextlib
 import json
-import re
 import signal
 import sys
 import threading
@@ -30,12 +29,9 @@ def default_lock_dir() -> Path:
 
 def lock_path(directory: Path, api_url: str, name: str) -> Path:
     """One lock per target, the API URL plus the deployment name, wherever the apply runs
-    from: a readable prefix and a hash of both."""
-    import hashlib
-
-    readable = re.sub(r"[^A-Za-z0-9._-]", "_", name).lstrip(".")[:60] or "deployment"
-    digest = hashlib.sha256(f"{api_url.rstrip('/')}\0{name}".encode()).hexdigest()[:16]
-    return directory / f"deploy-{readable}-{digest}.lock"
+    from."""
+    return directory / nexla_ops.target_name(api_url, name or "deployment", prefix="deploy-",
+                                             suffix=".lock")
 
 
 def deployment_lock(directory: Path, name: str, timeout: float, ctx):

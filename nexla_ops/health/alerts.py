@@ -23,7 +23,12 @@ from .model import CRITICAL, OK, STATE_NAMES, WARNING
 ALERTING = (WARNING, CRITICAL)
 WEBHOOK_ATTEMPTS = 3
 WEBHOOK_TEXT_LINES = 20
-DEFAULT_STATE_FILE = ".nexla-health-state.json"
+
+
+def default_state_file(api_url: str) -> str:
+    """Alert state per target in the per-user state directory, never the working directory:
+    cron jobs and shells in different directories share one state for one Nexla."""
+    return str(nexla_ops.target_path("health", api_url, "alerts", suffix=".json"))
 
 
 @dataclass(frozen=True)
@@ -32,7 +37,7 @@ class WebhookSettings:
     the seconds after which a still-failing item is alerted again."""
 
     url: str
-    state_file: str = DEFAULT_STATE_FILE
+    state_file: str  # see default_state_file()
     realert_after: float = 4 * 3600.0
     title: str = "Nexla health check"  # the first line of the message text
     source: str = "nexla-ops health_check"  # the payload's "source"
