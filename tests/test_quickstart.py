@@ -94,7 +94,8 @@ def test_unreachable_api_exits_6(run_script):
     assert f"cannot reach {url}: check NEXLA_API_URL" in result.err
     assert result.err.count("retrying in") == 2  # one line per retry, then the final error
     data = result.json()
-    assert data["ok"] is False and data["exit_code"] == 6 and data["api_url"] == url
+    assert data["ok"] is False and data["api_url"] == url
+    assert data["error"]["exit_code"] == 6 and data["error"]["kind"] == "transient"
 
 
 def test_api_down_exits_6_after_exactly_n_attempts(run_script, sandbox):

@@ -24,7 +24,8 @@ from nexla_ops.tasks import DEFAULT_WAIT_TIMEOUT, FIRST_POLL_S
 EXAMPLES = """examples:
   # pause flows 1001 and 1002 server-side and wait (up to 10 minutes) for the result
   python scripts/async_task.py start --type BulkPauseFlows --arguments '{"ids": [1001, 1002]}' --wait
-  # arguments from a file; show what would be sent, send nothing
+  # arguments from a file (args.json: {"resource_type": "data_sources", "resource_id": 123});
+  # show what would be sent, send nothing (it reads the server's task types to check --type)
   python scripts/async_task.py start --type GetAuditLogs --arguments @args.json --dry-run
   # probe credential 11 as a task; --json prints one document
   python scripts/async_task.py start --type CallProbe --arguments '{"id": 11}' --wait --json

@@ -34,8 +34,9 @@ def build_parser(prog: str | None = None) -> argparse.ArgumentParser:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("--endpoint", metavar="PATTERN",
-                        help="only endpoints matching PATTERN (shell glob, or a substring of "
-                             "the path or the reference operation)")
+                        help="only endpoints matching PATTERN: a name as --list prints it, a "
+                             "substring of one, or a shell glob over the whole name, which starts "
+                             "with 'GET ' (so '*data_sources?page*', not '/data_sources?page*')")
     parser.add_argument("--record", metavar="DIR",
                         help="write each answer's shape (keys and JSON types, no values) to "
                              "DIR, one JSON file per endpoint")

@@ -32,9 +32,9 @@ def run(args: argparse.Namespace, ctx: nexla_ops.Context) -> int:
     try:
         result = quickstart(ctx)
     except nexla_ops.OpsError as exc:
-        if args.json:  # an agent still gets one parseable document, with ok=false
-            ctx.out({**getattr(exc, "partial", {}), "ok": False, "error": exc.message,
-                     "exit_code": exc.exit_code}, "json")
+        if args.json:  # the house failure document, plus what was learnt before the failure
+            ctx.out({**getattr(exc, "partial", {}),
+                     **nexla_ops.cli.failure_document(exc.exit_code, exc.message, exc)}, "json")
         raise
     ctx.out(result if args.json else render_text(result))
     return nexla_ops.EXIT_OK
