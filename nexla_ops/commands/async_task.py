@@ -74,7 +74,8 @@ def build_parser(prog: str | None = None) -> argparse.ArgumentParser:
     start.add_argument("--wait", action="store_true",
                        help="wait for the task to finish and print its result")
     start.add_argument("--dry-run", action="store_true",
-                       help="print the request that would be sent; send nothing")
+                       help="print the request that would be sent and check --type against the "
+                            "server's list (a read); write nothing")
     commands.add_parser("types", parents=[common], epilog=EXAMPLES,
                         help="list the task types the server accepts (GET /async_tasks/types)",
                         formatter_class=argparse.RawDescriptionHelpFormatter)
