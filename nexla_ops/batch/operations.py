@@ -42,8 +42,17 @@ class Operation:
         self.api = api
         self.op = spec.op
 
-    def decide(self, item_id: int, *, in_doubt_pre: dict | None) -> Decision:
+    def decide(self, item_id: int, *, in_doubt_pre: dict | None,
+               listed: dict | None = None) -> Decision:
+        """`listed`: the item as its list page showed it ({id, name, status}); pause and
+        activate decide from it instead of reading the item again."""
         op, api = self.op, self.api
+        if op in TARGET_STATUS and listed is not None:
+            status = str(listed.get("status") or "").upper()
+            want = TARGET_STATUS[op]
+            if status == want:
+                return Decision(None, listed, f"already {want}")
+            return Decision(f"{status or '?'} -> {want}", listed)
         try:
             obj = api.read(item_id)
         except nexla_ops.NotFound:

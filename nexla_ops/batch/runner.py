@@ -53,8 +53,12 @@ class Runner:
         # write may have happened, so decide() re-checks with what the intent recorded.
         in_doubt = intent is not None
         try:
+            # A status read from the listing moments ago is enough to decide a pause or an
+            # activate (the PUT is idempotent either way); an item in doubt is read afresh.
+            listed = target if target.get("status") and not in_doubt else None
             decision = self.operation.decide(
-                item_id, in_doubt_pre=(intent.get("pre") or {}) if in_doubt else None)
+                item_id, in_doubt_pre=(intent.get("pre") or {}) if in_doubt else None,
+                listed=listed)
             if result["name"] is None:
                 result["name"] = decision.current.get("name")
             if decision.change is None:
@@ -188,9 +192,11 @@ def run(args, ctx) -> int:
             ctx.log(f"resuming {len(targets)} target(s) from {args.checkpoint}; selection flags "
                     "are not re-evaluated")
         else:
-            targets = resolve_targets(ctx, spec)
+            targets = resolve_targets(ctx, spec, args.concurrency)
             if journal is not None and not args.dry_run:
-                journal.write_plan({**plan_header(spec), "targets": targets})
+                # The listed status is a moment's view: a resumed run reads each item afresh.
+                journal.write_plan({**plan_header(spec), "targets": [
+                    {"id": t["id"], "name": t.get("name")} for t in targets]})
         api = Api(ctx, spec.kind)
         runner = Runner(ctx, spec, Operation(spec, api), journal, args.dry_run)
         results = runner.run(targets, args.concurrency)

@@ -153,14 +153,18 @@ def parse_spec(args) -> Spec:
 # --------------------------------------------------------------------------- targets
 
 
-def resolve_targets(ctx, spec: Spec) -> list[dict]:
-    """[{id, name}] in a stable order; filters walk every page (list_resources' own walker)."""
+def resolve_targets(ctx, spec: Spec, concurrency: int = 1) -> list[dict]:
+    """[{id, name}] in a stable order; filters walk every page (list_resources' own walker,
+    `concurrency` pages in flight). A listed target also carries the `status` its page showed,
+    which is all pause and activate need to decide: no GET per item."""
     if spec.ids and not spec.filters.client_side:
         targets = [{"id": i, "name": None} for i in spec.ids]
     else:
         targets, seen = [], set()
-        for row in listing.iter_resources(ctx, spec.kind.name, spec.filters):
+        for row in listing.iter_resources(ctx, spec.kind.name, spec.filters,
+                                          prefetch=concurrency):
             if row["id"] not in seen:
                 seen.add(row["id"])
-                targets.append({"id": row["id"], "name": row.get("name")})
+                targets.append({"id": row["id"], "name": row.get("name"),
+                                "status": row.get("status")})
     return [t for t in targets if in_shard(t["id"], spec.shard)]

@@ -78,12 +78,14 @@ def _items_by_id(ctx, kind: Kind, ids, missing: list | None = None):
             yield Item(summarize(kind, body), body, _owner_of(body))
 
 
-def iter_resources(ctx, type_name: str, filters, limit: int = 0, *, full: bool = False):
+def iter_resources(ctx, type_name: str, filters, limit: int = 0, *, full: bool = False,
+                   prefetch: int = 1):
     """Yield filtered rows (redacted, JSON-safe dicts with at least id, name, type, status,
     tags, owner, updated_at) of one type across every page. `filters` is a Filters or the
-    argparse namespace of add_filter_args(). full=True yields the whole redacted objects."""
+    argparse namespace of add_filter_args(). full=True yields the whole redacted objects;
+    prefetch=N keeps up to N pages in flight (see iter_items)."""
     kind = KINDS[normalize_type(type_name)]
     if not isinstance(filters, Filters):
         filters = parse_filters(filters)
-    for item in iter_items(ctx, kind, filters, limit):
+    for item in iter_items(ctx, kind, filters, limit, prefetch=prefetch):
         yield record_of(item, full=full)
