@@ -40,88 +40,70 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from .cli import add_common_args, main_wrapper, renamed, setup_logging
-from .client import build_client
-from .config import (
-    DEFAULT_API_URL,
-    DEFAULTS,
-    ENV_VARS,
-    SANDBOX_DIR,
-    env_setting,
-    resolve_config,
-    validate_api_url,
-)
-from .context import PAGE_SIZE, Context
-from .errors import (
-    EXIT_AUTH,
-    EXIT_BAD_INPUT,
-    EXIT_CONFIG,
-    EXIT_FAILED,
-    EXIT_NOT_FOUND,
-    EXIT_OK,
-    EXIT_PARTIAL,
-    EXIT_TRANSIENT,
-    ApiError,
-    AuthError,
-    BadInput,
-    ConfigError,
-    LockBusy,
-    NotFound,
-    OpsError,
-    Partial,
-    Transient,
-    UnknownOutcome,
-)
-from .failures import IDEMPOTENT_METHODS, Failure, classify, probe_rejection, translate
-from .files import (
-    append_jsonl,
-    check_output_path,
-    load_structured_file,
-    lock_file,
-    open_output,
-    state_dir,
-    target_name,
-    target_path,
-    write_atomic,
-    write_output,
-)
-from .output import dumps, emit, format_table, to_jsonable
-from .parsing import api_time, parse_duration, parse_id, parse_time
-from .redact import (
-    REDACTED,
-    escape_text,
-    is_secret_key,
-    one_line,
-    redact,
-    redact_text,
-    register_secret,
-    sanitize_text,
-)
-from .resources import RESOURCE_TYPES, resource_path, resource_type
-from .retry import RetryPolicy
+from .lazy import lazy_exports
+
+# Eager: importing the submodule `redact` binds that name in the package, hiding a lazy export.
+from .redact import redact as redact
+
+# Each public name -> the module that defines it. Imported on first use (PEP 562): a
+# command's --help loads only what its parser needs, not the whole package.
+_EXPORTS = {
+    **dict.fromkeys((
+        "add_common_args", "main_wrapper", "renamed", "setup_logging",
+    ), "cli"),
+    **dict.fromkeys((
+        "build_client",
+    ), "client"),
+    **dict.fromkeys((
+        "DEFAULT_API_URL", "DEFAULTS", "ENV_VARS", "SANDBOX_DIR", "env_setting",
+        "resolve_config", "validate_api_url",
+    ), "config"),
+    **dict.fromkeys((
+        "PAGE_SIZE", "Context",
+    ), "context"),
+    **dict.fromkeys((
+        "EXIT_AUTH", "EXIT_BAD_INPUT", "EXIT_CONFIG", "EXIT_FAILED", "EXIT_NOT_FOUND",
+        "EXIT_OK", "EXIT_PARTIAL", "EXIT_TRANSIENT", "ApiError", "AuthError",
+        "BadInput", "ConfigError", "LockBusy", "NotFound", "OpsError", "Partial",
+        "Transient", "UnknownOutcome",
+    ), "errors"),
+    **dict.fromkeys((
+        "IDEMPOTENT_METHODS", "Failure", "classify", "probe_rejection", "translate",
+    ), "failures"),
+    **dict.fromkeys((
+        "append_jsonl", "check_output_path", "load_structured_file", "lock_file",
+        "open_output", "state_dir", "target_name", "target_path", "write_atomic",
+        "write_output",
+    ), "files"),
+    **dict.fromkeys((
+        "dumps", "emit", "format_table", "to_jsonable",
+    ), "output"),
+    **dict.fromkeys((
+        "api_time", "parse_duration", "parse_id", "parse_time",
+    ), "parsing"),
+    **dict.fromkeys((
+        "REDACTED", "escape_text", "is_secret_key", "one_line", "redact_text",
+        "register_secret", "sanitize_text",
+    ), "redact"),
+    **dict.fromkeys((
+        "RESOURCE_TYPES", "resource_path", "resource_type",
+    ), "resources"),
+    **dict.fromkeys((
+        "RetryPolicy",
+    ), "retry"),
+}
 
 logger = logging.getLogger("nexla_ops")  # every module logs here; cli.setup_logging routes it
 
-__all__ = [
-    "DEFAULTS", "DEFAULT_API_URL", "ENV_VARS", "EXIT_AUTH", "EXIT_BAD_INPUT", "EXIT_CONFIG",
-    "EXIT_FAILED", "EXIT_NOT_FOUND", "EXIT_OK", "EXIT_PARTIAL", "EXIT_TRANSIENT",
-    "IDEMPOTENT_METHODS", "PAGE_SIZE", "REDACTED", "RESOURCE_TYPES", "SANDBOX_DIR", "ApiError",
-    "AuthError", "BadInput", "Config", "ConfigError", "Context", "Failure", "LockBusy",
-    "NotFound", "OpsError", "Partial", "RetryPolicy", "Transient", "UnknownOutcome",
-    "add_common_args", "api_time", "append_jsonl", "build_client", "classify", "dumps", "emit",
-    "env_setting", "escape_text", "format_table", "check_output_path", "open_output",
-    "write_output", "is_secret_key", "load_structured_file", "lock_file", "logger",
-    "main_wrapper", "one_line", "parse_duration", "parse_id", "parse_time", "probe_rejection",
-    "redact",
-    "redact_text", "register_secret", "renamed", "resolve_config", "resource_path", "resource_type",
-    "sanitize_text", "setup_logging", "state_dir", "target_name", "target_path", "to_jsonable", "translate", "validate_api_url",
-    "write_atomic",
-]
+__all__ = sorted([*_EXPORTS, "Config", "logger", "redact"])
 
 
-def __getattr__(name: str) -> Any:  # PEP 562: nexla_ops.Config without importing pydantic early
-    if name == "Config":
+_exported = lazy_exports(__name__, globals(), _EXPORTS)
+
+
+def __getattr__(name: str) -> Any:
+    if name == "Config":  # a pydantic model, built on first use
         from .config import config_model
 
         return config_model()
-    raise AttributeError(f"module 'nexla_ops' has no attribute {name!r}")
+    return _exported(name)

@@ -10,15 +10,17 @@ import logging
 import os
 import sys
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .config import SANDBOX_DIR
-from .context import Context
 from .errors import EXIT_BAD_INPUT, EXIT_FAILED, EXIT_OK
 from .failures import translate
 from .output import dumps
 from .parsing import number_flag
 from .redact import one_line, redact_text
+
+if TYPE_CHECKING:  # the context (config, retries, the client) loads only once a command runs
+    from .context import Context
 
 logger = logging.getLogger("nexla_ops")
 
@@ -260,6 +262,8 @@ def _run(run: Callable[[Any, Context], int | None], parser: argparse.ArgumentPar
     debug = bool(getattr(args, "debug", False))
     setup_logging(parser.prog, quiet=getattr(args, "quiet", False),
                   verbose=getattr(args, "verbose", False), debug=debug)
+    from .context import Context
+
     ctx = Context(args)
     error = None
     try:

@@ -175,3 +175,19 @@ def test_any_unknown_command_name_is_one_line_of_bad_input(name):
     assert code == 2
     assert out.getvalue() == ""
     assert err.getvalue().count("\n") == 1 and "unknown command" in err.getvalue()
+
+
+@pytest.mark.parametrize("package", ["nexla_ops", "nexla_ops.health"])
+def test_lazy_exports_resolve_to_their_definitions_not_to_submodules(package):
+    """Every public name of a lazily exporting package is what its module defines, even once
+    every submodule is imported (a submodule binds its name in the package)."""
+    import importlib
+    import pkgutil
+    import types
+
+    pkg = importlib.import_module(package)
+    for info in pkgutil.iter_modules(pkg.__path__):
+        if info.name != "__main__":
+            importlib.import_module(f"{package}.{info.name}")
+    for name in pkg.__all__:
+        assert not isinstance(getattr(pkg, name), types.ModuleType), f"{package}.{name}"

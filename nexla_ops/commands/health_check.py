@@ -15,12 +15,9 @@ import sys
 from pathlib import Path
 
 import nexla_ops
-from nexla_ops.health.alerts import WebhookSettings, default_state_file, send_alerts
 from nexla_ops.health.budget import Deadline, arm_watchdog
 from nexla_ops.health.guide import EXAMPLES
 from nexla_ops.health.model import NAGIOS_KINDS, UNKNOWN
-from nexla_ops.health.outputs import render
-from nexla_ops.health.runner import Selection, check_flows
 from nexla_ops.health.settings import (
     ConfigProblem,
     Thresholds,
@@ -164,6 +161,8 @@ def run(args, ctx) -> int:
         nexla_ops.check_output_path(args.output)
         defaults = thresholds_from_args(args)
         targets = load_config(args.config, defaults) if args.config else None
+        from nexla_ops.health.alerts import default_state_file
+
         args.state_file = args.state_file or default_state_file(ctx.config.api_url)
         lock_path = args.lock_file or f"{args.state_file}.lock"
         # The lock keeps overlapping cron runs from checking (and alerting) twice.
@@ -194,6 +193,10 @@ def run(args, ctx) -> int:
 
 def check(args, ctx, deadline: Deadline, defaults: Thresholds, targets) -> int:
     """The checks, then the report (stdout or --output), then the alerts; the Nagios code."""
+    # The run's modules load here, not at import: --help stays fast.
+    from nexla_ops.health.alerts import WebhookSettings, send_alerts
+    from nexla_ops.health.runner import Selection, check_flows
+
     selection = Selection(tags=args.tag, projects=args.project, flows=args.flow,
                           expect_paused=args.expect_paused,
                           probe_credentials=args.probe_credentials, concurrency=args.concurrency)
@@ -209,6 +212,8 @@ def check(args, ctx, deadline: Deadline, defaults: Thresholds, targets) -> int:
 def write_output(args, results, summary, notes):
     colour = (args.format not in ("json", "nagios", "prometheus") and not args.output
               and sys.stdout.isatty() and not os.environ.get("NO_COLOR"))
+    from nexla_ops.health.outputs import render
+
     text = render(args.format, results, summary, notes, colour=colour)
     if args.output:
         nexla_ops.write_output(args.output, text)

@@ -17,42 +17,38 @@ Nothing here parses arguments or prints a report; results come back as data.
 
 from __future__ import annotations
 
-from .alerts import (
-    WEBHOOK_ATTEMPTS,
-    AlertOutcome,
-    WebhookSettings,
-    alert_payload,
-    load_alert_state,
-    plan_alerts,
-    post_webhook,
-    send_alerts,
-)
-from .budget import WATCHDOG_GRACE, Deadline, arm_watchdog
-from .checks import evaluate, human_age, needs_history, summarize, unchecked
-from .model import (
-    CRITICAL,
-    OK,
-    SEVERITY,
-    STATE_NAMES,
-    UNKNOWN,
-    WARNING,
-    Check,
-    Flow,
-    FlowResult,
-    Run,
-    worst,
-)
-from .observe import BULK_RUNS, Api, Listing, flows_from_page, list_flows, run_from_metric
-from .outputs import FORMATS, render, result_doc
-from .runner import Report, Selection, check_flows, select
-from .settings import ConfigProblem, Target, Thresholds, apply_overrides, load_config
+from ..lazy import lazy_exports
 
-__all__ = [
-    "BULK_RUNS", "CRITICAL", "FORMATS", "OK", "SEVERITY", "STATE_NAMES", "UNKNOWN",
-    "WARNING", "WATCHDOG_GRACE", "WEBHOOK_ATTEMPTS", "AlertOutcome", "Api", "Check",
-    "ConfigProblem", "Deadline", "Flow", "FlowResult", "Listing", "Report", "Run", "Selection",
-    "Target", "Thresholds", "WebhookSettings", "alert_payload", "apply_overrides",
-    "arm_watchdog", "check_flows", "evaluate", "flows_from_page", "human_age", "list_flows",
-    "load_alert_state", "load_config", "needs_history", "plan_alerts", "post_webhook", "render",
-    "result_doc", "run_from_metric", "select", "send_alerts", "summarize", "unchecked", "worst",
-]
+# Each public name -> its module, imported on first use (nexla_ops.lazy).
+_EXPORTS = {
+    **dict.fromkeys((
+        "WEBHOOK_ATTEMPTS", "AlertOutcome", "WebhookSettings", "alert_payload",
+        "load_alert_state", "plan_alerts", "post_webhook", "send_alerts",
+    ), "alerts"),
+    **dict.fromkeys((
+        "WATCHDOG_GRACE", "Deadline", "arm_watchdog",
+    ), "budget"),
+    **dict.fromkeys((
+        "evaluate", "human_age", "needs_history", "summarize", "unchecked",
+    ), "checks"),
+    **dict.fromkeys((
+        "CRITICAL", "OK", "SEVERITY", "STATE_NAMES", "UNKNOWN", "WARNING", "Check",
+        "Flow", "FlowResult", "Run", "worst",
+    ), "model"),
+    **dict.fromkeys((
+        "BULK_RUNS", "Api", "Listing", "flows_from_page", "list_flows",
+        "run_from_metric",
+    ), "observe"),
+    **dict.fromkeys((
+        "FORMATS", "render", "result_doc",
+    ), "outputs"),
+    **dict.fromkeys((
+        "Report", "Selection", "check_flows", "select",
+    ), "runner"),
+    **dict.fromkeys((
+        "ConfigProblem", "Target", "Thresholds", "apply_overrides", "load_config",
+    ), "settings"),
+}
+
+__all__ = sorted(_EXPORTS)
+__getattr__ = lazy_exports(__name__, globals(), _EXPORTS)
