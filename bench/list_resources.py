@@ -25,42 +25,15 @@ import contextlib
 import io
 import math
 import os
-import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-SCRIPT = ROOT / "scripts" / "list_resources.py"
-sys.path[:0] = [str(ROOT), str(ROOT / "scripts")]
+sys.path[:0] = [str(ROOT), str(ROOT / "scripts"), str(ROOT / "bench")]
 
-
-@contextlib.contextmanager
-def sandbox_process():
-    """`python -m nexla_sandbox` on a free loopback port; yields (api_url, service_key, control)."""
-    from nexla_sandbox.control import ControlClient
-
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "nexla_sandbox", "--port", "0", "--seed", "empty"],
-        cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
-    )
-    try:
-        url = proc.stdout.readline().strip()
-        key = token = None
-        for _ in range(10):
-            line = proc.stdout.readline()
-            if line.startswith("service key (admin):"):
-                key = line.split(":", 1)[1].strip()
-            elif line.startswith("control token:"):
-                token = line.split(":", 1)[1].strip()
-                break
-        if not url.startswith("http://127.0.0.1:") or not key or not token:
-            raise SystemExit("the sandbox did not start")
-        yield url, key, ControlClient(url.rsplit("/nexla-api", 1)[0], token=token)
-    finally:
-        proc.terminate()
-        proc.wait(timeout=10)
+from common import run_command, sandbox_process  # noqa: E402
 
 
 def count_requests(control) -> tuple[int, int]:
@@ -111,43 +84,10 @@ def bare_loop(url: str, key: str, control, page: int) -> tuple[float, int]:
         return time.perf_counter() - started, items
 
 
-# Linux carries a process's peak RSS across fork+exec, so a child of this (by then large)
-# bench process would report at least the bench's own size. A tiny launcher forks the real run
-# and reports that child's rusage, which then is the script's own peak.
-LAUNCHER = """
-import json, os, sys
-pid = os.fork()
-if pid == 0:
-    devnull = os.open(os.devnull, os.O_WRONLY)
-    os.dup2(devnull, 2)
-    os.execv(sys.executable, [sys.executable] + sys.argv[1:])
-_, status, usage = os.wait4(pid, 0)
-print(json.dumps({"code": os.waitstatus_to_exitcode(status), "maxrss_kib": usage.ru_maxrss}),
-      file=sys.stderr)
-"""
-
-
 def run_subprocess(url: str, key: str, control, *args: str) -> tuple[float, float, int]:
     """(wall seconds, peak RSS MiB, stdout lines) of one real CLI run, stdout to a file."""
-    import json
-
-    env = {k: v for k, v in os.environ.items() if not k.startswith("NEXLA_")}
-    env.update(NEXLA_API_URL=url, NEXLA_SERVICE_KEY=key)
-    with tempfile.TemporaryDirectory() as tmp:
-        out_path = Path(tmp) / "stdout"
-        control.clear_requests()
-        with open(out_path, "w") as out:
-            started = time.perf_counter()
-            launcher = subprocess.run(
-                [sys.executable, "-c", LAUNCHER, str(SCRIPT), "--type", "sources", *args],
-                cwd=tmp, env=env, stdout=out, stderr=subprocess.PIPE, text=True, check=True)
-            seconds = time.perf_counter() - started
-        result = json.loads(launcher.stderr.strip().splitlines()[-1])
-        if result["code"] != 0:
-            raise SystemExit(f"list_resources {' '.join(args)} exited {result['code']}")
-        with open(out_path) as fh:
-            lines = sum(1 for _ in fh)
-    return seconds, result["maxrss_kib"] / 1024.0, lines  # ru_maxrss is KiB on Linux
+    run = run_command("list_resources", ["--type", "sources", *args], url, key, control)
+    return run.seconds, run.rss_mib, run.stdout_lines
 
 
 def main(argv=None) -> int:
