@@ -563,3 +563,14 @@ def test_all_over_1000_flows_stays_within_the_request_budget(hc, sandbox):
     assert pages[:11] == list(range(1, 12)) and len(pages) == len(set(pages)) <= 11 + 7
     assert all(r["query"]["per_page"] == "100" for r in requests if r["path"] == "/flows")
     assert code == 2
+
+
+def test_json_report_is_one_document_with_a_line_per_flow(run_main):
+    raw = run_main(health_check, "--all", "--format", "json").out
+    doc = json.loads(raw)
+    assert len(doc["flows"]) == 5 and doc["summary"]["flows"] == 5
+    flow_lines = [line.rstrip(",") for line in raw.splitlines()
+                  if line.startswith('    {"flow_id": ')]
+    assert [json.loads(line) for line in flow_lines] == doc["flows"]
+    stamps = [f["last_success_at"] for f in doc["flows"] if f["last_success_at"]]
+    assert stamps and all("T" in s for s in stamps)  # ISO-8601, as before
