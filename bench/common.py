@@ -16,6 +16,15 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 
 
+def user_env(**settings: str) -> dict:
+    """The environment a command runs in: ours without NEXLA_* settings (plus `settings`), and
+    with bytecode caching on, as an installed tool runs (some shells set
+    PYTHONDONTWRITEBYTECODE, which makes every start-up compile every module)."""
+    env = {k: v for k, v in os.environ.items()
+           if not k.startswith("NEXLA_") and k != "PYTHONDONTWRITEBYTECODE"}
+    return {**env, **settings}
+
+
 @contextlib.contextmanager
 def sandbox_process():
     """`python -m nexla_sandbox` on a free loopback port; yields (api_url, service_key, control),
@@ -38,7 +47,8 @@ def sandbox_process():
                 break
         if not url.startswith("http://127.0.0.1:") or not key or not token:
             raise SystemExit("the sandbox did not start")
-        control = ControlClient(url.rsplit("/nexla-api", 1)[0], token=token)
+        # populating 10k flows takes the sandbox longer than the client's usual 30 s
+        control = ControlClient(url.rsplit("/nexla-api", 1)[0], token=token, timeout=900)
         control.pid = proc.pid
         yield url, key, control
     finally:
@@ -84,8 +94,7 @@ def run_command(script: str, args: list[str], url: str, key: str, control,
                 ok: tuple[int, ...] = (0,)) -> Run:
     """Run scripts/<script>.py with `args` ("{tmp}" is a fresh directory) against the API at
     `url`, the sandbox's request log cleared first; SystemExit unless its exit code is in `ok`."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith("NEXLA_")}
-    env.update(NEXLA_API_URL=url, NEXLA_SERVICE_KEY=key)
+    env = user_env(NEXLA_API_URL=url, NEXLA_SERVICE_KEY=key)
     with tempfile.TemporaryDirectory() as tmp:
         env["NEXLA_OPS_STATE_DIR"] = f"{tmp}/state"
         argv = [a.replace("{tmp}", tmp) for a in args]
