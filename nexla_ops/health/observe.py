@@ -129,13 +129,16 @@ class Listing:
     problem: str = ""
 
 
-def list_flows(api: Api, ctx, concurrency: int = 1) -> Listing:
+def list_flows(api: Api, ctx, concurrency: int = 1, on_page=None) -> Listing:
     """Every visible flow with its latest runs, one bulk page (100 flows) at a time.
 
     GET /flows returns one object per page; pages are walked as nexla_ops.paging does (never
     stopping on a page merely shorter than asked). An error on the first page fails the run
     (UNKNOWN); a later one keeps what was read and marks it incomplete. Once a page shows
-    that more follow, up to `concurrency` pages are fetched at once.
+    that more follow, up to `concurrency` pages are fetched at once. `on_page(flows, listing)`
+    sees each page's flows in order (with the listing so far: its project and credential
+    names) and returns those the listing keeps (default: all), so a caller can judge flows as
+    they arrive instead of holding every one.
     """
     listing = Listing([], {}, {}, complete=False)
 
@@ -157,7 +160,7 @@ def list_flows(api: Api, ctx, concurrency: int = 1) -> Listing:
         walk = PageWalk(fetch_page, what="GET /flows", identity=lambda flow: flow.flow_id,
                         prefetch=concurrency, per_page=nexla_ops.PAGE_SIZE)
         for flows in walk:
-            listing.flows.extend(flows)
+            listing.flows.extend(flows if on_page is None else on_page(flows, listing))
             pages_read += 1
     except nexla_ops.OpsError as exc:
         if not pages_read:

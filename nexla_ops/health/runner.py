@@ -97,6 +97,37 @@ def select(listing: Listing, defaults: Thresholds, targets, ctx, *, tags=None, p
     return sorted(pairs, key=lambda pair: pair[0].flow_id), missing
 
 
+def _stream(api, ctx, defaults: Thresholds, selection: Selection, now: datetime, judged: list):
+    """List the flows, judging on each page those the listing alone can judge (into `judged`).
+    Returns the listing (holding only the flows that need their history), their
+    (Flow, Thresholds) pairs, and results for --flow ids that were not found."""
+    thresholds: dict = {}
+    seen: set = set()
+    def on_page(flows: list, listing: Listing) -> list:
+        seen.update(flow.flow_id for flow in flows)
+        page = Listing(flows, listing.projects, listing.credentials, complete=True)
+        chosen, _ = select(page, defaults, None, ctx, tags=selection.tags,
+                           projects=selection.projects, flows=selection.flows,
+                           expect_paused=selection.expect_paused)
+        kept = []
+        for flow, th in chosen:
+            if needs_history(flow, th, now):
+                thresholds[flow.flow_id] = th
+                kept.append(flow)
+            else:
+                judged.append(evaluate(flow, th, now, None))
+        return kept
+
+    listing = list_flows(api, ctx, selection.concurrency, on_page)
+    pairs = [(flow, thresholds[flow.flow_id]) for flow in listing.flows]
+    why = ("the flow listing stopped before it was found" if not listing.complete
+           else "not found among the flows visible to this key")
+    missing = [FlowResult(None, f"flow {flow_id}", "UNKNOWN", UNKNOWN,
+                          [Check("selection", UNKNOWN, why)])
+               for flow_id in sorted(set(selection.flows or ()) - seen)]
+    return listing, pairs, missing
+
+
 def check_flows(ctx, deadline: Deadline, defaults: Thresholds, targets=None,
                 selection: Selection | None = None) -> Report:
     """Check every flow chosen (targets from settings.load_config, or every flow with
@@ -105,11 +136,18 @@ def check_flows(ctx, deadline: Deadline, defaults: Thresholds, targets=None,
     selection = selection or Selection()
     started_at = datetime.now(timezone.utc)
     api = Api(ctx, deadline)
-    listing = list_flows(api, ctx, selection.concurrency)
-    now = datetime.now(timezone.utc)
-    pairs, missing = select(listing, defaults, targets, ctx, tags=selection.tags,
-                            projects=selection.projects, flows=selection.flows,
-                            expect_paused=selection.expect_paused)
+    judged: list = []
+    if targets is None and not selection.probe_credentials:
+        # Nothing needs the whole listing: judge each page's flows as it arrives and keep
+        # only those that need more (their run history), so memory does not grow with N.
+        now = started_at
+        listing, pairs, missing = _stream(api, ctx, defaults, selection, now, judged)
+    else:
+        listing = list_flows(api, ctx, selection.concurrency)
+        now = datetime.now(timezone.utc)
+        pairs, missing = select(listing, defaults, targets, ctx, tags=selection.tags,
+                                projects=selection.projects, flows=selection.flows,
+                                expect_paused=selection.expect_paused)
 
     tasks = {}
     for flow, th in pairs:
@@ -129,7 +167,7 @@ def check_flows(ctx, deadline: Deadline, defaults: Thresholds, targets=None,
             if key[0] == "credential":
                 credentials[key[1]] = (UNKNOWN, f"credential {key[1]}: {exc.message}")
 
-    results = list(missing)
+    results = [*missing, *judged]
     for flow, th in pairs:
         key = ("history", flow.flow_id)
         if key in failed:
