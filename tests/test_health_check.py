@@ -574,3 +574,16 @@ def test_json_report_is_one_document_with_a_line_per_flow(run_main):
     assert [json.loads(line) for line in flow_lines] == doc["flows"]
     stamps = [f["last_success_at"] for f in doc["flows"] if f["last_success_at"]]
     assert stamps and all("T" in s for s in stamps)  # ISO-8601, as before
+
+
+def test_all_asks_for_flow_trees_only_unless_tags_or_project_names_need_resources(hc, sandbox):
+    def flows_only_values():
+        return {r["query"].get("flows_only") for r in sandbox.control.requests()
+                if r["path"] == "/flows"}
+
+    sandbox.control.clear_requests()
+    code, doc, _ = hc("--all", "--json")
+    assert flows_only_values() == {"1"} and states(doc) == SEED_STATES
+    sandbox.control.clear_requests()
+    hc("--tag", "no-such-tag", "--json")
+    assert flows_only_values() == {None}

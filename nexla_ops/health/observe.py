@@ -129,7 +129,8 @@ class Listing:
     problem: str = ""
 
 
-def list_flows(api: Api, ctx, concurrency: int = 1, on_page=None) -> Listing:
+def list_flows(api: Api, ctx, concurrency: int = 1, on_page=None, *,
+               details: bool = True) -> Listing:
     """Every visible flow with its latest runs, one bulk page (100 flows) at a time.
 
     GET /flows returns one object per page; pages are walked as nexla_ops.paging does (never
@@ -138,14 +139,18 @@ def list_flows(api: Api, ctx, concurrency: int = 1, on_page=None) -> Listing:
     that more follow, up to `concurrency` pages are fetched at once. `on_page(flows, listing)`
     sees each page's flows in order (with the listing so far: its project and credential
     names) and returns those the listing keeps (default: all), so a caller can judge flows as
-    they arrive instead of holding every one.
+    they arrive instead of holding every one. details=False asks for `flows_only` pages (the
+    flow trees and run metrics, without the resource objects: a tenth of the bytes), which
+    lack only tags, project names and credential ids.
     """
     listing = Listing([], {}, {}, complete=False)
 
     def fetch_page(page: int) -> list:
         ctx.progress(f"listing flows: page {page}")
-        body = api.get("/flows", {"include_run_metrics": 1, "page": page,
-                                  "per_page": nexla_ops.PAGE_SIZE})
+        query = {"include_run_metrics": 1, "page": page, "per_page": nexla_ops.PAGE_SIZE}
+        if not details:
+            query["flows_only"] = 1
+        body = api.get("/flows", query)
         if not isinstance(body, dict) or not isinstance(body.get("flows"), list):
             raise nexla_ops.ApiError("GET /flows: unexpected response shape (expected an object with 'flows')")
         for project in body.get("projects") or []:

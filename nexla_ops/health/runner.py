@@ -118,7 +118,9 @@ def _stream(api, ctx, defaults: Thresholds, selection: Selection, now: datetime,
                 judged.append(evaluate(flow, th, now, None))
         return kept
 
-    listing = list_flows(api, ctx, selection.concurrency, on_page)
+    # The resource lists carry what only --tag and --project NAME need (tags, project names).
+    listing = list_flows(api, ctx, selection.concurrency, on_page,
+                         details=bool(selection.tags or selection.projects))
     pairs = [(flow, thresholds[flow.flow_id]) for flow in listing.flows]
     why = ("the flow listing stopped before it was found" if not listing.complete
            else "not found among the flows visible to this key")
