@@ -466,6 +466,9 @@ def start_sandbox(db=None, seed="demo", host="127.0.0.1", port=0, latency_ms=0, 
     except BaseException:
         app.store.close()  # frees the db lock for a retry in this process
         raise
-    thread = threading.Thread(target=server.serve_forever, name="nexla-sandbox", daemon=True)
+    # shutdown() waits for the loop's next poll: at the default 0.5 s, every --sandbox command
+    # spent half a second exiting.
+    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.02},
+                              name="nexla-sandbox", daemon=True)
     thread.start()
     return Sandbox(app, server, thread)
