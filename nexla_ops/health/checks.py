@@ -130,6 +130,13 @@ def needs_history(flow: Flow, th: Thresholds, now: datetime) -> bool:
     return oldest is None or (now - oldest).total_seconds() <= 2 * th.max_age
 
 
+def needs_created_at(flow: Flow) -> bool:
+    """Whether judging this flow needs its creation time, which flows_only pages lack: a flow
+    with no finished run may be new (pending) rather than failing (see staleness_check)."""
+    return (flow.created_at is None and flow.source_id is not None
+            and flow.status != "PAUSED" and all(run.status == "RUNNING" for run in flow.runs))
+
+
 def unchecked(flow_id, name, reason) -> FlowResult:
     return FlowResult(flow_id, name, "UNKNOWN", UNKNOWN, [Check("deadline", UNKNOWN, reason)])
 

@@ -176,6 +176,12 @@ def list_flows(api: Api, ctx, concurrency: int = 1, on_page=None, *,
     return listing
 
 
+def fetch_created_at(api: Api, flow: Flow) -> datetime | None:
+    """The flow's creation time, from its source (flows_only pages carry none)."""
+    body = api.get(f"/data_sources/{flow.source_id}")
+    return nexla_ops.api_time(body.get("created_at")) if isinstance(body, dict) else None
+
+
 def fetch_history(api: Api, flow: Flow, th: Thresholds, now: datetime) -> tuple[list, bool]:
     """Older runs from the flow source's run summary (newest first), as far back as needed."""
     path = f"/data_sources/{flow.source_id}/metrics/run_summary"

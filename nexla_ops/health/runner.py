@@ -8,9 +8,17 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
 
 from .budget import Deadline
-from .checks import evaluate, needs_history, summarize, unchecked
+from .checks import evaluate, needs_created_at, needs_history, summarize, unchecked
 from .model import STATE_NAMES, UNKNOWN, Check, FlowResult, worst
-from .observe import Api, Listing, fetch_history, list_flows, probe_credential, run_bounded
+from .observe import (
+    Api,
+    Listing,
+    fetch_created_at,
+    fetch_history,
+    list_flows,
+    probe_credential,
+    run_bounded,
+)
 from .settings import Thresholds
 
 
@@ -111,7 +119,7 @@ def _stream(api, ctx, defaults: Thresholds, selection: Selection, now: datetime,
                            expect_paused=selection.expect_paused)
         kept = []
         for flow, th in chosen:
-            if needs_history(flow, th, now):
+            if needs_history(flow, th, now) or needs_created_at(flow):
                 thresholds[flow.flow_id] = th
                 kept.append(flow)
             else:
@@ -155,6 +163,8 @@ def check_flows(ctx, deadline: Deadline, defaults: Thresholds, targets=None,
     for flow, th in pairs:
         if needs_history(flow, th, now):
             tasks[("history", flow.flow_id)] = lambda f=flow, t=th: fetch_history(api, f, t, now)
+        if needs_created_at(flow):
+            tasks[("created", flow.flow_id)] = lambda f=flow: fetch_created_at(api, f)
     if selection.probe_credentials:
         for cred_id in sorted({c for flow, _ in pairs for c in flow.credential_ids}):
             name = listing.credentials.get(cred_id, "")
@@ -182,6 +192,9 @@ def check_flows(ctx, deadline: Deadline, defaults: Thresholds, targets=None,
             continue
         if key in done:
             flow.runs, flow.history_complete = done[key]
+        created = ("created", flow.flow_id)
+        if created in done:  # unknown on failure or timeout: judged as before, not pending
+            flow.created_at = done[created]
         results.append(evaluate(flow, th, now, credentials))
     results.sort(key=lambda r: (r.flow_id is None, r.flow_id or 0, r.name))
 
