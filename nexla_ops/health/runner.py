@@ -111,6 +111,7 @@ def _stream(api, ctx, defaults: Thresholds, selection: Selection, now: datetime,
     (Flow, Thresholds) pairs, and results for --flow ids that were not found."""
     thresholds: dict = {}
     seen: set = set()
+
     def on_page(flows: list, listing: Listing) -> list:
         seen.update(flow.flow_id for flow in flows)
         page = Listing(flows, listing.projects, listing.credentials, complete=True)
