@@ -83,16 +83,22 @@ class Store:
     # -- loading ------------------------------------------------------------------------------
     def _load(self):
         self.version += 1
-        self._docs: dict[str, dict[int, dict]] = defaultdict(dict)
+        self._docs: dict[str, dict[int, dict]] = _Kinds(self._load_kind)
         self._meta: dict[str, object] = {}
         self._indexes: dict[tuple[str, str], dict] = {}
         self._max_id: dict[str, int] = {}
         self._order: dict[str, list[int]] = {}  # cached sorted ids per kind
-        for kind, doc_id, body in self._db.execute("SELECT kind, id, body FROM docs ORDER BY kind, id"):
-            self._docs[kind][doc_id] = json.loads(body)
-            self._max_id[kind] = max(self._max_id.get(kind, 0), doc_id)
         for key, value in self._db.execute("SELECT key, value FROM meta"):
             self._meta[key] = json.loads(value)
+
+    def _load_kind(self, kind: str) -> dict[int, dict]:
+        """One kind's documents, read on its first use: a command that makes a few requests
+        reads only the kinds they touch (the audit log and run history grow without bound)."""
+        docs = {doc_id: json.loads(body) for doc_id, body in self._db.execute(
+            "SELECT id, body FROM docs WHERE kind = ? ORDER BY id", (kind,))}
+        if docs:
+            self._max_id[kind] = max(self._max_id.get(kind, 0), max(docs))
+        return docs
 
     def is_empty(self) -> bool:
         return not self._meta.get("seeded")
@@ -240,6 +246,7 @@ class Store:
     def next_id(self, kind: str, floor: int = 0) -> int:
         """Next id for `kind`: above both the counter and every stored id (seeds use fixed ids)."""
         key = f"counter:{kind}"
+        self._docs[kind]  # loaded, so that its highest stored id is known
         current = max(self._meta.get(key, 0), floor, self._max_id.get(kind, 0))
         self.set_meta(key, current + 1)
         return current + 1
@@ -274,6 +281,19 @@ class Store:
 
 
 _MISSING = object()
+
+
+class _Kinds(dict):
+    """kind -> {id: doc}, each kind loaded by `load(kind)` when first looked up (callers hold
+    the store's lock, so two threads never load one kind at once)."""
+
+    def __init__(self, load):
+        super().__init__()
+        self._load = load
+
+    def __missing__(self, kind: str) -> dict:
+        docs = self[kind] = self._load(kind)
+        return docs
 
 
 def _index_key(value):
