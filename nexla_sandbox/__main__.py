@@ -7,7 +7,6 @@ Stop with Ctrl-C.
 from __future__ import annotations
 
 import argparse
-import math
 import sys
 
 EXAMPLES = """examples:
@@ -45,15 +44,13 @@ def build_parser() -> argparse.ArgumentParser:
 
 def _bad_setting(args) -> str | None:
     """What is wrong with a numeric flag, as one line; None when all are usable."""
-    from .domain import Settings
+    from .domain import setting_problem
 
-    for flag, value, high in (("--latency-ms", args.latency_ms, Settings.MAX_LATENCY_MS),
-                              ("--discovery-delay", args.discovery_delay,
-                               Settings.MAX_DISCOVERY_DELAY)):
-        if not math.isfinite(value) or not 0 <= value <= high:
-            return f"{flag}: expected a finite number from 0 to {high:g}, got {value!r}"
-    if args.max_per_page is not None and not 1 <= args.max_per_page <= Settings.MAX_PER_PAGE:
-        return f"--max-per-page: expected an integer from 1 to {Settings.MAX_PER_PAGE}"
+    for key in ("latency_ms", "discovery_delay", "max_per_page"):
+        value = getattr(args, key)
+        problem = setting_problem(key, value)
+        if problem:
+            return f"--{key.replace('_', '-')}: {problem}, got {value!r}"
     if not 0 <= args.port <= 65535:
         return f"--port: expected 0 to 65535, got {args.port}"
     return None

@@ -15,7 +15,7 @@ import requests
 from werkzeug.wrappers import Request, Response
 
 from . import seed as seeds
-from .domain import Settings
+from .domain import setting_problem
 from .faults import RuleError, redact
 from .models import ApiError
 
@@ -46,16 +46,6 @@ def _number(body: dict, key: str, default=None, limit=None) -> float:
         most = "" if limit is None else f" up to {limit}"
         raise ApiError(400, f"{key}: expected a finite non-negative number{most}")
     return float(value)
-
-
-def _page_cap(value) -> int | None:
-    if value is None:
-        return None
-    if (isinstance(value, bool) or not isinstance(value, int)
-            or not 1 <= value <= Settings.MAX_PER_PAGE):
-        raise ApiError(400, f"max_per_page: expected an integer from 1 to {Settings.MAX_PER_PAGE}"
-                            ", or null")
-    return value
 
 
 class ControlAPI:
@@ -138,14 +128,14 @@ class ControlAPI:
         if head == "config":
             if method == "POST":
                 body = self._body(request)
-                limits = {"latency_ms": Settings.MAX_LATENCY_MS,
-                          "discovery_delay": Settings.MAX_DISCOVERY_DELAY}
-                values = {key: _number(body, key, limit=top) for key, top in limits.items()
-                          if key in body}  # all checked before any is applied
-                if "max_per_page" in body:
-                    values["max_per_page"] = _page_cap(body["max_per_page"])
+                values = {key: body[key] for key in ("latency_ms", "discovery_delay",
+                                                     "max_per_page") if key in body}
+                for key, value in values.items():  # all checked before any is applied
+                    problem = setting_problem(key, value)
+                    if problem:
+                        raise ApiError(400, f"{key}: {problem}")
                 for key, value in values.items():
-                    setattr(app.settings, key, value)
+                    setattr(app.settings, key, value if key == "max_per_page" else float(value))
             return _reply({"latency_ms": app.settings.latency_ms,
                            "discovery_delay": app.settings.discovery_delay,
                            "max_per_page": app.settings.max_per_page})

@@ -71,8 +71,8 @@ def not_found(kind: str, doc_id) -> ApiError:
 
 @dataclass
 class Settings:
-    # Highest accepted values, the same for the CLI flags and the control API's config call:
-    # a day of latency or discovery delay; a page cap no server would exceed.
+    # Highest accepted values: a day of latency or discovery delay; a page cap no server would
+    # exceed. setting_problem() checks against them.
     MAX_LATENCY_MS = 86_400_000.0
     MAX_DISCOVERY_DELAY = 86_400.0
     MAX_PER_PAGE = 1_000_000
@@ -82,6 +82,22 @@ class Settings:
     max_per_page: int | None = None  # a page cap below the usual one (walkers that must not truncate)
     admin_key: str | None = None  # overrides the seeded admin service key (canary tests)
     debug: bool = False
+
+
+def setting_problem(key: str, value) -> str | None:
+    """What a runtime setting's value should have been ("expected ..."), or None when it is
+    usable: one check for the CLI's flags and the control API's config call. `0 <= value`
+    also refuses NaN."""
+    if key == "max_per_page":
+        if value is None or (isinstance(value, int) and not isinstance(value, bool)
+                             and 1 <= value <= Settings.MAX_PER_PAGE):
+            return None
+        return f"expected an integer from 1 to {Settings.MAX_PER_PAGE}"
+    top = {"latency_ms": Settings.MAX_LATENCY_MS,
+           "discovery_delay": Settings.MAX_DISCOVERY_DELAY}[key]
+    if isinstance(value, (int, float)) and not isinstance(value, bool) and 0 <= value <= top:
+        return None
+    return f"expected a finite number from 0 to {top:g}"
 
 
 @functools.lru_cache(maxsize=1 << 16)  # run/log times repeat on every page that shows them
