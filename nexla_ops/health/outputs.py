@@ -56,11 +56,9 @@ def render_json(results, summary, notes) -> str:
     diffs well."""
     head = json.dumps({"summary": nexla_ops.to_jsonable(summary),
                        "notes": nexla_ops.to_jsonable(notes)}, indent=2)
-    if not results:
-        return head[:-2] + ',\n  "flows": []\n}\n'
-    lines = ",\n    ".join(json.dumps(result_doc(r), default=nexla_ops.to_jsonable)
-                             for r in results)
-    return head[:-2] + ',\n  "flows": [\n    ' + lines + "\n  ]\n}\n"
+    lines = [json.dumps(result_doc(r), default=nexla_ops.to_jsonable) for r in results]
+    flows = "[\n    " + ",\n    ".join(lines) + "\n  ]" if lines else "[]"
+    return head.removesuffix("\n}") + f',\n  "flows": {flows}\n}}\n'
 
 
 def render_nagios(results, summary, notes) -> str:

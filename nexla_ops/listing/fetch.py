@@ -15,6 +15,8 @@ from .rows import Item, _owner_of, flow_items, summarize
 
 
 def _iter_flow_pages(ctx, per_page: int, prefetch: int):
+    """GET /flows pages: each is ONE object, so the SDK's paginate would see one 'item' per page
+    (contract §23.1). Page by root flows ourselves, walking as nexla_ops.paging does."""
     def fetch_page(page: int):
         return flow_items(ctx.request("GET", "/flows",
                                       params={"page": page, "per_page": per_page}))
