@@ -193,7 +193,7 @@ def refuse_unknown_type(ctx: nexla_ops.Context, task_type: str,
         return
     raise nexla_ops.ApiError(f"the server {'refused' if exc else 'does not offer'} task type "
                              f"{task_type!r}{' (400)' if exc else ''}; it accepts: "
-                             f"{', '.join(types)}", status=400,
+                             f"{', '.join(types)}", status=400 if exc else None,
                              detail={"type": task_type, "allowed_types": types}) from exc
 
 
