@@ -52,8 +52,7 @@ def pages(n: int) -> int:
 
 
 class Bench:
-    def __init__(self, quick: bool):
-        self.quick = quick
+    def __init__(self):
         self.rows: list[Row] = []
         self.scaling: list[tuple] = []  # (command, size, requests, seconds, rss MiB)
 
@@ -290,7 +289,7 @@ def main(argv=None) -> int:
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true", help="smaller sizes, same rows")
     args = parser.parse_args(argv)
-    bench = Bench(args.quick)
+    bench = Bench()
     flows = [100, 1000] if args.quick else [100, 1000, 10000]
     sources = [100, 1000, 10000] if args.quick else [100, 1000, 10000, 100000]
     bench.startup()
