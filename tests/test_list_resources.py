@@ -405,8 +405,10 @@ def test_flows_are_paged_by_root_flow(sandbox, cli):
     rows = result.jsonl()
     assert len(rows) == 125
     assert len({row["id"] for row in rows}) == 125
-    # page 2 (25 flows) ends it; one more page was in flight beside it
-    assert sorted(int(c["query"]["page"]) for c in list_calls(sandbox, "/flows")) == [1, 2, 3]
+    # page 2 (25 flows) ends it; page 3 may have been sent beside it (the window of 2), or
+    # cancelled before it started
+    pages = sorted(int(c["query"]["page"]) for c in list_calls(sandbox, "/flows"))
+    assert pages in ([1, 2], [1, 2, 3])
 
 
 def test_flow_filters_and_id(cli):
