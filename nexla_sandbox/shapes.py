@@ -176,7 +176,7 @@ class Shaper:
             out["api_keys"] = [{"id": k["id"], "api_key": k["api_key"],
                                 "url": f"{self.root_url}/webhook/{doc['id']}"} for k in doc["api_keys"]]
         if with_runs and node:
-            runs = self.dom.flow_runs(node["origin_node_id"])[:5]
+            runs = self.dom.flow_runs(node["origin_node_id"], brief=True)[:5]
             out["run_ids"] = [{"id": r["id"], "created_at": iso(r["started_at"])} for r in runs]
         if expand or one:
             out["data_credentials"] = self.embedded_credential(doc)
@@ -275,7 +275,7 @@ class Shaper:
         text = self.dom.derived().get(key)
         if text is None:
             now = self.dom.now()
-            runs = self.dom.flow_runs(root_id)[:10]
+            runs = self.dom.flow_runs(root_id, brief=True)[:10]
             metrics = []
             for run in runs:
                 status = self.dom.run_status(run, now)

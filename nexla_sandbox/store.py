@@ -2,9 +2,14 @@
 
 Every object is one JSON row keyed by (kind, id). SQLite (stdlib) is the source of truth; a
 write-through in-memory copy of the decoded rows keeps a page-of-100 read free of JSON
-decoding. One connection guarded by one re-entrant lock: the whole request runs under it, so
-"database is locked" cannot happen (there is no second writer). A file database is also locked
-against other processes (`<db>.lock`): a second server would serve from its own stale cache.
+decoding. Run history is the exception (COLD_KINDS): it outgrows everything else (ten runs
+with their logs per flow), so whole runs stay in SQLite, found through an index on their flow
+id, and memory holds only each run's brief (its figures, no logs): what a page of flows shows.
+Without a database file the rows live in SQLite's private temporary file, not in memory: the
+process holds only the decoded copy. One connection guarded by one re-entrant lock: the whole
+request runs under it, so "database is locked" cannot happen (there is no second writer). A
+file database is also locked against other processes (`<db>.lock`): a second server would
+serve from its own stale cache.
 """
 
 from __future__ import annotations
@@ -13,9 +18,11 @@ import fcntl
 import json
 import os
 import sqlite3
+import sys
 import threading
 from collections import defaultdict
 from contextlib import contextmanager
+from dataclasses import dataclass
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS docs (
@@ -25,7 +32,22 @@ CREATE TABLE IF NOT EXISTS docs (
     PRIMARY KEY (kind, id)
 ) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE INDEX IF NOT EXISTS runs_by_flow ON docs (json_extract(body, '$.flow_id'))
+    WHERE kind = 'runs';
 """
+
+
+@dataclass(frozen=True)
+class ColdKind:
+    """A kind read from SQLite on each use rather than cached: found by its one `key` field
+    (store.find on any other is a programming error), with the `brief` fields kept in memory."""
+    key: str
+    brief: tuple[str, ...]
+
+
+COLD_KINDS = {"runs": ColdKind("flow_id", ("id", "flow_id", "data_source_id", "status",
+                                           "started_at", "finished_at", "records", "size",
+                                           "errors"))}
 
 
 class DatabaseInUse(RuntimeError):
@@ -68,8 +90,9 @@ class Store:
             # Owner-only from the start (SQLite gives -wal/-shm the db file's mode): the state
             # holds credentials and service keys.
             os.close(os.open(path, os.O_RDWR | os.O_CREAT, 0o600))
-        self._db = sqlite3.connect(path or ":memory:", check_same_thread=False,
-                                   isolation_level=None)
+        # "" is SQLite's private temporary database: on disk, deleted on close, with a bounded
+        # page cache (":memory:" would hold every row's text in this process twice over).
+        self._db = sqlite3.connect(path or "", check_same_thread=False, isolation_level=None)
         if path:
             self._db.execute("PRAGMA journal_mode=WAL")
             self._db.execute("PRAGMA synchronous=NORMAL")
@@ -77,6 +100,7 @@ class Store:
         self._depth = 0
         self._begun = False
         self._undo: list = []
+        self._undone: set = set()
         self.version = 0  # bumped on every write: lets callers cache derived data safely
         self._load()
 
@@ -88,6 +112,8 @@ class Store:
         self._indexes: dict[tuple[str, str], dict] = {}
         self._max_id: dict[str, int] = {}
         self._order: dict[str, list[int]] = {}  # cached sorted ids per kind
+        self._briefs: dict[str, dict] = {}  # cold kind -> key value -> {id: brief tuple}
+        self._brief_keys: dict[str, dict] = {}  # cold kind -> id -> its key value
         for key, value in self._db.execute("SELECT key, value FROM meta"):
             self._meta[key] = json.loads(value)
 
@@ -113,6 +139,7 @@ class Store:
             if outer:
                 self._begun = False
                 self._undo = []
+                self._undone = set()
             self._depth += 1
             try:
                 yield self
@@ -132,11 +159,15 @@ class Store:
     def touched(self) -> list[tuple[str, int, dict | None]]:
         """(kind, id, doc before this transaction) for every doc written so far in it, in first
         write order: the audit log diffs these against the current docs."""
-        seen: dict = {}
-        for kind, key, old in self._undo:
-            if kind is not None and (kind, key) not in seen:
-                seen[(kind, key)] = old
-        return [(kind, key, old) for (kind, key), old in seen.items()]
+        return [entry for entry in self._undo if entry[0] is not None]
+
+    def _remember(self, kind: str | None, key, old):
+        """Keep what (kind, key) held before this transaction, once: reverting to the first
+        value is all a rollback needs, and a bulk write that rewrites one doc many times does
+        not keep every intermediate copy alive."""
+        if (kind, key) not in self._undone:
+            self._undone.add((kind, key))
+            self._undo.append((kind, key, old))
 
     def _revert(self):
         self.version += 1
@@ -146,6 +177,8 @@ class Store:
                     self._meta.pop(key, None)
                 else:
                     self._meta[key] = old
+            elif kind in COLD_KINDS:  # SQLite's ROLLBACK restored the row; the brief is ours
+                self._brief_set(kind, key, old)
             elif old is None:
                 self._cache_remove(kind, key)
             else:
@@ -161,7 +194,13 @@ class Store:
 
     # -- documents ----------------------------------------------------------------------------
     def get(self, kind: str, doc_id) -> dict | None:
-        return self._docs[kind].get(doc_id) if isinstance(doc_id, int) else None
+        if not isinstance(doc_id, int):
+            return None
+        if kind in COLD_KINDS:
+            row = self._db.execute("SELECT body FROM docs WHERE kind = ? AND id = ?",
+                                   (kind, doc_id)).fetchone()
+            return json.loads(row[0]) if row else None
+        return self._docs[kind].get(doc_id)
 
     def all(self, kind: str) -> list[dict]:
         """All docs of a kind in ascending id order."""
@@ -169,6 +208,9 @@ class Store:
 
     def iter_all(self, kind: str):
         """Like all(), lazily (a page of a big list does not build the whole list)."""
+        if kind in COLD_KINDS:
+            rows = self._db.execute("SELECT body FROM docs WHERE kind = ? ORDER BY id", (kind,))
+            return (json.loads(body) for (body,) in rows.fetchall())
         docs = self._docs[kind]
         order = self._order.get(kind)
         if order is None:
@@ -176,28 +218,47 @@ class Store:
         return (docs[k] for k in order if k in docs)
 
     def count(self, kind: str) -> int:
+        if kind in COLD_KINDS:
+            return self._db.execute("SELECT count(*) FROM docs WHERE kind = ?", (kind,)).fetchone()[0]
         return len(self._docs[kind])
 
     def put(self, kind: str, doc: dict) -> dict:
         self._need_tx()
         doc_id = doc["id"]
-        self._undo.append((kind, doc_id, self._docs[kind].get(doc_id)))
+        if (kind, doc_id) not in self._undone:
+            self._remember(kind, doc_id, self.get(kind, doc_id))
         self._db.execute("INSERT OR REPLACE INTO docs (kind, id, body) VALUES (?, ?, ?)",
                          (kind, doc_id, to_json(doc)))
-        self._cache_set(kind, doc)
+        if kind in COLD_KINDS:
+            self.version += 1
+            self._brief_set(kind, doc_id, doc)
+        else:
+            self._cache_set(kind, doc)
         return doc
 
     def delete(self, kind: str, doc_id: int):
         self._need_tx()
-        old = self._docs[kind].get(doc_id)
+        old = self.get(kind, doc_id)
         if old is None:
             return
-        self._undo.append((kind, doc_id, old))
+        self._remember(kind, doc_id, old)
         self._db.execute("DELETE FROM docs WHERE kind = ? AND id = ?", (kind, doc_id))
-        self._cache_remove(kind, doc_id)
+        if kind in COLD_KINDS:
+            self.version += 1
+            self._brief_set(kind, doc_id, None)
+        else:
+            self._cache_remove(kind, doc_id)
 
     def find(self, kind: str, field: str, value) -> list[dict]:
-        """Docs whose `field` equals `value`, via a lazily built in-memory index."""
+        """Docs whose `field` equals `value`, via a lazily built in-memory index (for a cold
+        kind, SQLite's index on its one lookup field)."""
+        if kind in COLD_KINDS:
+            if field != COLD_KINDS[kind].key:
+                raise ValueError(f"{kind} are found by {COLD_KINDS[kind].key} only, not {field}")
+            rows = self._db.execute(
+                f"SELECT body FROM docs WHERE kind = ? AND json_extract(body, '$.{field}') = ? "
+                "ORDER BY id", (kind, value)).fetchall()
+            return [json.loads(body) for (body,) in rows]
         index = self._indexes.get((kind, field))
         if index is None:
             index = defaultdict(set)
@@ -207,6 +268,39 @@ class Store:
         ids = index.get(_index_key(value), ())
         docs = self._docs[kind]
         return [docs[i] for i in sorted(ids)]
+
+    def briefs(self, kind: str, field: str, value) -> list[dict]:
+        """The in-memory briefs of a cold kind's docs whose key field equals `value`, in
+        ascending id order: the brief fields only, without reading SQLite."""
+        if field != COLD_KINDS[kind].key:
+            raise ValueError(f"{kind} are found by {COLD_KINDS[kind].key} only, not {field}")
+        fields = COLD_KINDS[kind].brief
+        found = self._brief_index(kind).get(value, {})
+        return [dict(zip(fields, found[doc_id], strict=True)) for doc_id in sorted(found)]
+
+    def _brief_index(self, kind: str) -> dict:
+        index = self._briefs.get(kind)
+        if index is None:
+            index = self._briefs[kind] = defaultdict(dict)
+            self._brief_keys[kind] = {}
+            for (body,) in self._db.execute("SELECT body FROM docs WHERE kind = ?", (kind,)):
+                self._brief_set(kind, None, json.loads(body))
+        return index
+
+    def _brief_set(self, kind: str, doc_id: int | None, doc: dict | None):
+        """Keep a cold doc's brief in step with its row (doc None: doc_id is gone)."""
+        index = self._briefs.get(kind)
+        if index is None:
+            return  # not built yet: it will be read from SQLite as it is then
+        keys = self._brief_keys[kind]
+        if doc_id in keys:
+            index[keys.pop(doc_id)].pop(doc_id, None)
+        if doc is not None:
+            cold = COLD_KINDS[kind]
+            key = keys[doc["id"]] = doc.get(cold.key)
+            # Interned: 100k runs share a few status strings instead of holding one each.
+            index[key][doc["id"]] = tuple(
+                sys.intern(v) if isinstance(v, str) else v for v in map(doc.get, cold.brief))
 
     def _cache_set(self, kind, doc):
         self.version += 1
@@ -239,15 +333,20 @@ class Store:
     def set_meta(self, key: str, value):
         self._need_tx()
         self.version += 1
-        self._undo.append((None, key, self._meta.get(key, _MISSING)))
+        self._remember(None, key, self._meta.get(key, _MISSING))
         self._db.execute("INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)", (key, to_json(value)))
         self._meta[key] = value
 
     def next_id(self, kind: str, floor: int = 0) -> int:
         """Next id for `kind`: above both the counter and every stored id (seeds use fixed ids)."""
         key = f"counter:{kind}"
-        self._docs[kind]  # loaded, so that its highest stored id is known
-        current = max(self._meta.get(key, 0), floor, self._max_id.get(kind, 0))
+        if kind in COLD_KINDS:
+            highest = self._db.execute("SELECT max(id) FROM docs WHERE kind = ?",
+                                       (kind,)).fetchone()[0] or 0
+        else:
+            self._docs[kind]  # loaded, so that its highest stored id is known
+            highest = self._max_id.get(kind, 0)
+        current = max(self._meta.get(key, 0), floor, highest)
         self.set_meta(key, current + 1)
         return current + 1
 

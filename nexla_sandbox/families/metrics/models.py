@@ -24,11 +24,14 @@ LOG_RESOURCE_TYPE = {"data_sources": "SOURCE", "data_sets": "DATASET", "data_sin
 class RunModel:
     """Domain mixin for runs (stored per root flow node)."""
 
-    def flow_runs(self, flow_id: int) -> list[dict]:
-        """Runs of a flow visible at the current sim time, newest first."""
+    def flow_runs(self, flow_id: int, *, brief: bool = False) -> list[dict]:
+        """Runs of a flow visible at the current sim time, newest first. `brief`: only their
+        figures (no resources, no logs), from memory: enough for a flow's metrics and run ids,
+        where whole runs are read from SQLite."""
         now = self.now()
-        runs = self.cached(("runs", flow_id), lambda: sorted(
-            self.store.find("runs", "flow_id", flow_id), key=lambda r: r["started_at"], reverse=True))
+        read = self.store.briefs if brief else self.store.find
+        runs = self.cached(("runs", flow_id, brief), lambda: sorted(
+            read("runs", "flow_id", flow_id), key=lambda r: r["started_at"], reverse=True))
         return [r for r in runs if r["started_at"] <= now]
 
     def run_status(self, run: dict, now: float | None = None) -> str:

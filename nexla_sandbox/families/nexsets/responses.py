@@ -64,7 +64,7 @@ def samples(c: Ctx):
     c.qbool("live")
     records, errors = c.dom.samples(doc)
     root = c.dom.root_of(doc)
-    runs = c.dom.flow_runs(root["id"]) if root else []
+    runs = c.dom.flow_runs(root["id"], brief=True) if root else []
     run_id = runs[0]["id"] if runs else None
     out = []
     for i, record in enumerate(records[:count]):
