@@ -5,6 +5,7 @@ from __future__ import annotations
 import copy
 
 from ... import transforms
+from ..sources.models import sample_records
 
 
 class NexsetModel:
@@ -35,7 +36,8 @@ class NexsetModel:
         hooked = self.store.find("webhook_records", "data_set_id", nexset["id"])
         if hooked:
             return [copy.deepcopy(r["record"]) for r in hooked[-100:]][::-1], []
-        return copy.deepcopy(nexset.get("_samples", [])), []
+        made_from = nexset.get("_samples_of")
+        return (sample_records(made_from) if made_from else []), []
 
     def derived_schema(self, nexset: dict) -> dict:
         records, _ = self.samples(nexset)

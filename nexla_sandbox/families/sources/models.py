@@ -74,7 +74,10 @@ class SourceModel:
             "status": "ACTIVE" if src.get("status") == "ACTIVE" else "PAUSED",
             "data_source_id": src["id"], "parent_data_set_id": None, "transform_id": None,
             "has_custom_transform": False, "flow_type": src.get("flow_type", "batch"),
-            "output_schema": transforms.infer_schema(samples), "_samples": samples,
+            "output_schema": transforms.infer_schema(samples),
+            # What the samples are made from, not the records: they regenerate identically
+            # (seeded by the source id), and 20 records per nexset were most of its size.
+            "_samples_of": {key: src.get(key) for key in ("id", "name", "source_type")},
             "copied_from_id": None}, doc_id)
         self.store.put("data_sources", {**self.store.get("data_sources", src["id"]),
                                         "_discovering": False, "_discovery_due": None})
