@@ -10,7 +10,7 @@ import argparse
 import sys
 
 EXAMPLES = """examples:
-  python -m nexla_sandbox --port 0                      # free port, in-memory demo org
+  python -m nexla_sandbox --port 0                      # free port, throwaway demo org
   python -m nexla_sandbox --db sandbox.db --port 8080  # state survives a restart
   python -m nexla_sandbox --seed empty --latency-ms 50 --no-control
 """
