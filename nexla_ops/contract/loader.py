@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import functools
 import json
 from importlib import resources
@@ -19,7 +20,9 @@ def all_schemas() -> dict[str, dict]:
 
 
 def schema_for(key: str) -> dict:
+    """One schema, as the caller's own copy: all_schemas() is cached, and a caller that edits
+    what it got (a test reading an artefact as meant) must not change it for the next."""
     try:
-        return all_schemas()[key]
+        return copy.deepcopy(all_schemas()[key])
     except KeyError:
         raise KeyError(f"no schema for {key!r} in nexla_ops/contract/schemas/") from None
