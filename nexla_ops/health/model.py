@@ -18,7 +18,7 @@ ERROR_STATUSES = {"ERROR", "FAILED", "SUSPENDED"}
 # ---------------------------------------------------------------- flows and runs
 
 
-@dataclass
+@dataclass(slots=True)
 class Run:
     run_id: int
     status: str  # SUCCESS | FAILED | RUNNING (upper-cased as received)
@@ -36,7 +36,7 @@ class Run:
         return self.finished_at or self.started_at
 
 
-@dataclass
+@dataclass(slots=True)
 class Flow:
     flow_id: int
     name: str
@@ -55,7 +55,7 @@ class Flow:
 # ---------------------------------------------------------------- evaluation
 
 
-@dataclass
+@dataclass(slots=True)
 class Check:
     name: str
     state: int
@@ -63,7 +63,7 @@ class Check:
     pending: bool = False  # a new flow whose first run has not finished: OK, not yet judged
 
 
-@dataclass
+@dataclass(slots=True)
 class FlowResult:
     flow_id: int
     name: str

@@ -30,27 +30,28 @@ HISTORY_MAX_PAGES = 5
 
 def run_from_metric(item: dict) -> Run:
     """One run from a bulk-listing metrics element or a run_summary row (camelCase there)."""
-    status = str(item.get("status") or "").upper()
+    get = item.get  # read once per field: this runs for every run of every flow listed
+    errors = int(get("errors") or 0)
+    status = str(get("status") or "").upper()
     if not status:
         # FlowMetrics only guarantees counts and reporting_date; without the status extra, a
         # reported run counts as finished, and failed when it reported errors.
-        status = "FAILED" if int(item.get("errors") or 0) else "SUCCESS"
-    finished = nexla_ops.api_time(item.get("finished_at"))
+        status = "FAILED" if errors else "SUCCESS"
+    finished = nexla_ops.api_time(get("finished_at"))
     if finished is None and status in ("SUCCESS", "FAILED"):
-        finished = nexla_ops.api_time(item.get("reporting_date") or item.get("lastWritten"))
-    return Run(
-        run_id=int(item.get("run_id") or item.get("runId") or 0),
-        status=status,
-        started_at=nexla_ops.api_time(item.get("started_at")),
-        finished_at=finished,
-        records=int(item.get("records") or 0),
-        errors=int(item.get("errors") or 0),
-    )
+        finished = nexla_ops.api_time(get("reporting_date") or get("lastWritten"))
+    return Run(int(get("run_id") or get("runId") or 0), status,
+               nexla_ops.api_time(get("started_at")), finished, int(get("records") or 0), errors)
 
 
 def _newest_first(runs):
     epoch = datetime.min.replace(tzinfo=timezone.utc)
     return sorted(runs, key=lambda r: (r.started_at or r.when or epoch, r.run_id), reverse=True)
+
+
+# A flow node's resource id fields, by resource kind.
+NODE_RESOURCE_KEYS = (("data_sources", "data_source_id"), ("data_sets", "data_set_id"),
+                      ("data_sinks", "data_sink_id"))
 
 
 def flows_from_page(page: dict) -> list[Flow]:
@@ -80,20 +81,25 @@ def flows_from_page(page: dict) -> list[Flow]:
         stack = [root]
         while stack:
             node = stack.pop()
-            stack.extend(node.get("children") or [])
-            for kind, key in (("data_sources", "data_source_id"), ("data_sets", "data_set_id"),
-                              ("data_sinks", "data_sink_id")):
+            children = node.get("children")
+            if children:
+                stack.extend(children)
+            for kind, key in NODE_RESOURCE_KEYS:
                 rid = node.get(key)
                 if rid is None:
                     continue
                 flow.resources.add((kind, rid))
-                resource = by_type[kind].get(rid) or {}
-                flow.tags.update(str(t) for t in resource.get("tags") or [])
-                if resource.get("data_credentials_id"):
-                    flow.credential_ids.add(resource["data_credentials_id"])
-                status = str(node.get("status") or resource.get("status") or "").upper()
-                if node is not root and (status in ERROR_STATUSES or "ERROR" in status):
-                    flow.bad_nodes.append((f"{kind}/{rid}", status))
+                resource = by_type[kind].get(rid)
+                if resource:  # flows_only pages carry no resource lists
+                    tags = resource.get("tags")
+                    if tags:
+                        flow.tags.update(str(t) for t in tags)
+                    if resource.get("data_credentials_id"):
+                        flow.credential_ids.add(resource["data_credentials_id"])
+                if node is not root:
+                    status = str(node.get("status") or (resource or {}).get("status") or "").upper()
+                    if status in ERROR_STATUSES or "ERROR" in status:
+                        flow.bad_nodes.append((f"{kind}/{rid}", status))
         runs = _newest_first(runs_by_flow.get(flow_id, []))
         flow.runs = runs
         flow.history_complete = len(runs) < BULK_RUNS
