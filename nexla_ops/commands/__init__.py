@@ -19,6 +19,7 @@ COMMANDS = {
     "list-resources": ("list_resources", "complete, filterable listing of any resource type"),
     "get-resource-logs": ("get_resource_logs", "a run's logs, error summaries, follow mode"),
     "deploy-flow": ("deploy_flow", "declarative, idempotent plan/apply of a flow, with rollback"),
+    "export-flow": ("export_flow", "existing flows as deploy-flow configs (flows as code)"),
     "manage-access": ("manage_access", "grant, revoke, set, list and audit accessors"),
     "health-check": ("health_check", "cron-ready flow monitor (Nagios exit codes)"),
     "retry-helpers": ("retry_helpers", "describe the retry policy; re-run a command while it "

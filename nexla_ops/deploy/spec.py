@@ -103,7 +103,8 @@ class CredentialSpec(_Strict):
 
 
 class _Endpoint(_Strict):
-    data_credentials_id: ResourceId | None = Field(None, description="existing credential id")
+    data_credentials_id: ResourceId | None = Field(
+        None, description="existing credential id; null: the connector needs none (a webhook)")
     credential: Name | None = Field(
         None, description="name of an entry in the top-level `credentials` list"
     )
@@ -111,9 +112,14 @@ class _Endpoint(_Strict):
 
     @model_validator(mode="after")
     def _one_credential(self):
-        if self.data_credentials_id is not None and self.credential is not None:
+        if "data_credentials_id" in self.model_fields_set and self.credential is not None:
             raise ValueError("give data_credentials_id or credential, not both")
         return self
+
+    @property
+    def without_credential(self) -> bool:
+        """`data_credentials_id: null` given: no credential, not even the default one."""
+        return "data_credentials_id" in self.model_fields_set and self.data_credentials_id is None
 
 
 class SourceSpec(_Endpoint):
@@ -273,8 +279,9 @@ def _cross_problems(raw: dict) -> list[str]:
     single, many = raw.get("destination"), raw.get("destinations")
     if single is not None and many:
         problems.append("destinations: give destination or destinations, not both")
-    elif single is None and not many:
-        problems.append("destination: required field is missing (or give a non-empty destinations)")
+    elif single is None and many is None:
+        problems.append("destination: required field is missing (or give destinations; "
+                        "`destinations: []` for a flow without one, such as a webhook's)")
     cred_list = raw.get("credentials") if isinstance(raw.get("credentials"), list) else []
     cred_names = [c.get("name") for c in cred_list if isinstance(c, dict)]
     for i, name in enumerate(cred_names):
@@ -298,13 +305,13 @@ def _cross_problems(raw: dict) -> list[str]:
                 f"{where}.credential: expected the name of an entry in `credentials`, got {ref!r}"
             )
         if (
-            spec.get("data_credentials_id") is None
+            "data_credentials_id" not in spec  # an explicit null: the connector needs none
             and spec.get("credential") is None
             and raw.get("credential_id") is None
         ):
             problems.append(
                 f"{where}.data_credentials_id: required (or give {where}.credential or a "
-                "top-level credential_id)"
+                "top-level credential_id; null if the connector needs none)"
             )
     return problems
 
