@@ -190,7 +190,16 @@ class Applier:
         for key, _spec in self.cfg.all_destinations():
             self._converge(steps[key], f"/{SINKS}")
 
-        # 8. The flow: activate and verify, or leave it paused.
+        # 8. --prune: what carries our tag but left the config (destinations, then nexsets).
+        for step in self.plan.steps:
+            if step.action == "delete":
+                self._delete(step.resource_type, step.id)
+                self.destroyed.append({"type": step.resource_type, "id": step.id,
+                                       "name": step.name})
+                self.journal.append(Entry("destroyed", step.resource_type, step.name, step.id))
+                self._record(step)
+
+        # 9. The flow: activate and verify, or leave it paused.
         if self.flow_id is None or steps["source"].action == "replace":
             flow = read_flow(self.reader, source_id)
             if flow is None:

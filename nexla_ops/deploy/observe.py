@@ -77,6 +77,10 @@ class State:
     sinks: dict[str, dict | None] = field(default_factory=dict)
     sinks_adopted: dict[str, bool] = field(default_factory=dict)
     flow: dict | None = None  # the flow's root node
+    # (resource type, object): destinations and derived nexsets that carry this deployment's
+    # tag but are no longer in the config; --prune deletes them.
+    strays: list[tuple[str, dict]] = field(default_factory=list)
+    foreign: list[tuple[str, dict]] = field(default_factory=list)  # in the flow, not tagged
 
 
 def detected_nexset_id(source: dict, reader: Reader) -> int | None:
@@ -123,7 +127,58 @@ def observe(cfg: DeploymentConfig, reader: Reader) -> State:
         sink, adopted = reader.pick(f"/{SINKS}", spec.name, key)
         state.sinks[key] = sink
         state.sinks_adopted[key] = adopted
+    state.strays = _strays(cfg, state, reader)
+    _pair_renamed(cfg, state)
     return state
+
+
+def _pair_renamed(cfg: DeploymentConfig, state: State) -> None:
+    """A configured destination not found by name, and a destination of ours (by tag) in this
+    flow that the config does not name, of the same type: renamed since the last apply (in the
+    UI, say). Paired only when that is unambiguous (one of each per type), so the plan shows
+    a rename of the same object instead of a create and a stray."""
+    specs = dict(cfg.all_destinations())
+    missing: dict[str, list[str]] = {}
+    for key, sink in state.sinks.items():
+        if sink is None:
+            missing.setdefault(specs[key].sink_type, []).append(key)
+    for sink_type, keys in missing.items():
+        found = [o for kind, o in state.strays if kind == SINKS and o.get("sink_type") == sink_type]
+        if len(keys) == 1 and len(found) == 1:
+            state.sinks[keys[0]] = found[0]
+            state.strays = [(k, o) for k, o in state.strays if o is not found[0]]
+
+
+def _strays(cfg: DeploymentConfig, state: State, reader: Reader) -> list[tuple[str, dict]]:
+    """Objects in this deployment's flow that carry its tag but that the config no longer
+    names: destinations first, then derived nexsets (the order they can be deleted in). Ones
+    without the tag (added in the UI, say) are not ours: noted, never deleted."""
+    if state.flow is None:
+        return []
+    kept = {n["id"] for n in (state.detected, state.derived) if n}
+    kept_sinks = {s["id"] for s in state.sinks.values() if s}
+    nexset_ids, sink_ids = [], []
+    todo = list(state.flow.get("children") or [])
+    while todo:
+        node = todo.pop()
+        if not isinstance(node, dict):
+            continue
+        todo += node.get("children") or []
+        if isinstance(node.get("data_sink_id"), int) and node["data_sink_id"] not in kept_sinks:
+            sink_ids.append(node["data_sink_id"])
+        elif isinstance(node.get("data_set_id"), int) and node["data_set_id"] not in kept:
+            nexset_ids.append(node["data_set_id"])
+    strays = []
+    for kind, ids in ((SINKS, sorted(sink_ids)), (NEXSETS, sorted(nexset_ids))):
+        for obj_id in ids:
+            obj = reader.get(f"/{kind}/{obj_id}")
+            if obj is None:
+                continue
+            if has_tag(obj, reader.tag):
+                strays.append((kind, obj))
+            else:
+                state.foreign.append((kind, obj))
+    return strays
 
 
 def _pick_credential(reader: Reader, spec: CredentialSpec, where: str) -> dict | None:

@@ -29,7 +29,7 @@ from .spec import (
 
 @dataclass
 class Step:
-    action: str  # create | update | unchanged | replace
+    action: str  # create | update | unchanged | replace | delete (--prune)
     resource_type: str
     name: str
     key: str  # where in the config, e.g. "destinations[1]"
@@ -144,6 +144,8 @@ def _transform_body(spec: NexsetSpec) -> dict:
 
 
 def _credential_for(plan: Plan, spec: _Endpoint) -> Any:
+    if spec.without_credential:
+        return None
     if spec.data_credentials_id is not None:
         return spec.data_credentials_id
     if spec.credential is not None:
@@ -151,7 +153,8 @@ def _credential_for(plan: Plan, spec: _Endpoint) -> Any:
     return plan.cfg.credential_id
 
 
-def build_plan(cfg: DeploymentConfig, state: State, tag: str, raw_cfg: dict | None = None) -> Plan:
+def build_plan(cfg: DeploymentConfig, state: State, tag: str, raw_cfg: dict | None = None, *,
+               prune: bool = False) -> Plan:
     plan = Plan(cfg, state, tag)
     raw_cfg = raw_cfg or {}
 
@@ -277,12 +280,15 @@ def build_plan(cfg: DeploymentConfig, state: State, tag: str, raw_cfg: dict | No
                                    changes=changes, body=body, existing=sink))
             continue
         changes, upd = {}, {}
+        _update(changes, upd, "name", sink.get("name"), spec.name)  # renamed since (observe)
         _update_config(changes, upd, "sink_config", sink, sink_config, raw_dest)
         _update(changes, upd, "data_credentials_id", sink.get("data_credentials_id"), cred)
         _update(changes, upd, "data_set_id", sink.get("data_set_id"), final_nexset)
         _update_common(changes, upd, sink, spec, tag, state.sinks_adopted.get(key))
         plan.steps.append(Step("update" if changes else "unchanged", SINKS, spec.name, key,
                                id=sink["id"], changes=changes, body=upd, existing=sink))
+
+    _plan_strays(plan, prune)
 
     # The flow's run state.
     want = "ACTIVE" if cfg.activate else "PAUSED"
@@ -292,7 +298,9 @@ def build_plan(cfg: DeploymentConfig, state: State, tag: str, raw_cfg: dict | No
     if flow is None or source_new:
         plan.steps.append(Step("create", FLOWS, src_spec.name, "flow",
                                changes={"status": {"from": None, "to": want}}))
-    elif flow.get("status") != want or restart:
+    elif (flow.get("status") == "ACTIVE") != cfg.activate or restart:
+        # `activate: false` means "not running": a flow never activated reports INIT, and
+        # wanting PAUSED of it would be drift that no apply can clear.
         changes = {"status": {"from": flow.get("status"), "to": want}}
         if restart:
             changes["paused_during_apply"] = True
@@ -302,6 +310,22 @@ def build_plan(cfg: DeploymentConfig, state: State, tag: str, raw_cfg: dict | No
         plan.steps.append(Step("unchanged", FLOWS, src_spec.name, "flow", id=flow["id"],
                                existing=flow))
     return plan
+
+
+def _plan_strays(plan: Plan, prune: bool) -> None:
+    """Deletes for what carries our tag but left the config (with --prune), else notes; and a
+    note for what is in the flow without our tag (never deleted)."""
+    for kind, obj in plan.state.strays:
+        what = f"{kind} {obj.get('name')!r} (id {obj['id']})"
+        if prune:
+            plan.steps.append(Step("delete", kind, obj.get("name") or "", f"prune {kind} "
+                                   f"{obj['id']}", id=obj["id"], existing=obj))
+        else:
+            plan.notes.append(f"{what} carries tag {plan.tag} but is no longer in the config; "
+                              "--prune deletes it")
+    for kind, obj in plan.state.foreign:
+        plan.notes.append(f"{kind} {obj.get('name')!r} (id {obj['id']}) is in this flow but "
+                          f"not in the config and has no tag {plan.tag}; left alone")
 
 
 def _raw_at(raw_cfg: dict, key: str) -> dict:
