@@ -62,7 +62,8 @@ _EXPORTS = {
         "PAGE_SIZE", "Context",
     ), "context"),
     **dict.fromkeys((
-        "EXIT_AUTH", "EXIT_BAD_INPUT", "EXIT_CONFIG", "EXIT_FAILED", "EXIT_NOT_FOUND",
+        "EXIT_AUTH", "EXIT_BAD_INPUT", "EXIT_CONFIG", "EXIT_DRIFT", "EXIT_FAILED",
+        "EXIT_NOT_FOUND",
         "EXIT_OK", "EXIT_PARTIAL", "EXIT_TRANSIENT", "ApiError", "AuthError",
         "BadInput", "ConfigError", "LockBusy", "NotFound", "OpsError", "Partial",
         "Transient", "UnknownOutcome",

@@ -52,6 +52,15 @@ class Context:
             return self._config
 
     @property
+    def target(self) -> str:
+        """The API this run talks to, the same from run to run: its URL, or for --sandbox the
+        sandbox's state file (its port changes every run)."""
+        sandbox = self.sandbox
+        if sandbox is not None:
+            return f"sandbox:{self._sandbox_db}"
+        return self.config.api_url.rstrip("/")
+
+    @property
     def wants_sandbox(self) -> bool:
         return bool(getattr(self.args, "sandbox", False) or
                     getattr(self.args, "sandbox_reset", False))
@@ -92,6 +101,7 @@ class Context:
         while True:
             try:
                 self._sandbox = start_sandbox(db=str(db), seed="demo", reset=reset)
+                self._sandbox_db = db
                 break
             except DatabaseInUse as exc:
                 if time.monotonic() >= waited_until:

@@ -13,6 +13,9 @@ if TYPE_CHECKING:
 
 EXIT_OK, EXIT_FAILED, EXIT_BAD_INPUT, EXIT_CONFIG, EXIT_AUTH, EXIT_NOT_FOUND, EXIT_TRANSIENT, \
     EXIT_PARTIAL = range(8)
+# deploy_flow --plan --detailed-exitcode: changes are pending (drift). Not a failure, and
+# outside both 0-7 and the Nagios codes, so no script's other meaning can be mistaken for it.
+EXIT_DRIFT = 8
 
 
 class OpsError(Exception):

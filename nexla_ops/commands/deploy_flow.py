@@ -35,8 +35,15 @@ EXAMPLES = """examples:
   # rehearse against the local sandbox
   python scripts/deploy_flow.py --config examples/deploy/full.yaml --sandbox
 
-exit codes: 0 applied/unchanged/planned, 1 failed and rolled back, 2 bad config (nothing sent),
-3 configuration missing, 4 auth/permission, 6 transient (safe to re-run), 7 partial (see leftovers)
+  # CI: exit 8 when the live flow drifted from the file; save the plan for review
+  python scripts/deploy_flow.py --config flow.yaml --plan --detailed-exitcode --out plan.json
+  # later: apply exactly that plan (refused if the flow changed since)
+  python scripts/deploy_flow.py --apply plan.json
+
+exit codes: 0 applied/unchanged/planned (in sync), 1 failed and rolled back, or a saved plan
+refused (state changed since plan), 2 bad config (nothing sent), 3 configuration missing,
+4 auth/permission, 6 transient (safe to re-run), 7 partial (see leftovers),
+8 with --detailed-exitcode: changes pending (drift)
 """
 
 
@@ -52,6 +59,17 @@ def build_parser(prog: str | None = None) -> argparse.ArgumentParser:
                         help="deployment config, JSON or YAML (.yaml/.yml); see --print-schema")
     parser.add_argument("--plan", "--dry-run", dest="plan", action="store_true",
                         help="show what would change; sends only GETs and credential probes")
+    parser.add_argument("--detailed-exitcode", action="store_true",
+                        help="with --plan: exit 8 when changes are pending, 0 when in sync")
+    parser.add_argument("--out", metavar="PLAN",
+                        help="with --plan: save the plan (config, actions and a fingerprint "
+                        "of the live state; mode 0600) for --apply")
+    parser.add_argument("--apply", metavar="PLAN",
+                        help="apply a saved plan exactly; refused, with nothing written, if "
+                        "the live state changed since it was made")
+    parser.add_argument("--prune", action="store_true",
+                        help="delete destinations and derived nexsets that carry this "
+                        "deployment's tag but are no longer in the config (planned first)")
     parser.add_argument("--print-schema", action="store_true",
                         help="print the config's JSON Schema and exit")
     parser.add_argument("--wait-timeout", metavar="DURATION",

@@ -14,6 +14,7 @@ from pathlib import Path
 import nexla_ops
 from nexla_ops.probe import probe_credential
 
+from . import saved
 from .apply import Applier, Interrupted
 from .observe import Reader, observe
 from .plan import Plan, build_plan
@@ -122,6 +123,9 @@ def build_result(status: str, *, name: str | None, plan: Plan | None, applier: A
         "leftovers": (applier.leftovers + applier.unrestored) if applier else [],
         "duration_s": round(time.monotonic() - started, 3),
     }
+    if status == "planned" and plan is not None:
+        result["drift"] = drift_of(plan)
+        result["in_sync"] = not result["drift"]
     if applier is not None and applier.destroyed:
         result["destroyed"] = applier.destroyed
     if error:
@@ -129,6 +133,26 @@ def build_result(status: str, *, name: str | None, plan: Plan | None, applier: A
     if warnings:
         result["warnings"] = list(warnings)
     return result
+
+
+def drift_of(plan: Plan) -> list[dict]:
+    """Each pending change as one entry: the field, its live value and the config's (secret
+    values already masked by the plan); a create or delete is one entry without a field."""
+    out = []
+    for step in plan.steps:
+        if step.action == "unchanged":
+            continue
+        head = {"action": step.action, "resource_type": step.resource_type, "name": step.name,
+                "id": step.id}
+        if not step.changes:
+            out.append({**head, "field": None, "live": None, "config": None})
+        for name, change in step.changes.items():
+            if isinstance(change, dict) and "from" in change:
+                out.append({**head, "field": name, "live": change["from"],
+                            "config": change["to"]})
+            else:
+                out.append({**head, "field": name, "live": None, "config": change})
+    return out
 
 
 _SYMBOL = {"create": "+", "update": "~", "replace": "-/+", "unchanged": "=", "delete": "-",
@@ -155,7 +179,12 @@ def render_text(result: dict) -> str:
                              f"{json.dumps(change['to'], default=str)}")
             else:
                 lines.append(f"        {fld}: {json.dumps(change, default=str)}")
-    if status != "planned":
+    if status == "planned":
+        lines.append("in sync: nothing to change" if result.get("in_sync") else
+                     f"{len(result.get('drift') or [])} pending change(s)")
+        if result.get("saved_plan"):
+            lines.append(f"saved plan {result['saved_plan']} (sha256 {result['plan_sha256']})")
+    else:
         lines.append(f"source {result['source_id']}, nexsets {result['nexset_ids']}, "
                      f"destinations {result['destination_ids']}, flow {result['flow_id']}")
     for item in result.get("leftovers") or []:
@@ -183,28 +212,47 @@ def emit_result(ctx, args, result: dict) -> None:
 # --------------------------------------------------------------------------------------------
 
 
+def _check_flags(args) -> None:
+    """Flag combinations that cannot work: BadInput before anything is read or sent."""
+    if args.apply and (args.config or args.plan):
+        raise nexla_ops.BadInput("--apply: give a saved plan alone (it holds its config); "
+                                 "--config and --plan make a new one")
+    if not (args.config or args.apply):
+        raise nexla_ops.BadInput("--config: required (a JSON or YAML deployment file; see "
+                                 "--print-schema), or --apply PLAN")
+    for flag, value in (("--detailed-exitcode", args.detailed_exitcode), ("--out", args.out)):
+        if value and not args.plan:
+            raise nexla_ops.BadInput(f"{flag}: only with --plan")
+    nexla_ops.check_output_path(args.output)
+    nexla_ops.check_output_path(args.out, "--out")
+
+
 def run(args, ctx) -> int:
     started = time.monotonic()
     if args.print_schema:
         # Written as is: redact() would mask the schema's own `credentials` property.
         sys.stdout.write(json.dumps(config_schema(), indent=2) + "\n")
         return nexla_ops.EXIT_OK
-    if not args.config:
-        raise nexla_ops.BadInput("--config: required (a JSON or YAML deployment file; see "
-                                 "--print-schema)")
+    _check_flags(args)
     wait_override = (nexla_ops.parse_duration(args.wait_timeout, field="--wait-timeout")
                      if args.wait_timeout else None)
     if wait_override is not None and wait_override <= 0:
         raise nexla_ops.BadInput("--wait-timeout: expected a positive duration")
     lock_timeout = nexla_ops.parse_duration(args.lock_timeout, field="--lock-timeout")
-    nexla_ops.check_output_path(args.output)
-    raw = nexla_ops.load_structured_file(args.config)
+    stored = saved.load(args.apply) if args.apply else None
+    if stored is not None:
+        raw, options = stored.config, stored.options
+    else:
+        raw = nexla_ops.load_structured_file(args.config)
+        options = {"adopt": args.adopt, "prune": args.prune,
+                   "allow_replace": args.allow_replace}
+    source_file = args.apply or args.config
     try:
         cfg, warnings = validate_config(raw, require_env=not args.plan)
     except nexla_ops.BadInput as exc:
         lines = exc.detail if isinstance(exc.detail, list) else [exc.message]
         for line in lines:
-            nexla_ops.logger.error("%s: %s", args.config, line)
+            nexla_ops.logger.error("%s: %s", source_file, line)
         if args.json or args.output:
             result = {"ok": False, **build_result("failed", name=None, plan=None, applier=None,
                                                   started=started, error=exc.message)}
@@ -218,6 +266,7 @@ def run(args, ctx) -> int:
     discovery_timeout = wait_override or cfg.wait.discovery_timeout
     activation_timeout = wait_override or cfg.wait.activation_timeout
     plan: Plan | None = None
+    extras: dict = {}
 
     def finish(status: str, code: int, *, applier: Applier | None = None,
                error: str | None = None) -> int:
@@ -225,35 +274,54 @@ def run(args, ctx) -> int:
             nexla_ops.logger.error("%s", error)
         result = build_result(status, name=name, plan=plan, applier=applier, started=started,
                               error=error, warnings=warnings)
-        emit_result(ctx, args, {"ok": code == nexla_ops.EXIT_OK, **result})
+        ok = code in (nexla_ops.EXIT_OK, nexla_ops.EXIT_DRIFT)  # drift is news, not failure
+        emit_result(ctx, args, {"ok": ok, **result, **extras})
         return code
 
     def read_plan() -> tuple[Plan, Reader]:
-        reader = Reader(ctx, tag, adopt=args.adopt)
-        new_plan = build_plan(cfg, observe(cfg, reader), tag, raw)
+        reader = Reader(ctx, tag, adopt=options["adopt"])
+        new_plan = build_plan(cfg, observe(cfg, reader), tag, raw, prune=options["prune"])
         for note in new_plan.notes:
             ctx.warn("%s", note)
             warnings.append(note)
         return new_plan, reader
 
     try:
+        if stored is not None and stored.api_url != ctx.target:
+            return finish("failed", nexla_ops.EXIT_FAILED, error=(
+                f"{args.apply} was planned against {stored.api_url}, not {ctx.target}; plan "
+                "again against this API"))
         if args.plan:
             plan, _ = read_plan()
             probe_error = _probe_all(ctx, plan)
             if probe_error:
                 return finish("failed", nexla_ops.EXIT_FAILED, error=probe_error)
-            return finish("planned", nexla_ops.EXIT_OK)
+            if args.out:
+                saved_plan = saved.SavedPlan(
+                    api_url=ctx.target, deployment=name, config=raw, options=options,
+                    state_fingerprint=saved.state_fingerprint(plan.state),
+                    actions=_actions_of(plan))
+                saved.save(args.out, saved_plan)
+                extras.update(saved_plan=args.out, plan_sha256=saved_plan.digest)
+            drifted = args.detailed_exitcode and not plan.unchanged
+            return finish("planned", nexla_ops.EXIT_DRIFT if drifted else nexla_ops.EXIT_OK)
         lock_dir = Path(args.lock_dir) if args.lock_dir else default_lock_dir()
         with deployment_lock(lock_dir, name, lock_timeout, ctx):
             # Everything is read again under the lock: a concurrent apply may just have finished.
             plan, reader = read_plan()
+            if stored is not None:
+                refusal = _differs_from_saved(plan, stored)
+                if refusal:
+                    return finish("failed", nexla_ops.EXIT_FAILED, error=(
+                        f"state changed since plan: {refusal}; nothing was written. Plan "
+                        "again and review the new plan"))
             probe_error = _probe_all(ctx, plan)
             if probe_error:
                 return finish("failed", nexla_ops.EXIT_FAILED, error=probe_error)
             if plan.unchanged:
                 return finish("unchanged", nexla_ops.EXIT_OK)
             replaced = [f"{s.resource_type} {s.name}" for s in plan.steps if s.action == "replace"]
-            if replaced and not args.allow_replace:
+            if replaced and not options["allow_replace"]:
                 return finish("failed", nexla_ops.EXIT_FAILED, error=(
                     f"the config needs {', '.join(replaced)} deleted and re-created; re-run "
                     "with --allow-replace to do that"))
@@ -266,6 +334,21 @@ def run(args, ctx) -> int:
     except nexla_ops.OpsError as exc:
         # Failed before any write (reading state, a conflict, the lock): nothing to undo.
         return finish("failed", exc.exit_code, error=exc.message)
+
+
+def _actions_of(plan: Plan) -> list[dict]:
+    """The plan's actions as they read back from a saved plan (JSON values only)."""
+    return json.loads(json.dumps(nexla_ops.to_jsonable([s.as_action() for s in plan.steps]),
+                                 default=str))
+
+
+def _differs_from_saved(plan: Plan, stored) -> str | None:
+    """Why `plan`, just made, is not the saved one (None: it is)."""
+    if saved.state_fingerprint(plan.state) != stored.state_fingerprint:
+        return "the deployment's live objects differ from those the plan was made against"
+    if _actions_of(plan) != stored.actions:
+        return "the same config on today's state plans other actions"
+    return None
 
 
 def _probe_all(ctx, plan: Plan) -> str | None:
