@@ -40,10 +40,14 @@ EXAMPLES = """examples:
   # later: apply exactly that plan (refused if the flow changed since)
   python scripts/deploy_flow.py --apply plan.json
 
+  # delete the deployment (a backup is written first; only tagged objects go)
+  python scripts/deploy_flow.py --config flow.yaml --destroy --plan
+  python scripts/deploy_flow.py --config flow.yaml --destroy --yes
+
 exit codes: 0 applied/unchanged/planned (in sync), 1 failed and rolled back, or a saved plan
 refused (state changed since plan), 2 bad config (nothing sent), 3 configuration missing,
-4 auth/permission, 6 transient (safe to re-run), 7 partial (see leftovers),
-8 with --detailed-exitcode: changes pending (drift)
+4 auth/permission, 6 transient (safe to re-run), 7 partial (see leftovers; re-run a
+destroy to finish it), 8 with --detailed-exitcode: changes pending (drift)
 """
 
 
@@ -70,6 +74,15 @@ def build_parser(prog: str | None = None) -> argparse.ArgumentParser:
     parser.add_argument("--prune", action="store_true",
                         help="delete destinations and derived nexsets that carry this "
                         "deployment's tag but are no longer in the config (planned first)")
+    parser.add_argument("--destroy", action="store_true",
+                        help="delete every object that carries this deployment's tag, children "
+                        "first, after writing a backup (the flow as a config); needs --yes, "
+                        "or --plan to review it")
+    parser.add_argument("--yes", action="store_true",
+                        help="with --destroy: go ahead without a saved plan")
+    parser.add_argument("--backup", metavar="FILE",
+                        help="with --destroy: write the backup here (default: backups/ in the "
+                        "per-user state directory; the path is printed)")
     parser.add_argument("--print-schema", action="store_true",
                         help="print the config's JSON Schema and exit")
     parser.add_argument("--wait-timeout", metavar="DURATION",

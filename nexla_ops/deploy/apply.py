@@ -44,6 +44,25 @@ def _flow_path(flow_id: int, verb: str) -> str:
     return f"/{FLOWS}/{flow_id}/{verb}"
 
 
+def delete_object(ctx, resource_type: str, obj_id: int) -> None:
+    """Delete one object; 404 counts as done (a retried DELETE whose first try committed);
+    on 409 (active) pause it and try once more."""
+    path = f"/{resource_type}/{obj_id}"
+    try:
+        ctx.request("DELETE", path)
+    except nexla_ops.NotFound:
+        return
+    except nexla_ops.OpsError as exc:
+        if exc.status != 409 or resource_type == CREDENTIALS:
+            raise
+        ctx.log("%s %s is active; pausing it before deleting", resource_type, obj_id)
+        ctx.request("PUT", f"{path}/pause", params={"all": 1})
+        try:
+            ctx.request("DELETE", path)
+        except nexla_ops.NotFound:
+            return
+
+
 class Applier:
     def __init__(self, ctx, plan: Plan, reader: Reader, *, discovery_timeout: float,
                  activation_timeout: float):
@@ -315,21 +334,7 @@ class Applier:
 
     # -- deleting and rollback ----------------------------------------------------------------
     def _delete(self, resource_type: str, obj_id: int) -> None:
-        """Delete one object; 404 counts as done; on 409 (active) pause it and try once more."""
-        path = f"/{resource_type}/{obj_id}"
-        try:
-            self.ctx.request("DELETE", path)
-        except nexla_ops.NotFound:
-            return
-        except nexla_ops.OpsError as exc:
-            if exc.status != 409 or resource_type == CREDENTIALS:
-                raise
-            self.ctx.log("%s %s is active; pausing it before deleting", resource_type, obj_id)
-            self.ctx.request("PUT", f"{path}/pause", params={"all": 1})
-            try:
-                self.ctx.request("DELETE", path)
-            except nexla_ops.NotFound:
-                return
+        delete_object(self.ctx, resource_type, obj_id)
 
     def rollback(self) -> None:
         """Undo this run's journal in reverse: delete what it created, restore what it changed."""

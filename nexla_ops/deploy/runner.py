@@ -16,6 +16,7 @@ from nexla_ops.probe import probe_credential
 
 from . import saved
 from .apply import Applier, Interrupted
+from .drift import drift_of
 from .observe import Reader, observe
 from .plan import Plan, build_plan
 from .spec import SINKS, TAG_PREFIX, config_schema, validate_config
@@ -61,7 +62,7 @@ def deployment_lock(directory: Path, name: str, timeout: float, ctx):
         ctx.progress_done()
 
 
-def _raise_interrupted(signum, _frame):
+def raise_interrupted(signum, _frame):
     raise Interrupted(signal.Signals(signum).name)
 
 
@@ -135,26 +136,6 @@ def build_result(status: str, *, name: str | None, plan: Plan | None, applier: A
     return result
 
 
-def drift_of(plan: Plan) -> list[dict]:
-    """Each pending change as one entry: the field, its live value and the config's (secret
-    values already masked by the plan); a create or delete is one entry without a field."""
-    out = []
-    for step in plan.steps:
-        if step.action == "unchanged":
-            continue
-        head = {"action": step.action, "resource_type": step.resource_type, "name": step.name,
-                "id": step.id}
-        if not step.changes:
-            out.append({**head, "field": None, "live": None, "config": None})
-        for name, change in step.changes.items():
-            if isinstance(change, dict) and "from" in change:
-                out.append({**head, "field": name, "live": change["from"],
-                            "config": change["to"]})
-            else:
-                out.append({**head, "field": name, "live": None, "config": change})
-    return out
-
-
 _SYMBOL = {"create": "+", "update": "~", "replace": "-/+", "unchanged": "=", "delete": "-",
            "activate": ">", "pause": "||", "restore": "<"}
 
@@ -195,7 +176,7 @@ def render_text(result: dict) -> str:
     return "\n".join(lines)
 
 
-def emit_result(ctx, args, result: dict) -> None:
+def emit_result(ctx, args, result: dict, render=None) -> None:
     if args.output == "-":  # the JSON document is the whole of stdout
         ctx.out(result, "json")
         return
@@ -204,7 +185,7 @@ def emit_result(ctx, args, result: dict) -> None:
     if args.json:
         ctx.out(result, "json")
     else:
-        ctx.out(render_text(result), "text")
+        ctx.out((render or render_text)(result), "text")
 
 
 # --------------------------------------------------------------------------------------------
@@ -223,8 +204,22 @@ def _check_flags(args) -> None:
     for flag, value in (("--detailed-exitcode", args.detailed_exitcode), ("--out", args.out)):
         if value and not args.plan:
             raise nexla_ops.BadInput(f"{flag}: only with --plan")
+    if args.destroy:
+        for flag, value in (("--apply", args.apply), ("--adopt", args.adopt),
+                            ("--prune", args.prune), ("--allow-replace", args.allow_replace)):
+            if value:
+                raise nexla_ops.BadInput(f"{flag}: not with --destroy" + (
+                    " (a saved destroy plan is applied with --apply alone)"
+                    if flag == "--apply" else " (a destroy deletes only what it owns)"))
+        if not (args.plan or args.yes):
+            raise nexla_ops.BadInput(
+                "--destroy: deletes are permanent; add --yes, or review first with --plan "
+                "--out PLAN and then --apply PLAN")
+    elif args.yes or args.backup:
+        raise nexla_ops.BadInput(f"{'--yes' if args.yes else '--backup'}: only with --destroy")
     nexla_ops.check_output_path(args.output)
     nexla_ops.check_output_path(args.out, "--out")
+    nexla_ops.check_output_path(args.backup, "--backup")
 
 
 def run(args, ctx) -> int:
@@ -247,8 +242,10 @@ def run(args, ctx) -> int:
         options = {"adopt": args.adopt, "prune": args.prune,
                    "allow_replace": args.allow_replace}
     source_file = args.apply or args.config
+    destroying = bool(args.destroy or options.get("destroy"))
     try:
-        cfg, warnings = validate_config(raw, require_env=not args.plan)
+        # A plan or a destroy sends no secret, so ${ENV:...} values may be unset.
+        cfg, warnings = validate_config(raw, require_env=not (args.plan or destroying))
     except nexla_ops.BadInput as exc:
         lines = exc.detail if isinstance(exc.detail, list) else [exc.message]
         for line in lines:
@@ -262,6 +259,11 @@ def run(args, ctx) -> int:
     for warning in warnings:
         ctx.warn("%s", warning)
     name = cfg.deployment_name
+    if destroying:
+        from .destroy_run import run_destroy
+
+        return run_destroy(args, ctx, name=name, raw=raw, stored=stored, started=started,
+                           warnings=warnings)
     tag = TAG_PREFIX + name
     discovery_timeout = wait_override or cfg.wait.discovery_timeout
     activation_timeout = wait_override or cfg.wait.activation_timeout
@@ -364,14 +366,14 @@ def _probe_all(ctx, plan: Plan) -> str | None:
 
 def _apply(ctx, applier: Applier) -> BaseException | None:
     """Run the apply; on any failure (Ctrl-C and SIGTERM included) roll back. The error."""
-    with signal_handlers(_raise_interrupted):
+    with signal_handlers(raise_interrupted):
         try:
             applier.run()
             return None
         except (Exception, Interrupted, KeyboardInterrupt) as exc:
             with signal_handlers(_defer_signal):
                 if applier.journal:
-                    ctx.warn("apply failed (%s); rolling back what this run did", _message(exc))
+                    ctx.warn("apply failed (%s); rolling back what this run did", describe_error(exc))
                     applier.rollback()
             return exc
 
@@ -383,17 +385,17 @@ def _failed(applier: Applier, error: BaseException, finish) -> int:
                 "rollback incomplete: %d object(s) need a person (see leftovers)",
                 len(applier.leftovers) + len(applier.unrestored))
         return finish("partial", nexla_ops.EXIT_PARTIAL, applier=applier,
-                      error=_message(error))
+                      error=describe_error(error))
     code = nexla_ops.EXIT_FAILED
     if isinstance(error, nexla_ops.OpsError) and error.exit_code in (
         nexla_ops.EXIT_CONFIG, nexla_ops.EXIT_AUTH, nexla_ops.EXIT_TRANSIENT
     ):
         code = error.exit_code  # e.g. 6: rolled back cleanly and safe to re-run
     status = "rolled_back" if applier.journal else "failed"
-    return finish(status, code, applier=applier, error=_message(error))
+    return finish(status, code, applier=applier, error=describe_error(error))
 
 
-def _message(exc: BaseException) -> str:
+def describe_error(exc: BaseException) -> str:
     if isinstance(exc, nexla_ops.OpsError):
         return exc.message
     if isinstance(exc, (Interrupted, KeyboardInterrupt)):

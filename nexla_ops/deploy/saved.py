@@ -40,7 +40,12 @@ def _projection(obj: dict | None, volatile: tuple[str, ...] = ()) -> dict | None
 
 def state_fingerprint(state: State) -> str:
     """sha256 of what the plan was built from: equal fingerprints plan equally."""
-    return hashlib.sha256(_canonical(_seen(state)).encode()).hexdigest()
+    return digest_of(_seen(state))
+
+
+def digest_of(value: Any) -> str:
+    """sha256 of a JSON-like value, independent of key order."""
+    return hashlib.sha256(_canonical(value).encode()).hexdigest()
 
 
 def _seen(state: State) -> dict:
@@ -68,7 +73,7 @@ class SavedPlan:
     api_url: str
     deployment: str
     config: dict  # the raw config: ${ENV:VAR} references unresolved
-    options: dict  # the flags that change what is planned (adopt, prune, allow_replace)
+    options: dict  # the flags that change what is planned (adopt, prune, allow_replace, destroy)
     state_fingerprint: str
     actions: list[dict]
     created_at: str = ""
@@ -81,7 +86,7 @@ class SavedPlan:
     @property
     def digest(self) -> str:
         """sha256 of the whole plan: shown to the reviewer, checked on load."""
-        return hashlib.sha256(_canonical(self.body()).encode()).hexdigest()
+        return digest_of(self.body())
 
     def document(self) -> dict:
         return {"format": FORMAT, "version": VERSION, "created_at": self.created_at,
