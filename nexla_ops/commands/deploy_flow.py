@@ -40,6 +40,14 @@ EXAMPLES = """examples:
   # later: apply exactly that plan (refused if the flow changed since)
   python scripts/deploy_flow.py --apply plan.json
 
+  # every deployment in a directory, one summary table; go on past failures
+  python scripts/deploy_flow.py --config-dir deployments/ --plan --detailed-exitcode
+  python scripts/deploy_flow.py --config-dir deployments/ --keep-going
+
+  # promote: the dev config to prod, credentials mapped by name (plan first)
+  python scripts/deploy_flow.py --config flow.yaml --env-file prod.env \\
+      --credential-map prod-credentials.yaml --plan
+
   # delete the deployment (a backup is written first; only tagged objects go)
   python scripts/deploy_flow.py --config flow.yaml --destroy --plan
   python scripts/deploy_flow.py --config flow.yaml --destroy --yes
@@ -61,13 +69,23 @@ def build_parser(prog: str | None = None) -> argparse.ArgumentParser:
     )
     parser.add_argument("--config", "-c", metavar="FILE",
                         help="deployment config, JSON or YAML (.yaml/.yml); see --print-schema")
+    parser.add_argument("--config-dir", metavar="DIR",
+                        help="every deployment file (*.json, *.yaml, *.yml) in DIR, in name "
+                        "order, with one summary table; all are validated before anything "
+                        "is sent")
+    parser.add_argument("--keep-going", action="store_true",
+                        help="with --config-dir: go on after a failed deployment")
+    parser.add_argument("--credential-map", metavar="FILE",
+                        help="promote to another environment: a YAML/JSON mapping of the "
+                        "config's credential names or ids to this environment's")
     parser.add_argument("--plan", "--dry-run", dest="plan", action="store_true",
                         help="show what would change; sends only GETs and credential probes")
     parser.add_argument("--detailed-exitcode", action="store_true",
                         help="with --plan: exit 8 when changes are pending, 0 when in sync")
     parser.add_argument("--out", metavar="PLAN",
                         help="with --plan: save the plan (config, actions and a fingerprint "
-                        "of the live state; mode 0600) for --apply")
+                        "of the live state; mode 0600) for --apply; with --config-dir, a "
+                        "directory that gets one NAME.plan.json per file")
     parser.add_argument("--apply", metavar="PLAN",
                         help="apply a saved plan exactly; refused, with nothing written, if "
                         "the live state changed since it was made")

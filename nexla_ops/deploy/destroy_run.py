@@ -54,7 +54,7 @@ def render_text(result: dict) -> str:
 
 
 def run_destroy(args, ctx, *, name: str, raw: dict, stored, started: float,
-                warnings: list[str]) -> int:
+                warnings: list[str], emit=emit_result) -> int:
     api = ctx.target
     plan: DestroyPlan | None = None
     destroyer: Destroyer | None = None
@@ -76,7 +76,7 @@ def run_destroy(args, ctx, *, name: str, raw: dict, stored, started: float,
             result["error"] = error
         if warnings:
             result["warnings"] = list(warnings)
-        emit_result(ctx, args, result, render_text)
+        emit(ctx, args, result, render_text)
         return code
 
     try:

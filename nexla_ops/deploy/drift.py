@@ -14,6 +14,8 @@ from .observe import Reader, observe
 from .plan import Plan, build_plan
 from .spec import TAG_PREFIX, validate_config
 
+_HOW_NOT_WHAT = {"paused_during_apply"}
+
 
 def drift_of(plan: Plan) -> list[dict]:
     """Each pending change as one entry: the field, its live value and the config's (secret
@@ -27,6 +29,9 @@ def drift_of(plan: Plan) -> list[dict]:
         if not step.changes:
             out.append({**head, "field": None, "live": None, "config": None})
         for name, change in step.changes.items():
+            if name in _HOW_NOT_WHAT or (isinstance(change, dict) and "from" in change
+                                         and change["from"] == change.get("to")):
+                continue  # how the apply goes (pause around a change), not a difference
             if isinstance(change, dict) and "from" in change:
                 out.append({**head, "field": name, "live": change["from"],
                             "config": change["to"]})

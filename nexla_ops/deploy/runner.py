@@ -198,9 +198,14 @@ def _check_flags(args) -> None:
     if args.apply and (args.config or args.plan):
         raise nexla_ops.BadInput("--apply: give a saved plan alone (it holds its config); "
                                  "--config and --plan make a new one")
+    if args.apply and args.credential_map:
+        raise nexla_ops.BadInput("--credential-map: not with --apply (the saved plan holds "
+                                 "the mapped config)")
+    if args.keep_going:
+        raise nexla_ops.BadInput("--keep-going: only with --config-dir")
     if not (args.config or args.apply):
         raise nexla_ops.BadInput("--config: required (a JSON or YAML deployment file; see "
-                                 "--print-schema), or --apply PLAN")
+                                 "--print-schema), or --config-dir DIR, or --apply PLAN")
     for flag, value in (("--detailed-exitcode", args.detailed_exitcode), ("--out", args.out)):
         if value and not args.plan:
             raise nexla_ops.BadInput(f"{flag}: only with --plan")
@@ -222,12 +227,18 @@ def _check_flags(args) -> None:
     nexla_ops.check_output_path(args.backup, "--backup")
 
 
-def run(args, ctx) -> int:
+def run(args, ctx, emit=emit_result) -> int:
+    """One deployment (or, with --config-dir, a directory of them). `emit(ctx, args, result,
+    render)` shows the result document; --config-dir collects them for its table instead."""
     started = time.monotonic()
     if args.print_schema:
         # Written as is: redact() would mask the schema's own `credentials` property.
         sys.stdout.write(json.dumps(config_schema(), indent=2) + "\n")
         return nexla_ops.EXIT_OK
+    if args.config_dir:
+        from .many import run_directory
+
+        return run_directory(args, ctx)
     _check_flags(args)
     wait_override = (nexla_ops.parse_duration(args.wait_timeout, field="--wait-timeout")
                      if args.wait_timeout else None)
@@ -239,6 +250,10 @@ def run(args, ctx) -> int:
         raw, options = stored.config, stored.options
     else:
         raw = nexla_ops.load_structured_file(args.config)
+        if args.credential_map:
+            from .promote import load_credential_map, map_credentials
+
+            raw = map_credentials(raw, load_credential_map(args.credential_map), args.config)
         options = {"adopt": args.adopt, "prune": args.prune,
                    "allow_replace": args.allow_replace}
     source_file = args.apply or args.config
@@ -254,7 +269,7 @@ def run(args, ctx) -> int:
             result = {"ok": False, **build_result("failed", name=None, plan=None, applier=None,
                                                   started=started, error=exc.message)}
             result["problems"] = lines
-            emit_result(ctx, args, result)
+            emit(ctx, args, result)
         return nexla_ops.EXIT_BAD_INPUT
     for warning in warnings:
         ctx.warn("%s", warning)
@@ -263,7 +278,7 @@ def run(args, ctx) -> int:
         from .destroy_run import run_destroy
 
         return run_destroy(args, ctx, name=name, raw=raw, stored=stored, started=started,
-                           warnings=warnings)
+                           warnings=warnings, emit=emit)
     tag = TAG_PREFIX + name
     discovery_timeout = wait_override or cfg.wait.discovery_timeout
     activation_timeout = wait_override or cfg.wait.activation_timeout
@@ -277,7 +292,7 @@ def run(args, ctx) -> int:
         result = build_result(status, name=name, plan=plan, applier=applier, started=started,
                               error=error, warnings=warnings)
         ok = code in (nexla_ops.EXIT_OK, nexla_ops.EXIT_DRIFT)  # drift is news, not failure
-        emit_result(ctx, args, {"ok": ok, **result, **extras})
+        emit(ctx, args, {"ok": ok, **result, **extras})
         return code
 
     def read_plan() -> tuple[Plan, Reader]:
