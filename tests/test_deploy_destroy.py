@@ -7,13 +7,15 @@ from __future__ import annotations
 import json
 import os
 import re
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 import yaml
 
 import deploy_flow
-from conftest import CANARY
+from conftest import CANARY, SCRIPTS, _script_env
 from test_deploy_helpers import FAST, FULL, assert_complete_full, snapshot, writes
 
 pytest_plugins = ["test_deploy_helpers"]  # the deploy fixture
@@ -220,3 +222,30 @@ def test_a_fault_on_each_destroy_write_ends_complete_or_at_7_and_a_rerun_finishe
     assert all(not ids for ids in tagged(sandbox).values())
     now = untagged(sandbox)
     assert all(keep[kind] <= now[kind] for kind in KINDS)
+
+
+# -- two hosts -------------------------------------------------------------------------------------
+
+
+def test_two_hosts_destroying_at_once_both_finish_and_converge(deploy, deployed, sandbox,
+                                                               script_cwd, tmp_path):
+    """Two processes that share no lock (separate state directories, as on two hosts): each
+    finds the other's deletes already done (404 is done) and both end destroyed."""
+    config = script_cwd / "full.json"
+    config.write_text(json.dumps(FULL))
+    keep = untagged(sandbox)
+    procs = []
+    for host in ("a", "b"):
+        env = _script_env(sandbox, {"XDG_STATE_HOME": str(tmp_path / f"host-{host}"),
+                                    "DEPLOY_TEST_PG_PASSWORD": "pg-secret-value"})
+        procs.append(subprocess.Popen(
+            [sys.executable, str(SCRIPTS / "deploy_flow.py"), "--config", str(config),
+             "--destroy", "--yes", "--json", *FAST], cwd=str(script_cwd), env=env,
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True))
+    results = [(p, *p.communicate(timeout=90)) for p in procs]
+    for proc, out, err in results:
+        assert proc.returncode == 0, err
+        assert json.loads(out)["status"] in ("destroyed", "unchanged"), out
+        assert "Traceback" not in err
+    assert all(not ids for ids in tagged(sandbox).values())
+    assert all(keep[kind] <= untagged(sandbox)[kind] for kind in KINDS)

@@ -178,15 +178,18 @@ def backup_text(ctx, plan: DestroyPlan, api: str) -> tuple[str, str]:
     if len(plan.flows) == 1:
         try:
             exported = export_flow(ctx, plan.flows[0]["id"])
-        except Unexportable as exc:
+        except (Unexportable, nexla_ops.NotFound) as exc:  # NotFound: another run's destroy
             ctx.warn("backup: %s; writing the objects as read instead", exc.message)
         else:
             return "config", (header + "# restore: deploy_flow --config THIS_FILE (set the "
                               "${ENV:...} variables first)\n" + render(exported.config, "yaml"))
     objects = []
     for doomed in plan.deletes:
-        obj = ctx.request("GET", f"/{doomed.resource_type}/{doomed.id}") if not (
-            doomed.with_source) else None
+        try:
+            obj = None if doomed.with_source else ctx.request(
+                "GET", f"/{doomed.resource_type}/{doomed.id}")
+        except nexla_ops.NotFound:
+            obj = None  # gone since the plan was read
         objects.append({**doomed.as_item(), "object": nexla_ops.redact(obj)})
     import yaml
 
@@ -212,7 +215,10 @@ class Destroyer:
 
     def run(self) -> None:
         for flow in self.plan.pauses:
-            self.ctx.request("PUT", f"/{FLOWS}/{flow['id']}/pause", params={"all": 1})
+            try:
+                self.ctx.request("PUT", f"/{FLOWS}/{flow['id']}/pause", params={"all": 1})
+            except nexla_ops.NotFound:
+                continue  # deleted meanwhile (a destroy racing from another host)
             self.actions.append({"action": "pause", "resource_type": FLOWS, "id": flow["id"],
                                  "name": flow["name"], "changes": {}})
             self.ctx.log("paused flow %s", flow["id"])
