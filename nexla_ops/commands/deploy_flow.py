@@ -79,7 +79,8 @@ def build_parser(prog: str | None = None) -> argparse.ArgumentParser:
                         help="promote to another environment: a YAML/JSON mapping of the "
                         "config's credential names or ids to this environment's")
     parser.add_argument("--plan", "--dry-run", dest="plan", action="store_true",
-                        help="show what would change; sends only GETs and credential probes")
+                        help="show what would change; sends only GETs and credential probes "
+                        "(after signing in)")
     parser.add_argument("--detailed-exitcode", action="store_true",
                         help="with --plan: exit 8 when changes are pending, 0 when in sync")
     parser.add_argument("--out", metavar="PLAN",

@@ -61,9 +61,17 @@ def _check(args, files: list[Path]) -> None:
             problems.append(f"{path}: deployment {name!r} is also {owners[name]}; one file per "
                             "deployment")
         owners.setdefault(name, path)
+    if args.out:  # one saved plan per file stem: orders.json and orders.yaml would share one
+        stems: dict[str, Path] = {}
+        for path in files:
+            if path.stem in stems:
+                problems.append(f"{path}: its saved plan would be {path.stem}.plan.json, like "
+                                f"{stems[path.stem]}'s; rename one of them")
+            stems.setdefault(path.stem, path)
     if problems:
-        for line in problems[1:] if len(problems) > 1 else ():
-            nexla_ops.logger.error("%s", line)
+        if len(problems) > 1:
+            for line in problems:
+                nexla_ops.logger.error("%s", line)
         raise nexla_ops.BadInput(problems[0] if len(problems) == 1 else
                                  f"--config-dir: {len(problems)} problems; nothing was sent",
                                  detail=problems)
@@ -83,6 +91,12 @@ def run_directory(args, ctx) -> int:
     if args.out and os.path.exists(args.out) and not os.path.isdir(args.out):
         raise nexla_ops.BadInput(f"--out: with --config-dir, a directory for the saved plans; "
                                  f"{args.out} is not one")
+    if args.out:  # before --output is checked: it may be a file in that directory
+        try:
+            Path(args.out).mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise nexla_ops.BadInput(f"--out: cannot create the directory {args.out} "
+                                     f"({exc.strerror})") from None
     nexla_ops.check_output_path(args.output)
     started = time.monotonic()
     files = deployment_files(args.config_dir)
@@ -92,7 +106,6 @@ def run_directory(args, ctx) -> int:
         one = argparse.Namespace(**{**vars(args), "config_dir": None, "config": str(path),
                                     "keep_going": False, "output": None, "json": True})
         if args.out:
-            Path(args.out).mkdir(parents=True, exist_ok=True)
             one.out = str(Path(args.out) / f"{path.stem}.plan.json")
         collected: list[dict] = []
         code = run(one, ctx, emit=functools.partial(_collect, collected))
@@ -134,6 +147,8 @@ def _overall(results: list[dict], total: int) -> int:
 
 
 def _changes(result: dict) -> str:
+    if result.get("status") == "failed":
+        return ""
     if result.get("status") == "planned":
         drift = result.get("drift")
         if drift is None:  # a destroy plan
