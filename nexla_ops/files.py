@@ -7,6 +7,7 @@ import contextlib
 import functools
 import json
 import os
+import re
 import sys
 import tempfile
 import time
@@ -258,11 +259,22 @@ def read_input_text(path: str | os.PathLike, *, limit: int | None = None) -> str
 MAX_VALUES = 2_000_000  # values after expanding YAML aliases; a bomb expands far past this
 
 
+# A "\ud800" escape (JSON, YAML) decodes to half a UTF-16 pair: no text, and any UTF-8 write
+# of it (stdout, a file, a metric label) raises.
+_LONE_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def _refuse_lone_surrogates(items, name: str) -> None:
+    if any(isinstance(item, str) and _LONE_SURROGATE.search(item) for item in items):
+        raise BadInput(f"{name}: a string holds a lone surrogate escape (\\ud800-\\udfff); "
+                       "expected Unicode text")
+
+
 def check_tree(value: Any, name: str, *, depth_limit: int = MAX_DEPTH) -> Any:
     """BadInput when containers nest deeper than `depth_limit`, when the value (with YAML
-    aliases expanded, as every consumer will see it) holds more than MAX_VALUES values, or
-    when it holds a non-finite float or an integer of more than MAX_INT_DIGITS digits.
-    Iterative, so no input can exhaust the stack."""
+    aliases expanded, as every consumer will see it) holds more than MAX_VALUES values, when
+    it holds a non-finite float or an integer of more than MAX_INT_DIGITS digits, or a string
+    (or key) with a lone surrogate escape. Iterative, so no input can exhaust the stack."""
     import math
 
     stack = [(value, 1)]
@@ -275,8 +287,12 @@ def check_tree(value: Any, name: str, *, depth_limit: int = MAX_DEPTH) -> Any:
         if isinstance(current, (dict, list)):
             if depth > depth_limit:
                 raise BadInput(f"{name}: nested more than {depth_limit} levels deep")
+            if isinstance(current, dict):
+                _refuse_lone_surrogates(current, name)  # the keys; the values are children
             children = current.values() if isinstance(current, dict) else current
             stack.extend((child, depth + 1) for child in children)
+        elif isinstance(current, str):
+            _refuse_lone_surrogates((current,), name)
         elif isinstance(current, float) and not math.isfinite(current):
             raise BadInput(f"{name}: {current} is not a finite number")
         elif (isinstance(current, int) and not isinstance(current, bool)

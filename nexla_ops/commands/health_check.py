@@ -3,8 +3,8 @@
 One bulk listing (GET /flows?include_run_metrics=1, 100 flows a page) gives every flow's status
 and its latest runs. Per-flow calls happen only when that is not enough (a --window longer than
 the listing's run history, a last success older than it, --probe-credentials) and run with
-bounded concurrency. Exit codes follow Nagios, not the other scripts: 0 OK, 1 WARNING,
-2 CRITICAL, 3 UNKNOWN.
+bounded concurrency. --deployments DIR also (or only) checks deployment files for drift.
+Exit codes follow Nagios, not the other scripts: 0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN.
 """
 
 from __future__ import annotations
@@ -16,6 +16,7 @@ from pathlib import Path
 
 import nexla_ops
 from nexla_ops.health.budget import Deadline, arm_watchdog
+from nexla_ops.health.deployments import deployment_files
 from nexla_ops.health.guide import EXAMPLES
 from nexla_ops.health.model import NAGIOS_KINDS, UNKNOWN
 from nexla_ops.health.settings import (
@@ -77,6 +78,9 @@ def build_parser(prog: str | None = None) -> argparse.ArgumentParser:
                               help="only flows in this project (repeatable)")
     select_group.add_argument("--expect-paused", action="append", type=id_flag, metavar="FLOW_ID",
                               help="this flow is meant to be paused: PAUSED is OK (repeatable)")
+    select_group.add_argument("--deployments", metavar="DIR",
+                              help="also (or alone): each deployment file in DIR (*.json, *.yaml, *.yml), "
+                                   "read-only: in sync OK, drifted WARNING, uncheckable UNKNOWN")
 
     limits = parser.add_argument_group("thresholds")
     limits.add_argument("--max-age", type=_duration_arg, default=24 * 3600.0, metavar="DURATION",
@@ -153,12 +157,14 @@ def run(args, ctx) -> int:
         watchdog = arm_watchdog(args.check_timeout, prog=args.prog,
                                 nagios_stdout=args.format == "nagios" and not args.output)
     try:
-        if not (args.config or args.all or args.tag or args.project or args.flow):
+        flows = bool(args.config or args.all or args.tag or args.project or args.flow)
+        if not (flows or args.deployments):
             raise ConfigProblem("choose the flows: --config FILE, --all, --flow ID, --tag TAG "
-                                "or --project ID")
+                                "or --project ID; or the deployments: --deployments DIR")
         if args.config and args.all:
             raise ConfigProblem("--config and --all: choose one")
         nexla_ops.check_output_path(args.output)
+        files = deployment_files(args.deployments) if args.deployments else None
         defaults = thresholds_from_args(args)
         targets = load_config(args.config, defaults) if args.config else None
         from nexla_ops.health.alerts import default_state_file
@@ -175,7 +181,7 @@ def run(args, ctx) -> int:
         except nexla_ops.LockBusy:
             raise ConfigProblem(f"another check is running (lock {lock_path} is held)") from None
         with lock:
-            return check(args, ctx, deadline, defaults, targets)
+            return check(args, ctx, deadline, defaults, targets, flows, files)
     except ConfigProblem as exc:
         return cannot_check(args, ctx, str(exc))
     except nexla_ops.OpsError as exc:
@@ -191,17 +197,18 @@ def run(args, ctx) -> int:
             watchdog.cancel()
 
 
-def check(args, ctx, deadline: Deadline, defaults: Thresholds, targets) -> int:
-    """The checks, then the report (stdout or --output), then the alerts; the Nagios code."""
+def check(args, ctx, deadline: Deadline, defaults: Thresholds, targets, flows, files) -> int:
+    """Flows (if `flows`) and deployment `files`, the report, then the alerts; the Nagios code."""
     # The run's modules load here, not at import: --help stays fast.
     from nexla_ops.health.alerts import WebhookSettings, send_alerts
-    from nexla_ops.health.runner import Selection, check_flows
+    from nexla_ops.health.runner import Selection, run_checks
 
     selection = Selection(tags=args.tag, projects=args.project, flows=args.flow,
                           expect_paused=args.expect_paused,
                           probe_credentials=args.probe_credentials, concurrency=args.concurrency)
-    report = check_flows(ctx, deadline, defaults, targets, selection)
-    write_output(args, report.results, report.summary, report.notes)
+    report = run_checks(ctx, deadline, defaults, targets, selection, flows=flows,
+                        deployment_files=files)
+    write_output(args, report)
     if args.alert_webhook:
         webhook = WebhookSettings(args.alert_webhook, args.state_file, args.realert_after)
         send_alerts(report.results, report.summary, webhook=webhook, now=report.now, ctx=ctx,
@@ -209,12 +216,13 @@ def check(args, ctx, deadline: Deadline, defaults: Thresholds, targets) -> int:
     return report.exit_code
 
 
-def write_output(args, results, summary, notes):
+def write_output(args, report):
     colour = (args.format not in ("json", "nagios", "prometheus") and not args.output
               and sys.stdout.isatty() and not os.environ.get("NO_COLOR"))
     from nexla_ops.health.outputs import render
 
-    text = render(args.format, results, summary, notes, colour=colour)
+    text = render(args.format, report.results, report.summary, report.notes, colour=colour,
+                  deployments=report.deployments)
     if args.output:
         nexla_ops.write_output(args.output, text)
     else:

@@ -16,21 +16,20 @@ from pathlib import Path
 
 import nexla_ops
 
+from .directory import SUFFIXES, deployment_file_names
 from .spec import validate_config
 
-SUFFIXES = (".json", ".yaml", ".yml")
 _CHANGED = ("applied", "destroyed", "partial")  # a run that wrote something
 
 
 def deployment_files(directory: str) -> list[Path]:
-    """The directory's deployment files (by suffix, not recursive), sorted; BadInput when it
-    is not a directory or holds none."""
-    path = Path(directory)
-    if not path.is_dir():
-        raise nexla_ops.BadInput(f"--config-dir: expected a directory of deployment files, "
-                                 f"got {directory!r} ({'missing' if not path.exists() else 'not a directory'})")
-    files = sorted(p for p in path.iterdir()
-                   if p.suffix.lower() in SUFFIXES and not p.name.startswith("."))
+    """The directory's deployment files, sorted; BadInput when it is not a readable directory
+    or holds none."""
+    try:
+        files = [Path(p) for p in deployment_file_names(directory)]
+    except OSError as exc:
+        raise nexla_ops.BadInput(f"--config-dir: expected a directory of deployment files, got "
+                                 f"{directory!r} ({exc.strerror or exc})") from None
     if not files:
         raise nexla_ops.BadInput(f"--config-dir: {directory} holds no deployment file "
                                  f"({', '.join(SUFFIXES)})")

@@ -7,7 +7,10 @@
     observe    Api, list_flows (bulk GET /flows with run metrics), fetch_history,
                probe_credential, run_bounded
     budget     Deadline (the run's --timeout), arm_watchdog, WATCHDOG_GRACE
-    runner     check_flows(ctx, deadline, defaults, targets, Selection) -> Report
+    runner     check_flows(ctx, deadline, defaults, targets, Selection) -> Report;
+               run_checks(..., flows=, deployment_files=) adds the deployments' drift
+    deployments deployment_files(DIR), check_deployments(ctx, paths, deadline, concurrency)
+               -> [DeploymentResult]: drift from nexla_ops.deploy.drift as OK/WARNING/UNKNOWN
     outputs    render(fmt, results, summary, notes) for text, json, nagios, prometheus
     alerts     send_alerts(results, summary, webhook=WebhookSettings(...), now=, ctx=): state
                file, re-alerts and recoveries; reusable by other checks
@@ -32,6 +35,9 @@ _EXPORTS = {
         "evaluate", "human_age", "needs_history", "summarize", "unchecked",
     ), "checks"),
     **dict.fromkeys((
+        "DeploymentResult", "check_deployments", "deployment_files",
+    ), "deployments"),
+    **dict.fromkeys((
         "CRITICAL", "OK", "SEVERITY", "STATE_NAMES", "UNKNOWN", "WARNING", "Check",
         "Flow", "FlowResult", "Run", "worst",
     ), "model"),
@@ -43,7 +49,7 @@ _EXPORTS = {
         "FORMATS", "render", "result_doc",
     ), "outputs"),
     **dict.fromkeys((
-        "Report", "Selection", "check_flows", "select",
+        "Report", "Selection", "check_flows", "run_checks", "select",
     ), "runner"),
     **dict.fromkeys((
         "ConfigProblem", "Target", "Thresholds", "apply_overrides", "load_config",

@@ -1,5 +1,5 @@
 """The --help epilog of `nexla-ops health-check`: what each check means, how alerts,
-Prometheus metrics and the config file work, and examples."""
+Prometheus metrics, deployment drift and the config file work, and examples."""
 
 EXAMPLES = """\
 checks (per flow; the flow's state is its worst check):
@@ -13,7 +13,8 @@ checks (per flow; the flow's state is its worst check):
   stuck       a run in progress longer than --stuck-after: WARNING; over 2x CRITICAL.
   credentials with --probe-credentials, each credential the flow uses is probed; a rejected
               probe is CRITICAL.
-  Overall exit code: the worst flow state, ranked CRITICAL > WARNING > UNKNOWN > OK.
+  Overall exit code: the worst flow (or deployment) state, ranked CRITICAL > WARNING >
+  UNKNOWN > OK.
   Unreachable API, rejected key, bad config or flag, lock held: 3 (UNKNOWN), one line.
   What --timeout leaves unchecked is UNKNOWN, and the run ends (a watchdog ends it if stuck).
 
@@ -27,6 +28,14 @@ prometheus (--format prometheus --output FILE.prom, written atomically): nexla_f
   (labels flow_id, name[, state]), nexla_health_check_duration_seconds,
   nexla_health_check_last_run_timestamp_seconds, nexla_health_check_status.
 
+deployments (--deployments DIR, alone or with the flow selection): each *.json, *.yaml and
+  *.yml file directly in DIR (hidden files skipped) is planned read-only, as `deploy_flow --plan`
+  plans it. In sync is OK; drifted is WARNING, one line naming each field (live -> file); a file
+  that cannot be checked (invalid, not a regular file, not adopted yet, a read failed) is
+  UNKNOWN. JSON adds "deployments"; prometheus adds nexla_deployment_in_sync,
+  nexla_deployment_drift_changes and nexla_deployment_state (labels deployment, file). Drift
+  is reported, not alerted: --alert-webhook covers flows.
+
 config file (JSON or YAML; the per-resource keys override the flags):
   {"resources": [{"type": "data_sources", "id": 123},
                  {"type": "flows", "id": 1002, "max_age": "6h", "warn_error_rate": 0.2},
@@ -39,8 +48,13 @@ examples:
   python scripts/health_check.py --all
   python scripts/health_check.py --config monitors.json --format nagios
   python scripts/health_check.py --project 61 --max-age 6h --format json
+  python scripts/health_check.py --all --deployments deployments/ --format json
   python scripts/health_check.py --all --format prometheus --output /var/lib/node_exporter/nexla.prom
   python scripts/health_check.py --tag prod --alert-webhook https://hooks.example/T000 \\
       --state-file /var/lib/nexla/health-state.json --realert-after 2h
   */5 * * * * cd /opt/nexla-ops && python scripts/health_check.py --all --timeout 50 --lock-wait 0
+
+Cron: watch deployments for drift (the files deploy_flow applies; --lock-wait lets a flow check
+  holding the lock finish first):
+  */30 * * * * cd /opt/nexla-ops && python scripts/health_check.py --deployments /srv/flows/deployments --format nagios --lock-wait 30
 """

@@ -1,5 +1,8 @@
-"""The report as text (a line per flow), JSON, a Nagios status line with perfdata, or
-Prometheus textfile-collector metrics. Rendering only: the caller writes the text."""
+"""The report as text (a line per flow and deployment), JSON, a Nagios status line with
+perfdata, or Prometheus textfile-collector metrics. Rendering only: the caller writes the text.
+
+`deployments` is None unless deployment files were checked (deployments.DeploymentResult);
+then the summary holds a "deployments" part, and flows may not have been checked at all."""
 
 from __future__ import annotations
 
@@ -33,56 +36,91 @@ def result_doc(result: FlowResult) -> dict:
 COLOURS = {OK: "\033[32m", WARNING: "\033[33m", CRITICAL: "\033[31m", UNKNOWN: "\033[35m"}
 
 
-def render_text(results, summary, notes, colour: bool) -> str:
+def flows_checked(results, summary, notes) -> bool:
+    """Whether this run checked flows: a flow selection always leaves results or a note (even
+    "no flows matched the selection"), so only a --deployments run alone leaves neither."""
+    return "deployments" not in summary or bool(results or notes)
+
+
+def _flow_counts(summary) -> str:
+    counts = summary["counts"]
+    return ", ".join(f"{counts[name]} {name.lower()}" for name in ("CRITICAL", "WARNING", "UNKNOWN", "OK"))
+
+
+def _deployment_counts(summary) -> str:
+    counts = summary["deployments"]
+    return (f"{counts['drifted']} drifted, {counts['unknown']} unknown, "
+            f"{counts['in_sync']} in sync")
+
+
+def render_text(results, summary, notes, colour: bool, deployments=None) -> str:
     lines = []
-    for result in results:
+    for result in [*results, *(deployments or ())]:
         label = f"{STATE_NAMES[result.state]:<8}"
         if colour:
             label = f"{COLOURS[result.state]}{label}\033[0m"
         lines.append(f"{label} {escape_text(result.title)}: {escape_text(result.reason())}")
     lines.extend(escape_text(note) for note in notes)
-    counts = summary["counts"]
-    lines.append(
-        f"{summary['state']}: {summary['flows']} flows checked in {summary['duration_seconds']:.2f}s: "
-        + ", ".join(f"{counts[name]} {name.lower()}" for name in ("CRITICAL", "WARNING", "UNKNOWN", "OK"))
-    )
+    took = f"checked in {summary['duration_seconds']:.2f}s"
+    if not flows_checked(results, summary, notes):
+        tally = f"{summary['deployments']['checked']} deployments {took}: {_deployment_counts(summary)}"
+    else:
+        tally = f"{summary['flows']} flows {took}: {_flow_counts(summary)}"
+        if deployments is not None:
+            tally += f"; {summary['deployments']['checked']} deployments: {_deployment_counts(summary)}"
+    lines.append(f"{summary['state']}: {tally}")
     return "\n".join(lines) + "\n"
 
 
-def render_json(results, summary, notes) -> str:
-    """One document: the summary and notes indented, then one flow a line. An indented dump
-    runs json's pure-Python encoder, ten times slower than the C one that writes each flow's
-    line; at 10,000 flows that was most of the client's time. A line a flow also greps and
-    diffs well."""
+def _one_a_line(docs) -> str:
+    lines = [json.dumps(doc, default=nexla_ops.to_jsonable) for doc in docs]
+    return "[\n    " + ",\n    ".join(lines) + "\n  ]" if lines else "[]"
+
+
+def render_json(results, summary, notes, deployments=None) -> str:
+    """One document: the summary and notes indented, then one flow (and deployment) a line. An
+    indented dump runs json's pure-Python encoder, ten times slower than the C one that writes
+    each flow's line; at 10,000 flows that was most of the client's time. A line a flow also
+    greps and diffs well."""
     head = json.dumps({"summary": nexla_ops.to_jsonable(summary),
                        "notes": nexla_ops.to_jsonable(notes)}, indent=2)
-    lines = [json.dumps(result_doc(r), default=nexla_ops.to_jsonable) for r in results]
-    flows = "[\n    " + ",\n    ".join(lines) + "\n  ]" if lines else "[]"
-    return head.removesuffix("\n}") + f',\n  "flows": {flows}\n}}\n'
+    body = f',\n  "flows": {_one_a_line(result_doc(r) for r in results)}'
+    if deployments is not None:
+        body += f',\n  "deployments": {_one_a_line(d.as_doc() for d in deployments)}'
+    return head.removesuffix("\n}") + body + "\n}\n"
 
 
-def render_nagios(results, summary, notes) -> str:
+def render_nagios(results, summary, notes, deployments=None) -> str:
     counts = summary["counts"]
-    worst_first = sorted((r for r in results if r.state != OK),
-                         key=lambda r: (-SEVERITY[r.state], r.flow_id is None, r.flow_id or 0))
+    flows = flows_checked(results, summary, notes)
+    problems = sorted((r for r in results if r.state != OK),
+                      key=lambda r: (-SEVERITY[r.state], r.flow_id is None, r.flow_id or 0))
+    # Stable: within a state, flows come first, then deployments in file order.
+    worst_first = sorted([*problems, *(d for d in deployments or () if d.state != OK)],
+                         key=lambda r: -SEVERITY[r.state])
     detail = "; ".join(f"{STATE_NAMES[r.state]} {escape_text(r.title)}: {escape_text(r.reason())}"
                        for r in worst_first[:3])
     if len(worst_first) > 3:
         detail += f"; +{len(worst_first) - 3} more"
-    text = f"{summary['flows']} flows: " + ", ".join(
-        f"{counts[name]} {name.lower()}" for name in ("CRITICAL", "WARNING", "UNKNOWN", "OK"))
+    tallies = [f"{summary['flows']} flows: {_flow_counts(summary)}"] if flows else []
+    if deployments is not None:
+        tallies.append(f"{summary['deployments']['checked']} deployments: {_deployment_counts(summary)}")
+    text = "; ".join(tallies)
     if detail or notes:
         notes = [escape_text(note) for note in notes]
         text += " - " + "; ".join([*notes, detail] if detail else notes)
     # Perfdata per the Nagios plugin guidelines: space-separated 'label=value[UOM]' pairs.
-    perf = " ".join(f"{name.lower()}={counts[name]}" for name in STATE_NAMES)
-    perf += f" duration={summary['duration_seconds']}s"
+    perf = [f"{name.lower()}={counts[name]}" for name in STATE_NAMES] if flows else []
+    if deployments is not None:
+        perf += [f"deployments_{key}={summary['deployments'][key]}"
+                 for key in ("in_sync", "drifted", "unknown")]
+    perf = " ".join([*perf, f"duration={summary['duration_seconds']}s"])
     # '|' separates perfdata, and a newline would start Nagios' long output: keep them out of text.
     text = text.replace("|", "/").replace("\n", " ")
     return f"NEXLA {summary['state']} - {text} | {perf}\n"
 
 
-def render_prometheus(results, summary, finished_ts: float) -> str:
+def render_prometheus(results, summary, finished_ts: float, deployments=None) -> str:
     from prometheus_client import CollectorRegistry, Gauge, generate_latest
 
     registry = CollectorRegistry()
@@ -112,16 +150,43 @@ def render_prometheus(results, summary, finished_ts: float) -> str:
             error_rate.labels(*ids).set(result.error_rate)
         for code, name in enumerate(STATE_NAMES):
             state.labels(*ids, name).set(1 if code == result.state else 0)
+    if deployments is not None:
+        deployment_metrics(registry, deployments)
     return generate_latest(registry).decode("utf-8")
 
 
-def render(fmt: str, results, summary, notes, *, colour: bool = False) -> str:
+def deployment_metrics(registry, deployments) -> None:
+    """nexla_deployment_in_sync and _drift_changes (absent when the file could not be checked)
+    and _state, labelled by deployment name and file (two files may name one deployment)."""
+    from prometheus_client import Gauge
+
+    labels = ["deployment", "file"]
+    in_sync = Gauge("nexla_deployment_in_sync",
+                    "1 when the deployment's live objects match its file, 0 when they drifted",
+                    labels, registry=registry)
+    changes = Gauge("nexla_deployment_drift_changes",
+                    "Fields and objects an apply of the deployment file would change",
+                    labels, registry=registry)
+    state = Gauge("nexla_deployment_state",
+                  "1 for the deployment's current health state, 0 for the others",
+                  [*labels, "state"], registry=registry)
+    for result in deployments:
+        ids = (nexla_ops.redact_text(result.name or ""), result.file)
+        if result.state != UNKNOWN:
+            in_sync.labels(*ids).set(1 if result.state == OK else 0)
+            changes.labels(*ids).set(len(result.drift))
+        for code, name in enumerate(STATE_NAMES):
+            state.labels(*ids, name).set(1 if code == result.state else 0)
+
+
+def render(fmt: str, results, summary, notes, *, colour: bool = False, deployments=None) -> str:
     """The report in `fmt` (one of FORMATS; anything else is text), redacted where it quotes
-    API text outside JSON. `colour` adds ANSI colours to the text format's state labels."""
+    API text outside JSON. `colour` adds ANSI colours to the text format's state labels;
+    `deployments` adds the deployment files' results (see the module docstring)."""
     if fmt == "json":
-        return render_json(results, summary, notes)
+        return render_json(results, summary, notes, deployments)
     if fmt == "nagios":
-        return nexla_ops.redact_text(render_nagios(results, summary, notes))
+        return nexla_ops.redact_text(render_nagios(results, summary, notes, deployments))
     if fmt == "prometheus":
-        return render_prometheus(results, summary, time.time())
-    return nexla_ops.redact_text(render_text(results, summary, notes, colour))
+        return render_prometheus(results, summary, time.time(), deployments)
+    return nexla_ops.redact_text(render_text(results, summary, notes, colour, deployments))

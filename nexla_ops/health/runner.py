@@ -1,6 +1,6 @@
 """One health check run: list the flows, choose the ones asked for, fetch what the listing
-lacks (older runs, credential probes) within the budget, judge each flow, and return the
-report as data."""
+lacks (older runs, credential probes) within the budget, judge each flow, check the deployment
+files for drift, and return the report as data."""
 
 from __future__ import annotations
 
@@ -44,12 +44,14 @@ class Selection:
 @dataclass
 class Report:
     """The run's outcome: per-flow results (sorted by flow id), the summary (its exit_code is
-    the Nagios code), notes on what could not be covered, and when the flows were judged."""
+    the Nagios code), notes on what could not be covered, when the flows were judged, and the
+    deployments' results (None when none were asked for)."""
 
     results: list
     summary: dict
     notes: list = field(default_factory=list)
     now: datetime | None = None
+    deployments: list | None = None
 
     @property
     def exit_code(self) -> int:
@@ -209,3 +211,29 @@ def check_flows(ctx, deadline: Deadline, defaults: Thresholds, targets=None,
         summary["state"], summary["exit_code"] = STATE_NAMES[overall], overall
     ctx.progress_done()
     return Report(results, summary, notes, now)
+
+
+def run_checks(ctx, deadline: Deadline, defaults: Thresholds, targets=None,
+               selection: Selection | None = None, *, flows: bool = True,
+               deployment_files: list | None = None) -> Report:
+    """check_flows (unless flows=False: only deployments were asked for), then each of
+    `deployment_files` for drift (deployments.check_deployments) in what is left of the
+    budget; the overall state is the worst of both."""
+    selection = selection or Selection()
+    started_at = datetime.now(timezone.utc)
+    if flows:
+        report = check_flows(ctx, deadline, defaults, targets, selection)
+    else:
+        report = Report([], summarize([], started_at, 0.0, 0, incomplete=False), [], started_at)
+    if deployment_files is None:
+        return report
+    from .deployments import check_deployments, deployment_counts
+
+    report.deployments = check_deployments(ctx, deployment_files, deadline, selection.concurrency)
+    summary = report.summary
+    summary["deployments"] = deployment_counts(report.deployments)
+    states = [r.state for r in report.deployments] + ([summary["exit_code"]] if flows else [])
+    overall = worst(states)
+    summary["state"], summary["exit_code"] = STATE_NAMES[overall], overall
+    summary["duration_seconds"] = round(deadline.elapsed(), 3)
+    return report
