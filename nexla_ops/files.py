@@ -125,7 +125,7 @@ class _Target:
     """Where --output goes once symlinks are followed: a regular file (or none yet), replaced
     atomically, or a character device or FIFO, written in place."""
 
-    def __init__(self, path: str, field: str):
+    def __init__(self, path: str, field: str, private: bool = False):
         import stat
 
         self.field = field
@@ -151,6 +151,8 @@ class _Target:
             raise BadInput(f"{field}: {path} is not a regular file, a character device or a FIFO")
         else:
             self.mode = stat.S_IMODE(info.st_mode)  # keep the file's own permissions
+        if private:
+            self.mode = 0o600  # it holds a config or a backup: the owner's alone
 
 
 def check_output_path(path: str | None, field: str = "--output") -> None:
@@ -160,16 +162,16 @@ def check_output_path(path: str | None, field: str = "--output") -> None:
 
 
 @contextlib.contextmanager
-def open_output(path: str | None, field: str = "--output"):
+def open_output(path: str | None, field: str = "--output", *, private: bool = False):
     """A text stream for --output. None or '-' is stdout. A regular file (followed through
     symlinks) is replaced atomically once everything is written: a temp file beside it, never
     the content in memory. A character device or FIFO is written in place. Anything else is
-    BadInput; a failed write is an OpsError naming the file."""
+    BadInput; a failed write is an OpsError naming the file. `private`: a file is 0600."""
     if path in (None, "-"):
         yield sys.stdout
         sys.stdout.flush()
         return
-    target = _Target(os.fspath(path), field)
+    target = _Target(os.fspath(path), field, private)
     try:
         if target.in_place:
             # O_NONBLOCK: a FIFO nobody reads must fail at once (ENXIO), not hang.
@@ -196,9 +198,10 @@ def open_output(path: str | None, field: str = "--output"):
         raise OpsError(f"{field}: cannot write {path} ({exc.strerror or exc})") from None
 
 
-def write_output(path: str | None, text: str, field: str = "--output") -> None:
+def write_output(path: str | None, text: str, field: str = "--output", *,
+                 private: bool = False) -> None:
     """All of `text` to --output, as open_output does it."""
-    with open_output(path, field) as stream:
+    with open_output(path, field, private=private) as stream:
         stream.write(text)
 
 
@@ -325,6 +328,23 @@ def _yaml_loader():
             finally:
                 self.depth -= 1
 
+        def construct_mapping(self, node, deep=False):
+            # A key given twice is an error: the last would silently win.
+            seen = set()
+            for key_node, _value in node.value:
+                if key_node.tag == "tag:yaml.org,2002:merge":
+                    continue
+                key = self.construct_object(key_node, deep=True)
+                try:
+                    if key in seen:
+                        raise yaml.constructor.ConstructorError(
+                            None, None, f"key {str(key)[:60]!r} appears twice in one mapping",
+                            key_node.start_mark)
+                    seen.add(key)
+                except TypeError:  # an unhashable key: SafeLoader reports it itself
+                    break
+            return super().construct_mapping(node, deep)
+
     return BoundedLoader
 
 
@@ -357,7 +377,8 @@ def parse_json(text: str, name: str) -> Any:
     NaN or Infinity, integers of more than MAX_INT_DIGITS digits and nesting deeper than
     MAX_DEPTH."""
     try:
-        value = json.loads(text, parse_constant=_reject_constant, parse_int=_bounded_int)
+        value = json.loads(text, parse_constant=_reject_constant, parse_int=_bounded_int,
+                           object_pairs_hook=_unique_keys)
     except json.JSONDecodeError as exc:
         raise BadInput(f"{name}: invalid JSON at line {exc.lineno} column {exc.colno}: "
                        f"{exc.msg}") from exc
@@ -366,6 +387,16 @@ def parse_json(text: str, name: str) -> Any:
     except ValueError as exc:  # from _reject_constant / _bounded_int
         raise BadInput(f"{name}: {exc}") from None
     return check_tree(value, name)
+
+
+def _unique_keys(pairs: list[tuple[str, Any]]) -> dict:
+    """A JSON object; a key given twice is an error (the last would silently win)."""
+    out = dict(pairs)
+    if len(out) != len(pairs):
+        seen: set[str] = set()
+        twice = next(k for k, _ in pairs if k in seen or seen.add(k))
+        raise ValueError(f"key {twice[:60]!r} appears twice in one object")
+    return out
 
 
 def _reject_constant(token: str) -> Any:

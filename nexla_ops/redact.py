@@ -55,6 +55,7 @@ _SECRET_KEY = re.compile(
     r"account|ssh|shared|app|webhook)_?keys?$|^keys?$|^apikey$|^pwd$)")
 _CREDENTIAL_CONTAINER = re.compile(r"^(credentials?|creds|credentials_secure_data|secure_data)$")
 _CAMEL = re.compile(r"(?<=[a-z0-9])(?=[A-Z])")
+_ENV_REFERENCE = re.compile(r"\$\{ENV:[A-Za-z_][A-Za-z0-9_]*\}")  # deploy configs' ${ENV:NAME}
 
 
 def register_secret(value: Any) -> None:
@@ -151,7 +152,11 @@ def redact(obj: Any) -> Any:
         out = {}
         for key, value in obj.items():
             name = sanitize_text(key) if isinstance(key, str) else key
-            if (isinstance(key, str) and _CREDENTIAL_CONTAINER.match(key.lower())
+            if isinstance(value, str) and _ENV_REFERENCE.fullmatch(value):
+                out[name] = value  # names where a secret comes from, holds none
+            elif isinstance(key, str) and key == "credential" and isinstance(value, str):
+                out[name] = redact_text(value)  # a deploy config's credential, by name
+            elif (isinstance(key, str) and _CREDENTIAL_CONTAINER.match(key.lower())
                     and isinstance(value, (dict, str))):  # a count or id list is not secret
                 out[name] = _mask_leaves(value)
             elif (isinstance(key, str) and is_secret_key(key)

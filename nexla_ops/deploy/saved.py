@@ -20,6 +20,7 @@ from .observe import State, parent_id
 
 FORMAT = "nexla-ops saved plan"
 VERSION = 1
+OPTIONS = ("adopt", "prune", "allow_replace", "destroy")  # the flags a plan was made with
 
 # What the planner reads from each live object (plus updated_at, which moves on any edit,
 # compared or not). Run history and counters are left out: they change without anyone
@@ -94,9 +95,11 @@ class SavedPlan:
 
 
 def save(path: str, plan: SavedPlan) -> None:
+    """Write the plan to `path` as --output writes (a FIFO or device written through, never
+    replaced), 0600: it holds the config."""
     plan.created_at = plan.created_at or time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
     text = json.dumps(nexla_ops.to_jsonable(plan.document()), indent=2, default=str) + "\n"
-    nexla_ops.write_atomic(path, text, mode=0o600)  # it holds the config
+    nexla_ops.write_output(path, text, "--out", private=True)
 
 
 def load(path: str) -> SavedPlan:
@@ -105,7 +108,7 @@ def load(path: str) -> SavedPlan:
     if not isinstance(doc, dict) or doc.get("format") != FORMAT:
         raise nexla_ops.BadInput(f"--apply: {path} is not a nexla-ops saved plan (made by "
                                  "deploy_flow --plan --out FILE)")
-    if doc.get("version") != VERSION:
+    if type(doc.get("version")) is not int or doc["version"] != VERSION:
         raise nexla_ops.BadInput(f"--apply: {path} is a version {doc.get('version')!r} plan; "
                                  f"this nexla-ops reads version {VERSION}")
     try:
@@ -119,7 +122,14 @@ def load(path: str) -> SavedPlan:
             and isinstance(plan.actions, list)):
         raise nexla_ops.BadInput(f"--apply: {path}: config, options or actions has the wrong "
                                  "type")
+    unknown = set(plan.options) - set(OPTIONS)
+    if unknown or not all(isinstance(v, bool) for v in plan.options.values()):
+        raise nexla_ops.BadInput(f"--apply: {path}: options must map {', '.join(OPTIONS)} to "
+                                 "true or false")
+    if not isinstance(plan.deployment, str) or not isinstance(plan.api_url, str):
+        raise nexla_ops.BadInput(f"--apply: {path}: deployment and api_url must be strings")
     if doc.get("plan_sha256") != plan.digest:
         raise nexla_ops.BadInput(f"--apply: {path} was changed after it was saved "
                                  "(plan_sha256 does not match); plan again")
+    plan.options = {**dict.fromkeys(OPTIONS, False), **plan.options}
     return plan
