@@ -54,8 +54,9 @@ EXAMPLES = """examples:
 
 exit codes: 0 applied/unchanged/planned (in sync), 1 failed and rolled back, or a saved plan
 refused (state changed since plan), 2 bad config (nothing sent), 3 configuration missing,
-4 auth/permission, 6 transient (safe to re-run), 7 partial (see leftovers; re-run a
-destroy to finish it), 8 with --detailed-exitcode: changes pending (drift)
+4 auth/permission, 5 a credential id that does not exist, 6 transient (safe to re-run),
+7 partial (see leftovers; re-run a destroy to finish it), 8 with --detailed-exitcode:
+changes pending (drift)
 """
 
 

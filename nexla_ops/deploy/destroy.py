@@ -25,8 +25,8 @@ from dataclasses import dataclass, field
 import nexla_ops
 
 from .apply import delete_object
-from .observe import Reader, has_tag, read_flow
-from .spec import CREDENTIALS, FLOWS, NEXSETS, SINKS, SOURCES, TAG_PREFIX
+from .observe import Reader, has_tag, parent_id, read_flow
+from .spec import CREDENTIALS, ENV_REF, FLOWS, NEXSETS, SINKS, SOURCES, TAG_PREFIX
 
 # Children first: a parent with anything downstream cannot be deleted.
 _ORDER = {SINKS: 0, NEXSETS: 1, SOURCES: 2, CREDENTIALS: 4}
@@ -108,12 +108,17 @@ def read_destroy(ctx, deployment: str) -> DestroyPlan:
                                "status": root.get("status")})
             plan.seen.append(_seen(FLOWS, root))
             _walk(reader, plan, doomed, root, f"source {source['id']}")
+    outside: list[dict] = []  # tagged nexsets in flows whose source is not ours
     for kind in (SINKS, NEXSETS, CREDENTIALS):
         for obj in reader.list_all(f"/{kind}"):
             if has_tag(obj, tag) and (kind, obj["id"]) not in doomed:
                 plan.seen.append(_seen(kind, obj))
                 doomed[kind, obj["id"]] = Doomed(kind, obj["id"], obj.get("name", ""),
                                                  _ORDER[kind] * 100)
+                if kind == NEXSETS:
+                    outside.append(obj)
+    if outside:
+        _outside_flows(reader, plan, doomed, outside)
     plan.deletes = sorted(doomed.values(), key=lambda d: (d.rank, d.id))
     plan.seen.sort(key=str)
     return plan
@@ -148,6 +153,33 @@ def _walk(reader: Reader, plan: DestroyPlan, doomed: dict, root: dict, where: st
                                  "under": parent})
 
 
+def _outside_flows(reader: Reader, plan: DestroyPlan, doomed: dict, outside: list[dict]) -> None:
+    """Tagged nexsets under someone else's source (re-parented in the UI, or the source lost
+    its tag): their children come from the listings. Untagged ones are foreign, as in our own
+    flows; deeper nexsets of ours go first."""
+    children: dict[int, list[tuple[str, dict]]] = {}
+    for sink in reader.list_all(f"/{SINKS}"):
+        if isinstance(sink.get("data_set_id"), int):
+            children.setdefault(sink["data_set_id"], []).append((SINKS, sink))
+    parents: dict[int, int] = {}
+    for nexset in reader.list_all(f"/{NEXSETS}"):
+        parent = parent_id(nexset)
+        if isinstance(parent, int):
+            children.setdefault(parent, []).append((NEXSETS, nexset))
+            parents[nexset["id"]] = parent
+    for nexset in outside:
+        for kind, child in children.get(nexset["id"], []):
+            if not has_tag(child, plan.tag):
+                plan.seen.append(_seen(kind, child))
+                plan.foreign.append({"type": kind, "id": child["id"],
+                                     "name": child.get("name", ""),
+                                     "under": f"nexset {nexset['id']}"})
+        depth, node = 0, nexset["id"]
+        while node in parents and depth < 100:  # bounded: a listing could loop
+            depth, node = depth + 1, parents[node]
+        doomed[NEXSETS, nexset["id"]].rank = _ORDER[NEXSETS] * 100 - depth
+
+
 def fingerprint(plan: DestroyPlan) -> str:
     from .saved import digest_of
 
@@ -159,12 +191,35 @@ def fingerprint(plan: DestroyPlan) -> str:
 
 
 def default_backup_path(api: str, deployment: str) -> str:
-    stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
-    return str(nexla_ops.target_path("backups", api, deployment, prefix="destroy-",
-                                     suffix=f"-{stamp}.yaml"))
+    """A new file in backups/ of the state directory: never one an earlier run wrote (a
+    re-run after a partial destroy must not overwrite the only complete backup)."""
+    now = time.time()
+    stamp = time.strftime("%Y%m%dT%H%M%S", time.gmtime(now)) + f".{int(now % 1 * 1000):03d}Z"
+    for attempt in range(1, 1000):
+        suffix = f"-{stamp}{'' if attempt == 1 else f'-{attempt}'}.yaml"
+        path = nexla_ops.target_path("backups", api, deployment, prefix="destroy-",
+                                     suffix=suffix)
+        if not path.exists():
+            return str(path)
+    raise nexla_ops.OpsError(f"backup: no free file name in {path.parent}")
 
 
-def backup_text(ctx, plan: DestroyPlan, api: str) -> tuple[str, str]:
+def _placeholders_back(text: str, raw_config: dict) -> str:
+    """`text` with the values of the config's ${ENV:NAME} references put back as references:
+    a secret the config keeps in an ordinary field (a path, a table) is stored in clear by
+    the API, so the export of it would be too."""
+    import json
+    import os
+
+    for name in sorted(set(ENV_REF.findall(json.dumps(raw_config, default=str)))):
+        value = os.environ.get(name, "")
+        if len(value) >= 4:  # shorter values would match by chance
+            text = text.replace(value, f"${{ENV:{name}}}")
+    return text
+
+
+def backup_text(ctx, plan: DestroyPlan, api: str, raw_config: dict | None = None
+                ) -> tuple[str, str]:
     """(kind, text) of a backup of what is about to be deleted.
 
     One flow that exports cleanly: its deploy_flow config, restorable as it is with
@@ -181,8 +236,10 @@ def backup_text(ctx, plan: DestroyPlan, api: str) -> tuple[str, str]:
         except (Unexportable, nexla_ops.NotFound) as exc:  # NotFound: another run's destroy
             ctx.warn("backup: %s; writing the objects as read instead", exc.message)
         else:
-            return "config", (header + "# restore: deploy_flow --config THIS_FILE (set the "
-                              "${ENV:...} variables first)\n" + render(exported.config, "yaml"))
+            text = render(exported.config, "yaml")
+            return "config", (header + _credentials_note(plan) + "# restore: deploy_flow "
+                              "--config THIS_FILE (set the ${ENV:...} variables first)\n"
+                              + _placeholders_back(text, raw_config or {}))
     objects = []
     for doomed in plan.deletes:
         try:
@@ -193,10 +250,21 @@ def backup_text(ctx, plan: DestroyPlan, api: str) -> tuple[str, str]:
         objects.append({**doomed.as_item(), "object": nexla_ops.redact(obj)})
     import yaml
 
+    text = yaml.safe_dump({"deployment": plan.deployment, "objects": objects},
+                          sort_keys=False, allow_unicode=True)
     return "snapshot", (header + "# objects as read (secrets redacted); not a deploy_flow "
-                        "config\n" + yaml.safe_dump({"deployment": plan.deployment,
-                                                     "objects": objects},
-                                                    sort_keys=False, allow_unicode=True))
+                        "config\n" + _placeholders_back(text, raw_config or {}))
+
+
+def _credentials_note(plan: DestroyPlan) -> str:
+    """The credentials this destroy deletes: the API never returns their secrets, so a
+    restore needs them given again (the deployment's own config has them as ${ENV:...})."""
+    names = [d.name for d in plan.deletes if d.resource_type == CREDENTIALS]
+    if not names:
+        return ""
+    return (f"# credentials deleted with it: {', '.join(names)}; to restore, add their "
+            "credentials_type and `credentials:` settings below (or deploy from the "
+            "deployment's own config)\n")
 
 
 # Carrying it out

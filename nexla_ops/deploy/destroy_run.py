@@ -22,6 +22,7 @@ from .runner import (
     deployment_lock,
     describe_error,
     emit_result,
+    output_failed_code,
     raise_interrupted,
     signal_handlers,
 )
@@ -76,7 +77,8 @@ def run_destroy(args, ctx, *, name: str, raw: dict, stored, started: float,
             result["error"] = error
         if warnings:
             result["warnings"] = list(warnings)
-        emit(ctx, args, result, render_text)
+        if emit(ctx, args, result, render_text) is False:
+            return output_failed_code(code, status)
         return code
 
     try:
@@ -112,7 +114,7 @@ def run_destroy(args, ctx, *, name: str, raw: dict, stored, started: float,
             if plan.empty:
                 ctx.log("nothing carries tag %s: deployment %r is already gone", plan.tag, name)
                 return finish("unchanged", nexla_ops.EXIT_OK)
-            extras.update(_backup(ctx, args, plan, api))
+            extras.update(_backup(ctx, args, plan, api, raw))
             destroyer = Destroyer(ctx, plan)
             error = _carry_out(destroyer)
             try:  # verify: read again, by tag, what is still there
@@ -120,7 +122,9 @@ def run_destroy(args, ctx, *, name: str, raw: dict, stored, started: float,
             except nexla_ops.OpsError as exc:
                 ctx.warn("could not read the deployment again to verify: %s", exc.message)
                 left = destroyer.left(None)
-            if error is None and not left:
+            if not left:  # verified gone, whatever stopped the run at the very end
+                if error is not None:
+                    ctx.warn("%s; but nothing of the deployment is left", describe_error(error))
                 return finish("destroyed", nexla_ops.EXIT_OK)
             if not destroyer.actions and error is not None:
                 code = error.exit_code if isinstance(error, nexla_ops.OpsError) else \
@@ -133,14 +137,22 @@ def run_destroy(args, ctx, *, name: str, raw: dict, stored, started: float,
                 "leftovers); run the same destroy again to finish"))
     except nexla_ops.OpsError as exc:
         return finish("failed", exc.exit_code, error=exc.message)
+    except (Interrupted, KeyboardInterrupt) as exc:
+        if destroyer is not None and destroyer.actions:  # while verifying, after the deletes
+            left = destroyer.left(None)
+            return finish("partial" if left else "destroyed",
+                          nexla_ops.EXIT_PARTIAL if left else nexla_ops.EXIT_OK,
+                          leftovers=left, error=describe_error(exc))
+        return finish("failed", nexla_ops.EXIT_FAILED,
+                      error=f"{describe_error(exc)}; nothing was deleted")
 
 
-def _backup(ctx, args, plan: DestroyPlan, api: str) -> dict:
+def _backup(ctx, args, plan: DestroyPlan, api: str, raw: dict) -> dict:
     """Write the backup before any write; an OpsError (nothing deleted) if it cannot be."""
-    kind, text = backup_text(ctx, plan, api)
+    kind, text = backup_text(ctx, plan, api, raw)
     if args.backup:  # the operator's file: written through a FIFO or device, never replaced
         path = args.backup
-        nexla_ops.write_output(path, text, "--backup")
+        nexla_ops.write_output(path, text, "--backup", private=True)
     else:
         path = default_backup_path(api, plan.deployment)
         try:

@@ -39,16 +39,18 @@ def deployment_files(directory: str) -> list[Path]:
 def _check(args, files: list[Path]) -> None:
     """Every file loads and validates, and names its own deployment: else BadInput listing
     each problem (nothing has been sent)."""
-    from .promote import load_credential_map, map_credentials
+    from .promote import load_credential_map, map_credentials, used_keys
 
     mapping = load_credential_map(args.credential_map) if args.credential_map else None
     problems: list[str] = []
     owners: dict[str, Path] = {}
+    used: set = set()
     for path in files:
         try:
             raw = nexla_ops.load_structured_file(path)
             if mapping is not None:
-                raw = map_credentials(raw, mapping, str(path))
+                used |= used_keys(raw, mapping)
+                raw = map_credentials(raw, mapping, str(path), strict=False)
             cfg, _ = validate_config(raw, require_env=not (args.plan or args.destroy))
         except nexla_ops.BadInput as exc:
             lines = exc.detail if isinstance(exc.detail, list) else [exc.message]
@@ -60,6 +62,11 @@ def _check(args, files: list[Path]) -> None:
             problems.append(f"{path}: deployment {name!r} is also {owners[name]}; one file per "
                             "deployment")
         owners.setdefault(name, path)
+    unused = [key for key in mapping or () if key not in used]
+    if unused and not problems:  # one map for the environment: each key used by some file
+        problems.append(f"--credential-map: {', '.join(map(repr, unused[:5]))} "
+                        f"{'is' if len(unused) == 1 else 'are'} used by no file in "
+                        f"{args.config_dir}")
     if args.out:  # one saved plan per file stem: orders.json and orders.yaml would share one
         stems: dict[str, Path] = {}
         for path in files:
@@ -103,7 +110,8 @@ def run_directory(args, ctx) -> int:
     results: list[dict] = []
     for path in files:
         one = argparse.Namespace(**{**vars(args), "config_dir": None, "config": str(path),
-                                    "keep_going": False, "output": None, "json": True})
+                                    "keep_going": False, "output": None, "json": True,
+                                    "credential_map_per_directory": True})
         if args.out:
             one.out = str(Path(args.out) / f"{path.stem}.plan.json")
         collected: list[dict] = []

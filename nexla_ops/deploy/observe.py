@@ -81,6 +81,9 @@ class State:
     # tag but are no longer in the config; --prune deletes them.
     strays: list[tuple[str, dict]] = field(default_factory=list)
     foreign: list[tuple[str, dict]] = field(default_factory=list)  # in the flow, not tagged
+    # (resource type, id) of an object in the flow -> the foreign objects downstream of it,
+    # which a delete of it would take along (so a replace or prune of it is refused).
+    foreign_under: dict[tuple[str, int], list[dict]] = field(default_factory=dict)
 
 
 def detected_nexset_id(source: dict, reader: Reader) -> int | None:
@@ -157,27 +160,37 @@ def _strays(cfg: DeploymentConfig, state: State, reader: Reader) -> list[tuple[s
         return []
     kept = {n["id"] for n in (state.detected, state.derived) if n}
     kept_sinks = {s["id"] for s in state.sinks.values() if s}
-    nexset_ids, sink_ids = [], []
-    todo = list(state.flow.get("children") or [])
+    unnamed: list[tuple[str, int, tuple]] = []  # (kind, id, ancestors) not in the config
+    root = ((SOURCES, state.source["id"]),) if state.source else ()
+    todo = [(child, root) for child in state.flow.get("children") or []]
     while todo:
-        node = todo.pop()
+        node, ancestors = todo.pop()
         if not isinstance(node, dict):
             continue
-        todo += node.get("children") or []
-        if isinstance(node.get("data_sink_id"), int) and node["data_sink_id"] not in kept_sinks:
-            sink_ids.append(node["data_sink_id"])
-        elif isinstance(node.get("data_set_id"), int) and node["data_set_id"] not in kept:
-            nexset_ids.append(node["data_set_id"])
+        if isinstance(node.get("data_sink_id"), int):
+            key = (SINKS, node["data_sink_id"])
+            if key[1] not in kept_sinks:
+                unnamed.append((*key, ancestors))
+        elif isinstance(node.get("data_set_id"), int):
+            key = (NEXSETS, node["data_set_id"])
+            if key[1] not in kept:
+                unnamed.append((*key, ancestors))
+        else:
+            continue
+        todo += [(child, (*ancestors, key)) for child in node.get("children") or []]
     strays = []
-    for kind, ids in ((SINKS, sorted(sink_ids)), (NEXSETS, sorted(nexset_ids))):
-        for obj_id in ids:
-            obj = reader.get(f"/{kind}/{obj_id}")
-            if obj is None:
-                continue
-            if has_tag(obj, reader.tag):
-                strays.append((kind, obj))
-            else:
-                state.foreign.append((kind, obj))
+    order = {SINKS: 0, NEXSETS: 1}  # destinations first: the order they can be deleted in
+    for kind, obj_id, ancestors in sorted(unnamed, key=lambda u: (order[u[0]], u[1])):
+        obj = reader.get(f"/{kind}/{obj_id}")
+        if obj is None:
+            continue
+        if has_tag(obj, reader.tag):
+            strays.append((kind, obj))
+            continue
+        state.foreign.append((kind, obj))
+        item = {"type": kind, "id": obj_id, "name": obj.get("name", "")}
+        for ancestor in ancestors:
+            state.foreign_under.setdefault(ancestor, []).append(item)
     return strays
 
 

@@ -80,6 +80,22 @@ class Plan:
     def unchanged(self) -> bool:
         return all(s.action == "unchanged" for s in self.steps)
 
+    def refusal(self) -> str | None:
+        """Why this plan must not run: a delete (a replace, --prune) of an object that has
+        objects without our tag downstream, which Nexla would refuse half-way or take along."""
+        blocked = []
+        for step in self.steps:
+            if step.action in ("replace", "delete") and step.id is not None:
+                under = self.state.foreign_under.get((step.resource_type, step.id))
+                if under:
+                    names = ", ".join(f"{o['type']} {o['id']} {o['name']!r}" for o in under[:5])
+                    blocked.append(f"{step.action} of {step.resource_type} {step.name} (id "
+                                   f"{step.id}) would take along {names}")
+        if not blocked:
+            return None
+        return ("; ".join(blocked) + f": objects without tag {self.tag}. Delete or move them "
+                "first; nothing was written")
+
 
 def _new_body(spec: Any, tag: str, **fields: Any) -> dict:
     """What a create sends: the fields, the deployment tag and the config's description."""

@@ -28,11 +28,12 @@ def _ref(value: Any, where: str) -> Ref:
     if isinstance(value, bool):
         raise nexla_ops.BadInput(f"{where}: expected a credential name or id, got a boolean")
     if isinstance(value, int):
-        if value <= 0:
-            raise nexla_ops.BadInput(f"{where}: expected a positive credential id, got {value}")
+        if not 0 < value < 2**63:
+            raise nexla_ops.BadInput(f"{where}: expected a positive credential id, got "
+                                     f"{str(value)[:30]}")
         return value
     if isinstance(value, str):
-        if value.isdigit():  # a JSON object's keys are strings: "11" is the id 11
+        if value.isascii() and value.isdigit():  # JSON keys are strings: "11" is the id 11
             return _ref(int(value), where)
         if _NAME.match(value):
             return value
@@ -54,27 +55,35 @@ def load_credential_map(path: str) -> dict[Ref, Ref]:
     return mapping
 
 
-def map_credentials(raw: Any, mapping: dict[Ref, Ref], where: str) -> Any:
+def map_credentials(raw: Any, mapping: dict[Ref, Ref], where: str, *,
+                    strict: bool = True) -> Any:
     """A copy of the config with its credential references mapped. BadInput for a key that
-    the config does not use (a typo would otherwise deploy with the dev credential)."""
+    the config does not use (a typo would otherwise deploy with the dev credential), unless
+    not `strict` (a directory's map: checked against all its files by unused_keys)."""
+    cfg, used = _mapped(raw, mapping)
+    unused = [k for k in mapping if k not in used]
+    if strict and unused:
+        raise nexla_ops.BadInput(f"--credential-map: {', '.join(map(repr, unused[:5]))} "
+                                 f"{'is' if len(unused) == 1 else 'are'} not a credential "
+                                 f"{where} uses")
+    return cfg
+
+
+def used_keys(raw: Any, mapping: dict[Ref, Ref]) -> set[Ref]:
+    """The map's keys that the config uses."""
+    return _mapped(raw, mapping)[1]
+
+
+def _mapped(raw: Any, mapping: dict[Ref, Ref]) -> tuple[Any, set[Ref]]:
     if not isinstance(raw, dict):
-        return raw  # validate_config says what is wrong with it
+        return raw, set()  # validate_config says what is wrong with it
     cfg = copy.deepcopy(raw)
     used: set[Ref] = set()
     entries = cfg.get("credentials") if isinstance(cfg.get("credentials"), list) else []
-    names = {e.get("name") for e in entries if isinstance(e, dict)}
+    added: list[str] = []  # names an id was mapped to: they need an entry of their own
 
-    def mapped_entry(name: str) -> None:
-        """The `credentials` entry called `name`, renamed or (mapped to an id) dropped."""
-        target = mapping[name]
-        for entry in entries:
-            if isinstance(entry, dict) and entry.get("name") == name:
-                if isinstance(target, int):
-                    entries.remove(entry)
-                else:
-                    entry["name"] = target
-                return
-
+    # Every reference and entry is mapped once, from its original value, so a swap
+    # (a: b, b: a) swaps instead of cancelling out.
     def ref(spec: Any) -> None:
         if not isinstance(spec, dict):
             return
@@ -87,7 +96,7 @@ def map_credentials(raw: Any, mapping: dict[Ref, Ref], where: str) -> Any:
                 spec["data_credentials_id"] = target
             else:
                 spec["credential"] = target
-        elif isinstance(cred_id, int) and not isinstance(cred_id, bool) and cred_id in mapping:
+        elif type(cred_id) is int and cred_id in mapping:
             used.add(cred_id)
             target = mapping[cred_id]
             if isinstance(target, int):
@@ -95,31 +104,35 @@ def map_credentials(raw: Any, mapping: dict[Ref, Ref], where: str) -> Any:
             else:
                 del spec["data_credentials_id"]
                 spec["credential"] = target
-                if target not in names:
-                    entries.append({"name": target})
-                    names.add(target)
+                added.append(target)
 
     ref(cfg.get("source"))
     destinations = cfg.get("destinations")
     for spec in [cfg.get("destination"), *(destinations if isinstance(destinations, list)
                                             else [])]:
         ref(spec)
-    for name in [n for n in mapping if isinstance(n, str) and n in names]:
-        used.add(name)
-        mapped_entry(name)
+    mapped_entries = []
+    for entry in entries:
+        name = entry.get("name") if isinstance(entry, dict) else None
+        if isinstance(name, str) and name in mapping:
+            used.add(name)
+            target = mapping[name]
+            if isinstance(target, int):
+                continue  # the other environment's existing credential, by id
+            entry = {**entry, "name": target}
+        mapped_entries.append(entry)
+    names = {e.get("name") for e in mapped_entries if isinstance(e, dict)}
+    for name in dict.fromkeys(added):
+        if name not in names:
+            mapped_entries.append({"name": name})
+    if mapped_entries or "credentials" in cfg:
+        cfg["credentials"] = mapped_entries
     default = cfg.get("credential_id")
-    if isinstance(default, int) and default in mapping:
+    if type(default) is int and default in mapping:
         used.add(default)
         target = mapping[default]
         if isinstance(target, str):
             raise nexla_ops.BadInput(f"--credential-map: {default} is the config's credential_id "
                                      "(the default credential), which takes an id, not a name")
         cfg["credential_id"] = target
-    if entries or "credentials" in cfg:
-        cfg["credentials"] = entries
-    unused = [k for k in mapping if k not in used]
-    if unused:
-        raise nexla_ops.BadInput(f"--credential-map: {', '.join(map(repr, unused[:5]))} "
-                                 f"{'is' if len(unused) == 1 else 'are'} not a credential "
-                                 f"{where} uses")
-    return cfg
+    return cfg, used

@@ -176,16 +176,39 @@ def render_text(result: dict) -> str:
     return "\n".join(lines)
 
 
-def emit_result(ctx, args, result: dict, render=None) -> None:
+_WROTE = ("applied", "partial", "destroyed", "rolled_back")  # statuses of runs that wrote
+
+
+def emit_result(ctx, args, result: dict, render=None) -> bool:
+    """Show the result (stdout, and --output); False when --output could not be written.
+
+    The file comes first, and a failure to write it never raises: a run that has written to
+    the account must not lose its ids. The document on stdout then says what went wrong."""
     if args.output == "-":  # the JSON document is the whole of stdout
         ctx.out(result, "json")
-        return
+        return True
+    written = True
     if args.output:
-        nexla_ops.write_output(args.output, nexla_ops.dumps(result) + "\n")
+        try:
+            nexla_ops.write_output(args.output, nexla_ops.dumps(result) + "\n")
+        except nexla_ops.OpsError as exc:
+            nexla_ops.logger.error("%s; the run itself ended %s", exc.message,
+                                   result.get("status"))
+            result = {**result, "ok": False, "output_error": exc.message}
+            written = False
     if args.json:
         ctx.out(result, "json")
     else:
         ctx.out((render or render_text)(result), "text")
+    return written
+
+
+def output_failed_code(code: int, status: str) -> int:
+    """The exit code when the result file could not be written: 7 (a person must find out
+    what the run did: it is on stdout) after writes to the account, else 1."""
+    if status in _WROTE:
+        return nexla_ops.EXIT_PARTIAL
+    return code if code not in (nexla_ops.EXIT_OK, nexla_ops.EXIT_DRIFT) else nexla_ops.EXIT_FAILED
 
 
 # --------------------------------------------------------------------------------------------
@@ -220,7 +243,7 @@ def _check_flags(args) -> None:
             raise nexla_ops.BadInput(
                 "--destroy: deletes are permanent; add --yes, or review first with --plan "
                 "--out PLAN and then --apply PLAN")
-    elif args.yes or args.backup:
+    elif args.yes or (args.backup and not args.apply):  # a saved plan may be a destroy
         raise nexla_ops.BadInput(f"{'--yes' if args.yes else '--backup'}: only with --destroy")
     nexla_ops.check_output_path(args.output)
     nexla_ops.check_output_path(args.out, "--out")
@@ -230,6 +253,12 @@ def _check_flags(args) -> None:
 def run(args, ctx, emit=emit_result) -> int:
     """One deployment (or, with --config-dir, a directory of them). `emit(ctx, args, result,
     render)` shows the result document; --config-dir collects them for its table instead."""
+    # SIGTERM or Ctrl-C while reading or planning still ends in a result document.
+    with signal_handlers(raise_interrupted):
+        return _run(args, ctx, emit)
+
+
+def _run(args, ctx, emit) -> int:
     started = time.monotonic()
     if args.print_schema:
         # Written as is: redact() would mask the schema's own `credentials` property.
@@ -253,11 +282,16 @@ def run(args, ctx, emit=emit_result) -> int:
         if args.credential_map:
             from .promote import load_credential_map, map_credentials
 
-            raw = map_credentials(raw, load_credential_map(args.credential_map), args.config)
+            # Under --config-dir the map serves the whole directory: checked there.
+            raw = map_credentials(raw, load_credential_map(args.credential_map), args.config,
+                                  strict=not getattr(args, "credential_map_per_directory", False))
         options = {"adopt": args.adopt, "prune": args.prune,
                    "allow_replace": args.allow_replace}
     source_file = args.apply or args.config
     destroying = bool(args.destroy or options.get("destroy"))
+    if args.backup and not destroying:
+        raise nexla_ops.BadInput(f"--backup: only with --destroy ({args.apply} is not a saved "
+                                 "destroy plan)")
     try:
         # A plan or a destroy sends no secret, so ${ENV:...} values may be unset.
         cfg, warnings = validate_config(raw, require_env=not (args.plan or destroying))
@@ -274,6 +308,9 @@ def run(args, ctx, emit=emit_result) -> int:
     for warning in warnings:
         ctx.warn("%s", warning)
     name = cfg.deployment_name
+    if stored is not None and stored.deployment != name:
+        raise nexla_ops.BadInput(f"--apply: {args.apply} says deployment "
+                                 f"{stored.deployment!r}, but its config is {name!r}")
     if destroying:
         from .destroy_run import run_destroy
 
@@ -292,7 +329,8 @@ def run(args, ctx, emit=emit_result) -> int:
         result = build_result(status, name=name, plan=plan, applier=applier, started=started,
                               error=error, warnings=warnings)
         ok = code in (nexla_ops.EXIT_OK, nexla_ops.EXIT_DRIFT)  # drift is news, not failure
-        emit(ctx, args, {"ok": ok, **result, **extras})
+        if emit(ctx, args, {"ok": ok, **result, **extras}) is False:
+            return output_failed_code(code, status)
         return code
 
     def read_plan() -> tuple[Plan, Reader]:
@@ -310,9 +348,11 @@ def run(args, ctx, emit=emit_result) -> int:
                 "again against this API"))
         if args.plan:
             plan, _ = read_plan()
+            if plan.refusal():
+                return finish("failed", nexla_ops.EXIT_FAILED, error=plan.refusal())
             probe_error = _probe_all(ctx, plan)
             if probe_error:
-                return finish("failed", nexla_ops.EXIT_FAILED, error=probe_error)
+                return finish("failed", probe_error.exit_code, error=probe_error.message)
             if args.out:
                 saved_plan = saved.SavedPlan(
                     api_url=ctx.target, deployment=name, config=raw, options=options,
@@ -332,9 +372,11 @@ def run(args, ctx, emit=emit_result) -> int:
                     return finish("failed", nexla_ops.EXIT_FAILED, error=(
                         f"state changed since plan: {refusal}; nothing was written. Plan "
                         "again and review the new plan"))
+            if plan.refusal():
+                return finish("failed", nexla_ops.EXIT_FAILED, error=plan.refusal())
             probe_error = _probe_all(ctx, plan)
             if probe_error:
-                return finish("failed", nexla_ops.EXIT_FAILED, error=probe_error)
+                return finish("failed", probe_error.exit_code, error=probe_error.message)
             if plan.unchanged:
                 return finish("unchanged", nexla_ops.EXIT_OK)
             replaced = [f"{s.resource_type} {s.name}" for s in plan.steps if s.action == "replace"]
@@ -351,6 +393,9 @@ def run(args, ctx, emit=emit_result) -> int:
     except nexla_ops.OpsError as exc:
         # Failed before any write (reading state, a conflict, the lock): nothing to undo.
         return finish("failed", exc.exit_code, error=exc.message)
+    except (Interrupted, KeyboardInterrupt) as exc:  # an apply handles its own: not here
+        return finish("failed", nexla_ops.EXIT_FAILED,
+                      error=f"{describe_error(exc)} before anything was written")
 
 
 def _actions_of(plan: Plan) -> list[dict]:
@@ -368,14 +413,15 @@ def _differs_from_saved(plan: Plan, stored) -> str | None:
     return None
 
 
-def _probe_all(ctx, plan: Plan) -> str | None:
-    """Probe every existing credential the config uses; the first failure's message."""
+def _probe_all(ctx, plan: Plan) -> nexla_ops.OpsError | None:
+    """Probe every existing credential the config uses; the first failure (NotFound for a
+    credential id that does not exist)."""
     for cred_id in plan.probe_ids:
         verdict = probe_credential(lambda path: ctx.request("GET", path), cred_id)
         if verdict.missing:
-            return f"credential {cred_id} not found"
+            return nexla_ops.NotFound(f"credential {cred_id} not found")
         if not verdict.ok:
-            return f"credential {cred_id} failed its probe: {verdict.reason}"
+            return nexla_ops.OpsError(f"credential {cred_id} failed its probe: {verdict.reason}")
     return None
 
 
