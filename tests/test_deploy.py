@@ -203,7 +203,7 @@ def test_broken_credential_creates_nothing(deploy, sandbox):
 
 def test_missing_credential_id_is_not_found(deploy, sandbox):
     run = deploy(config(MINIMAL, credential_id=999999))
-    assert run.code == 1 and "credential 999999 not found" in run.json()["error"]
+    assert run.code == 5 and "credential 999999 not found" in run.json()["error"]
     assert writes(run) == []
 
 

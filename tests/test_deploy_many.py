@@ -115,7 +115,7 @@ def test_it_stops_at_the_first_failure_unless_keep_going(cli, sandbox, script_cw
     assert "dir-c-src" in {s["name"] for s in sandbox.control.state("data_sources")}
 
     alone = write_dir(script_cwd / "alone", {"b.json": broken})
-    assert cli(deploy_flow, "--config-dir", alone).code == 1  # nothing else changed: its code
+    assert cli(deploy_flow, "--config-dir", alone).code == 5  # nothing else changed: its code
 
 
 def test_saved_plans_for_a_directory(cli, sandbox, script_cwd):

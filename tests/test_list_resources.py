@@ -365,9 +365,11 @@ def test_failed_run_leaves_the_old_output_file_untouched(sandbox, cli, tmp_path)
     target = tmp_path / "out.csv"
     target.write_text("previous\n")
     sandbox.control.populate("sources", 150)
-    # page 1 succeeds, page 2 is refused: the half-written temp file must not replace target
+    # page 1 succeeds, every later page is refused: the half-written temp file must not
+    # replace target. (Not times=1: pages 2 and 3 are in flight together, and the one refused
+    # could be page 3, past the end, which the listing does not need.)
     sandbox.control.add_fault(method="GET", path="^/data_sources$", action="status", status=403,
-                              skip=1, times=1)
+                              skip=1, times=50)
 
     result = cli("--type", "sources", "--limit", "0", "--format", "csv", "--output", target)
 
