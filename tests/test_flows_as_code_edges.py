@@ -7,6 +7,7 @@ from __future__ import annotations
 import copy
 import json
 import os
+import re
 import signal
 import stat
 import subprocess
@@ -303,3 +304,31 @@ def test_fuzzed_flag_combinations_never_crash_and_bad_ones_send_nothing(cli, scr
     assert isinstance(doc, dict) and "ok" in doc
     if res.code == 2:
         assert [r for r in res.requests if not r["path"].startswith("/token")] == [], argv
+
+
+def test_an_unset_secret_variable_is_not_compared_so_ci_plans_stay_in_sync(
+        cli, sandbox, sdk_client, script_cwd, monkeypatch):
+    """A plan without the ${ENV:...} secrets (the CI plan job has none) cannot know the
+    secret: it says so and does not call it drift. With the variable set, a different value
+    is drift, masked."""
+    source = sdk_client.request("POST", "/data_sources", json={
+        "name": "tokened-api", "source_type": "rest", "data_credentials_id": 14,
+        "source_config": {"url": "https://api.example.test/v1", "api_token": "live-token-123"}})
+    wait_for(lambda: sdk_client.request("GET", f"/data_sources/{source['id']}",
+                                        params={"expand": 1}).get("data_sets"), "discovery")
+    path = script_cwd / "tokened.yaml"
+    res = cli(export_flow, "--source-id", source["id"], "--output", path)
+    assert res.code == 0, res.err
+    (var,) = re.findall(r"\$\{ENV:([A-Z0-9_]+)\}", path.read_text())
+    monkeypatch.setenv(var, "live-token-123")
+    assert cli(deploy_flow, "--config", path, "--adopt").code == 0
+    monkeypatch.delenv(var)
+    plan = cli(deploy_flow, "--config", path, "--plan", "--detailed-exitcode", "--json")
+    assert plan.code == 0, plan.out
+    assert f"source.source_config.api_token: not compared ({var} not set)" in plan.err
+    monkeypatch.setenv(var, "rotated-token-456")
+    plan = cli(deploy_flow, "--config", path, "--plan", "--detailed-exitcode", "--json")
+    assert plan.code == 8
+    (change,) = plan.json()["drift"]
+    assert change["field"] == "source_config.api_token"
+    assert "rotated-token-456" not in plan.out + plan.err

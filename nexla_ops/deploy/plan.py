@@ -122,13 +122,29 @@ def _update_common(changes: dict, body: dict, existing: dict, spec: Any, tag: st
         _update(changes, body, "tags", tags, tags + [tag])
 
 
+def _unset_variables(raw: Any) -> list[str]:
+    """The ${ENV:NAME} variables in a raw config value that are not set (a plan allows it)."""
+    import json
+    import os
+
+    text = json.dumps(raw, default=str)
+    return sorted({name for name in ENV_REF.findall(text) if name not in os.environ})
+
+
 def _update_config(changes: dict, body: dict, name: str, existing: dict, new: dict,
-                   raw_spec: dict) -> None:
+                   raw_spec: dict, notes: list[str], where: str) -> None:
     """Changes for the keys the config sets under `name` (keys only the server has are kept);
-    any change sends the whole merged mapping."""
+    any change sends the whole merged mapping. A key whose ${ENV:...} variable is not set
+    (a plan in CI without the secrets) is not compared: its value is unknown, not drift."""
     old = existing.get(name) or {}
     raw_new = raw_spec.get(name) or {}
-    differing = [key for key, value in new.items() if old.get(key) != value]
+    differing = []
+    for key, value in new.items():
+        unset = _unset_variables(raw_new.get(key))
+        if unset:
+            notes.append(f"{where}.{name}.{key}: not compared ({', '.join(unset)} not set)")
+        elif old.get(key) != value:
+            differing.append(key)
     for key in differing:
         raw = raw_new.get(key)
         from_env = isinstance(raw, str) and ENV_REF.search(raw)
@@ -234,7 +250,8 @@ def build_plan(cfg: DeploymentConfig, state: State, tag: str, raw_cfg: dict | No
                                    changes=changes, body=body, existing=src))
     else:
         changes, body = {}, {}
-        _update_config(changes, body, "source_config", src, src_config, raw_src)
+        _update_config(changes, body, "source_config", src, src_config, raw_src, plan.notes,
+                       "source")
         _update(changes, body, "data_credentials_id", src.get("data_credentials_id"), src_cred)
         _update_common(changes, body, src, src_spec, tag, state.source_adopted)
         plan.steps.append(Step("update" if changes else "unchanged", SOURCES, src_spec.name,
@@ -297,7 +314,8 @@ def build_plan(cfg: DeploymentConfig, state: State, tag: str, raw_cfg: dict | No
             continue
         changes, upd = {}, {}
         _update(changes, upd, "name", sink.get("name"), spec.name)  # renamed since (observe)
-        _update_config(changes, upd, "sink_config", sink, sink_config, raw_dest)
+        _update_config(changes, upd, "sink_config", sink, sink_config, raw_dest, plan.notes,
+                       key)
         _update(changes, upd, "data_credentials_id", sink.get("data_credentials_id"), cred)
         _update(changes, upd, "data_set_id", sink.get("data_set_id"), final_nexset)
         _update_common(changes, upd, sink, spec, tag, state.sinks_adopted.get(key))
