@@ -166,3 +166,17 @@ def deploy(sandbox, run_main, script_cwd, monkeypatch):
         return res
 
     return run
+
+
+@pytest.fixture
+def cli(run_main, sandbox):
+    """cli(module, *argv) -> ScriptResult plus `.requests`, the sandbox requests it made; the
+    fast retry flags are added."""
+
+    def run(module, *argv):
+        seen = len(sandbox.control.requests())
+        res = run_main(module, *argv, *FAST)
+        res.requests = sandbox.control.requests()[seen:]
+        return res
+
+    return run

@@ -13,22 +13,10 @@ from hypothesis import strategies as st
 
 import deploy_flow
 import export_flow
-from test_deploy_helpers import FAST, MINIMAL, writes
+from test_deploy_helpers import MINIMAL, writes
 
 EXIT_DRIFT = 8
-
-
-@pytest.fixture
-def cli(run_main, sandbox):
-    """cli(module, *argv) -> ScriptResult with `.requests`, the sandbox requests it made."""
-
-    def run(module, *argv):
-        seen = len(sandbox.control.requests())
-        res = run_main(module, *argv, *FAST)
-        res.requests = sandbox.control.requests()[seen:]
-        return res
-
-    return run
+pytest_plugins = ["test_deploy_helpers"]  # the cli fixture
 
 
 def minimal(name: str, **source) -> dict:

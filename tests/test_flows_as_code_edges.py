@@ -25,18 +25,7 @@ from conftest import SCRIPTS, _script_env, wait_for
 from nexla_ops.deploy.saved import digest_of
 from test_deploy_helpers import FAST, FULL, MINIMAL, writes
 
-pytest_plugins = ["test_deploy_helpers"]  # the deploy fixture
-
-
-@pytest.fixture
-def cli(run_main, sandbox):
-    def run(module, *argv):
-        seen = len(sandbox.control.requests())
-        res = run_main(module, *argv, *FAST)
-        res.requests = sandbox.control.requests()[seen:]
-        return res
-
-    return run
+pytest_plugins = ["test_deploy_helpers"]  # the deploy and cli fixtures
 
 
 def _write(path, cfg):
