@@ -294,7 +294,8 @@ def _run(args, ctx, emit) -> int:
                                  "destroy plan)")
     try:
         # A plan or a destroy sends no secret, so ${ENV:...} values may be unset.
-        cfg, warnings = validate_config(raw, require_env=not (args.plan or destroying))
+        cfg, warnings = validate_config(raw, require_env=not (args.plan or destroying),
+                                        warn_unset=not destroying)
     except nexla_ops.BadInput as exc:
         lines = exc.detail if isinstance(exc.detail, list) else [exc.message]
         for line in lines:

@@ -327,12 +327,13 @@ def _walk_strings(obj: Any, path: str):
         yield path, obj
 
 
-def _secret_problems(raw: dict, *, require_env: bool) -> tuple[list[str], list[str]]:
+def _secret_problems(raw: dict, *, require_env: bool, warn_unset: bool = True
+                     ) -> tuple[list[str], list[str]]:
     """(problems, warnings) about ${ENV:VAR} references and literal secrets."""
     problems, warnings = [], []
     for path, text in _walk_strings(raw, ""):
         for var in ENV_REF.findall(text):
-            if var not in os.environ:
+            if var not in os.environ and (require_env or warn_unset):
                 msg = f"{path}: environment variable {var} is not set"
                 (problems if require_env else warnings).append(msg)
         key = re.split(r"[.\[]", path)[-1]
@@ -341,8 +342,11 @@ def _secret_problems(raw: dict, *, require_env: bool) -> tuple[list[str], list[s
     return problems, warnings
 
 
-def validate_config(raw: Any, *, require_env: bool = True) -> tuple[DeploymentConfig, list[str]]:
-    """Validate a parsed config. Raises nexla_ops.BadInput listing every problem."""
+def validate_config(raw: Any, *, require_env: bool = True, warn_unset: bool = True
+                    ) -> tuple[DeploymentConfig, list[str]]:
+    """Validate a parsed config. Raises nexla_ops.BadInput listing every problem. Unset
+    ${ENV:...} variables are problems with `require_env`, else warnings if `warn_unset` (a
+    destroy sends no secret: it passes False)."""
     if not isinstance(raw, dict):
         raise nexla_ops.BadInput(f"config: expected an object (mapping), got {_type_name(raw)}")
     problems: list[str] = []
@@ -352,7 +356,8 @@ def validate_config(raw: Any, *, require_env: bool = True) -> tuple[DeploymentCo
     except ValidationError as exc:
         problems += [f"{_path(e['loc'])}: {_describe(e)}" for e in exc.errors()]
     problems += _cross_problems(raw)
-    secret_problems, warnings = _secret_problems(raw, require_env=require_env)
+    secret_problems, warnings = _secret_problems(raw, require_env=require_env,
+                                                 warn_unset=warn_unset)
     problems += secret_problems
     if problems:
         unique = list(dict.fromkeys(problems))
