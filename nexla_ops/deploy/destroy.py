@@ -25,8 +25,8 @@ from dataclasses import dataclass, field
 import nexla_ops
 
 from .apply import delete_object
-from .observe import Reader, has_tag, parent_id, read_flow
-from .spec import CREDENTIALS, ENV_REF, FLOWS, NEXSETS, SINKS, SOURCES, TAG_PREFIX
+from .observe import Reader, flow_nodes, has_tag, parent_id, read_flow
+from .spec import CREDENTIALS, FLOWS, NEXSETS, SINKS, SOURCES, TAG_PREFIX, env_names
 
 # Children first: a parent with anything downstream cannot be deleted.
 _ORDER = {SINKS: 0, NEXSETS: 1, SOURCES: 2, CREDENTIALS: 4}
@@ -127,28 +127,20 @@ def read_destroy(ctx, deployment: str) -> DestroyPlan:
 def _walk(reader: Reader, plan: DestroyPlan, doomed: dict, root: dict, where: str) -> None:
     """Every nexset and destination under a source of ours: ours by tag (the detected nexset
     by its source), or foreign. Deeper nodes sort first, so children go before parents."""
-    todo = [(child, 1, where) for child in root.get("children") or [] if isinstance(child, dict)]
-    while todo:
-        node, depth, parent = todo.pop()
-        if isinstance(node.get("data_sink_id"), int):
-            kind, obj_id = SINKS, node["data_sink_id"]
-        elif isinstance(node.get("data_set_id"), int):
-            kind, obj_id = NEXSETS, node["data_set_id"]
-        else:
-            continue
+    for kind, obj_id, ancestors in flow_nodes(root):
         obj = reader.get(f"/{kind}/{obj_id}")
         if obj is None:
             continue
         plan.seen.append(_seen(kind, obj))
-        label = f"{'nexset' if kind == NEXSETS else 'destination'} {obj_id}"
-        todo += [(child, depth + 1, label) for child in node.get("children") or []
-                 if isinstance(child, dict)]
+        depth = len(ancestors) + 1
         detected = kind == NEXSETS and depth == 1
         if detected or has_tag(obj, plan.tag):
             rank = _DETECTED * 100 if detected else _ORDER[kind] * 100 - depth
             doomed[kind, obj_id] = Doomed(kind, obj_id, obj.get("name", ""), rank,
                                           with_source=detected)
         else:
+            parent = (f"{'nexset' if ancestors[-1][0] == NEXSETS else 'destination'} "
+                      f"{ancestors[-1][1]}") if ancestors else where
             plan.foreign.append({"type": kind, "id": obj_id, "name": obj.get("name", ""),
                                  "under": parent})
 
@@ -208,10 +200,9 @@ def _placeholders_back(text: str, raw_config: dict) -> str:
     """`text` with the values of the config's ${ENV:NAME} references put back as references:
     a secret the config keeps in an ordinary field (a path, a table) is stored in clear by
     the API, so the export of it would be too."""
-    import json
     import os
 
-    for name in sorted(set(ENV_REF.findall(json.dumps(raw_config, default=str)))):
+    for name in sorted(env_names(raw_config)):
         value = os.environ.get(name, "")
         if len(value) >= 4:  # shorter values would match by chance
             text = text.replace(value, f"${{ENV:{name}}}")

@@ -135,6 +135,25 @@ def observe(cfg: DeploymentConfig, reader: Reader) -> State:
     return state
 
 
+def flow_nodes(root: dict):
+    """Every nexset and destination node under a flow's root node, depth first, as (resource
+    type, id, ancestors): ancestors are the (type, id) of the nodes above it, the root's child
+    first. A node of any other kind is skipped with what hangs off it."""
+    todo = [(child, ()) for child in root.get("children") or []]
+    while todo:
+        node, ancestors = todo.pop()
+        if not isinstance(node, dict):
+            continue
+        if isinstance(node.get("data_sink_id"), int):
+            key = (SINKS, node["data_sink_id"])
+        elif isinstance(node.get("data_set_id"), int):
+            key = (NEXSETS, node["data_set_id"])
+        else:
+            continue
+        yield (*key, ancestors)
+        todo += [(child, (*ancestors, key)) for child in node.get("children") or []]
+
+
 def _pair_renamed(cfg: DeploymentConfig, state: State) -> None:
     """A configured destination not found by name, and a destination of ours (by tag) in this
     flow that the config does not name, of the same type: renamed since the last apply (in the
@@ -158,26 +177,13 @@ def _strays(cfg: DeploymentConfig, state: State, reader: Reader) -> list[tuple[s
     without the tag (added in the UI, say) are not ours: noted, never deleted."""
     if state.flow is None:
         return []
-    kept = {n["id"] for n in (state.detected, state.derived) if n}
-    kept_sinks = {s["id"] for s in state.sinks.values() if s}
-    unnamed: list[tuple[str, int, tuple]] = []  # (kind, id, ancestors) not in the config
-    root = ((SOURCES, state.source["id"]),) if state.source else ()
-    todo = [(child, root) for child in state.flow.get("children") or []]
-    while todo:
-        node, ancestors = todo.pop()
-        if not isinstance(node, dict):
-            continue
-        if isinstance(node.get("data_sink_id"), int):
-            key = (SINKS, node["data_sink_id"])
-            if key[1] not in kept_sinks:
-                unnamed.append((*key, ancestors))
-        elif isinstance(node.get("data_set_id"), int):
-            key = (NEXSETS, node["data_set_id"])
-            if key[1] not in kept:
-                unnamed.append((*key, ancestors))
-        else:
-            continue
-        todo += [(child, (*ancestors, key)) for child in node.get("children") or []]
+    kept = {(NEXSETS, n["id"]) for n in (state.detected, state.derived) if n}
+    kept |= {(SINKS, s["id"]) for s in state.sinks.values() if s}
+    source = ((SOURCES, state.source["id"]),) if state.source else ()
+    # (kind, id, ancestors) of the objects the config does not name
+    unnamed = [(kind, obj_id, source + ancestors)
+               for kind, obj_id, ancestors in flow_nodes(state.flow)
+               if (kind, obj_id) not in kept]
     strays = []
     order = {SINKS: 0, NEXSETS: 1}  # destinations first: the order they can be deleted in
     for kind, obj_id, ancestors in sorted(unnamed, key=lambda u: (order[u[0]], u[1])):

@@ -3,6 +3,7 @@ Steps) built from the config and the observed state."""
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -21,6 +22,7 @@ from .spec import (
     NexsetSpec,
     _Endpoint,
     _resolve_env,
+    env_names,
 )
 
 # Planning
@@ -124,11 +126,7 @@ def _update_common(changes: dict, body: dict, existing: dict, spec: Any, tag: st
 
 def _unset_variables(raw: Any) -> list[str]:
     """The ${ENV:NAME} variables in a raw config value that are not set (a plan allows it)."""
-    import json
-    import os
-
-    text = json.dumps(raw, default=str)
-    return sorted({name for name in ENV_REF.findall(text) if name not in os.environ})
+    return sorted(name for name in env_names(raw) if name not in os.environ)
 
 
 def _update_config(changes: dict, body: dict, name: str, existing: dict, new: dict,

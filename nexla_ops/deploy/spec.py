@@ -367,6 +367,11 @@ def validate_config(raw: Any, *, require_env: bool = True, warn_unset: bool = Tr
     return config, warnings
 
 
+def env_names(value: Any) -> set[str]:
+    """The variables a raw config value refers to with ${ENV:NAME}, at any depth."""
+    return {name for _path, text in _walk_strings(value, "") for name in ENV_REF.findall(text)}
+
+
 def _resolve_env(obj: Any) -> Any:
     if isinstance(obj, dict):
         return {k: _resolve_env(v) for k, v in obj.items()}
