@@ -212,11 +212,7 @@ class Applier:
         # 8. --prune: what carries our tag but left the config (destinations, then nexsets).
         for step in self.plan.steps:
             if step.action == "delete":
-                self._delete(step.resource_type, step.id)
-                self.destroyed.append({"type": step.resource_type, "id": step.id,
-                                       "name": step.name})
-                self.journal.append(Entry("destroyed", step.resource_type, step.name, step.id))
-                self._record(step)
+                self._destroy(step)
 
         # 9. The flow: activate and verify, or leave it paused.
         if self.flow_id is None or steps["source"].action == "replace":
@@ -325,12 +321,16 @@ class Applier:
         replaced = [s for s in self.plan.steps if s.action == "replace"]
         order = {SINKS: 0, NEXSETS: 1, SOURCES: 2}
         for step in sorted(replaced, key=lambda s: order.get(s.resource_type, 3)):
-            self._delete(step.resource_type, step.id)
-            self.destroyed.append({"type": step.resource_type, "id": step.id,
-                                   "name": step.name})
-            self.journal.append(Entry("destroyed", step.resource_type, step.name, step.id))
-            self.actions.append({"action": "delete", "resource_type": step.resource_type,
-                                 "id": step.id, "name": step.name, "changes": {}})
+            self._destroy(step)
+
+    def _destroy(self, step: Step) -> None:
+        """Delete the object of a replace (its old self) or of a prune: for good, so it is
+        reported in `destroyed`, and journaled only to be listed (no rollback brings it back)."""
+        self._delete(step.resource_type, step.id)
+        self.destroyed.append({"type": step.resource_type, "id": step.id, "name": step.name})
+        self.journal.append(Entry("destroyed", step.resource_type, step.name, step.id))
+        self.actions.append({"action": "delete", "resource_type": step.resource_type,
+                             "id": step.id, "name": step.name, "changes": {}})
 
     # -- deleting and rollback ----------------------------------------------------------------
     def _delete(self, resource_type: str, obj_id: int) -> None:
