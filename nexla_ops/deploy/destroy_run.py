@@ -23,8 +23,6 @@ from .runner import (
     describe_error,
     emit_result,
     output_failed_code,
-    raise_interrupted,
-    signal_handlers,
 )
 
 _SYMBOL = {"pause": "||", "delete": "-"}
@@ -82,10 +80,9 @@ def run_destroy(args, ctx, *, name: str, raw: dict, stored, started: float,
         return code
 
     try:
-        if stored is not None and stored.api_url != api:
-            return finish("failed", nexla_ops.EXIT_FAILED, error=(
-                f"{args.apply} was planned against {stored.api_url}, not {api}; plan again "
-                "against this API"))
+        wrong_api = stored and stored.other_api(api, args.apply)
+        if wrong_api:
+            return finish("failed", nexla_ops.EXIT_FAILED, error=wrong_api)
         if args.plan:
             plan = read_destroy(ctx, name)
             refusal = plan.refusal()
@@ -103,11 +100,11 @@ def run_destroy(args, ctx, *, name: str, raw: dict, stored, started: float,
         lock_timeout = nexla_ops.parse_duration(args.lock_timeout, field="--lock-timeout")
         with deployment_lock(lock_dir, name, lock_timeout, ctx):
             plan = read_destroy(ctx, name)  # again under the lock: an apply may just have run
-            if stored is not None and (fingerprint(plan) != stored.state_fingerprint
-                                       or plan.actions() != stored.actions):
+            changed = stored and stored.changed_since(fingerprint(plan), plan.actions())
+            if changed:
                 return finish("failed", nexla_ops.EXIT_FAILED, error=(
-                    "state changed since plan: the deployment's objects differ from those the "
-                    "plan was made against; nothing was deleted. Plan again and review it"))
+                    f"state changed since plan: {changed}; nothing was deleted. Plan again "
+                    "and review it"))
             refusal = plan.refusal()
             if refusal:
                 return finish("failed", nexla_ops.EXIT_FAILED, error=refusal)
@@ -166,10 +163,10 @@ def _backup(ctx, args, plan: DestroyPlan, api: str, raw: dict) -> dict:
 
 
 def _carry_out(destroyer: Destroyer) -> BaseException | None:
-    """Run the destroy; Ctrl-C and SIGTERM stop it between requests. The error, if any."""
-    with signal_handlers(raise_interrupted):
-        try:
-            destroyer.run()
-            return None
-        except (Exception, Interrupted, KeyboardInterrupt) as exc:
-            return exc
+    """Run the destroy; Ctrl-C and SIGTERM (Interrupted, from run()'s handlers) stop it
+    between requests. The error, if any."""
+    try:
+        destroyer.run()
+        return None
+    except (Exception, Interrupted, KeyboardInterrupt) as exc:
+        return exc

@@ -36,20 +36,22 @@ def deployment_files(directory: str) -> list[Path]:
     return files
 
 
-def _check(args, files: list[Path]) -> None:
-    """Every file loads and validates, and names its own deployment: else BadInput listing
-    each problem (nothing has been sent)."""
+def _check(args, files: list[Path]) -> dict[Path, dict]:
+    """Every file's config, loaded and (with --credential-map) mapped; each validates and
+    names its own deployment: else BadInput listing each problem (nothing has been sent)."""
     from .promote import load_credential_map, map_credentials, used_keys
 
     mapping = load_credential_map(args.credential_map) if args.credential_map else None
     problems: list[str] = []
     owners: dict[str, Path] = {}
     used: set = set()
+    configs: dict[Path, dict] = {}
     for path in files:
         try:
             raw = nexla_ops.load_structured_file(path)
             if mapping is not None:
                 used |= used_keys(raw, mapping)
+                # One map serves the directory: a key must be used by some file (below).
                 raw = map_credentials(raw, mapping, str(path), strict=False)
             cfg, _ = validate_config(raw, require_env=not (args.plan or args.destroy))
         except nexla_ops.BadInput as exc:
@@ -62,6 +64,7 @@ def _check(args, files: list[Path]) -> None:
             problems.append(f"{path}: deployment {name!r} is also {owners[name]}; one file per "
                             "deployment")
         owners.setdefault(name, path)
+        configs[path] = raw
     unused = [key for key in mapping or () if key not in used]
     if unused and not problems:  # one map for the environment: each key used by some file
         problems.append(f"--credential-map: {', '.join(map(repr, unused[:5]))} "
@@ -81,6 +84,7 @@ def _check(args, files: list[Path]) -> None:
         raise nexla_ops.BadInput(problems[0] if len(problems) == 1 else
                                  f"--config-dir: {len(problems)} problems; nothing was sent",
                                  detail=problems)
+    return configs
 
 
 def run_directory(args, ctx) -> int:
@@ -106,16 +110,16 @@ def run_directory(args, ctx) -> int:
     nexla_ops.check_output_path(args.output)
     started = time.monotonic()
     files = deployment_files(args.config_dir)
-    _check(args, files)
+    configs = _check(args, files)
     results: list[dict] = []
     for path in files:
         one = argparse.Namespace(**{**vars(args), "config_dir": None, "config": str(path),
-                                    "keep_going": False, "output": None, "json": True,
-                                    "credential_map_per_directory": True})
+                                    "keep_going": False, "output": None, "json": True})
         if args.out:
             one.out = str(Path(args.out) / f"{path.stem}.plan.json")
         collected: list[dict] = []
-        code = run(one, ctx, emit=functools.partial(_collect, collected))
+        code = run(one, ctx, emit=functools.partial(_collect, collected),
+                   raw_config=configs[path])
         result = collected[-1] if collected else {"ok": code == 0, "status": "failed"}
         results.append({"file": str(path), "exit_code": code, **result})
         if code not in (nexla_ops.EXIT_OK, nexla_ops.EXIT_DRIFT) and not args.keep_going:

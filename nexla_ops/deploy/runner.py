@@ -250,15 +250,16 @@ def _check_flags(args) -> None:
     nexla_ops.check_output_path(args.backup, "--backup")
 
 
-def run(args, ctx, emit=emit_result) -> int:
+def run(args, ctx, emit=emit_result, raw_config: dict | None = None) -> int:
     """One deployment (or, with --config-dir, a directory of them). `emit(ctx, args, result,
-    render)` shows the result document; --config-dir collects them for its table instead."""
+    render)` shows the result document; --config-dir collects them for its table instead,
+    and passes each file's config as it already read and mapped it (`raw_config`)."""
     # SIGTERM or Ctrl-C while reading or planning still ends in a result document.
     with signal_handlers(raise_interrupted):
-        return _run(args, ctx, emit)
+        return _run(args, ctx, emit, raw_config)
 
 
-def _run(args, ctx, emit) -> int:
+def _run(args, ctx, emit, raw_config: dict | None) -> int:
     started = time.monotonic()
     if args.print_schema:
         # Written as is: redact() would mask the schema's own `credentials` property.
@@ -278,13 +279,14 @@ def _run(args, ctx, emit) -> int:
     if stored is not None:
         raw, options = stored.config, stored.options
     else:
-        raw = nexla_ops.load_structured_file(args.config)
-        if args.credential_map:
-            from .promote import load_credential_map, map_credentials
+        raw = raw_config
+        if raw is None:
+            raw = nexla_ops.load_structured_file(args.config)
+            if args.credential_map:
+                from .promote import load_credential_map, map_credentials
 
-            # Under --config-dir the map serves the whole directory: checked there.
-            raw = map_credentials(raw, load_credential_map(args.credential_map), args.config,
-                                  strict=not getattr(args, "credential_map_per_directory", False))
+                raw = map_credentials(raw, load_credential_map(args.credential_map),
+                                      args.config)
         options = {"adopt": args.adopt, "prune": args.prune,
                    "allow_replace": args.allow_replace}
     source_file = args.apply or args.config
@@ -343,14 +345,14 @@ def _run(args, ctx, emit) -> int:
         return new_plan, reader
 
     try:
-        if stored is not None and stored.api_url != ctx.target:
-            return finish("failed", nexla_ops.EXIT_FAILED, error=(
-                f"{args.apply} was planned against {stored.api_url}, not {ctx.target}; plan "
-                "again against this API"))
+        wrong_api = stored and stored.other_api(ctx.target, args.apply)
+        if wrong_api:
+            return finish("failed", nexla_ops.EXIT_FAILED, error=wrong_api)
         if args.plan:
             plan, _ = read_plan()
-            if plan.refusal():
-                return finish("failed", nexla_ops.EXIT_FAILED, error=plan.refusal())
+            refusal = plan.refusal()
+            if refusal:
+                return finish("failed", nexla_ops.EXIT_FAILED, error=refusal)
             probe_error = _probe_all(ctx, plan)
             if probe_error:
                 return finish("failed", probe_error.exit_code, error=probe_error.message)
@@ -367,14 +369,15 @@ def _run(args, ctx, emit) -> int:
         with deployment_lock(lock_dir, name, lock_timeout, ctx):
             # Everything is read again under the lock: a concurrent apply may just have finished.
             plan, reader = read_plan()
-            if stored is not None:
-                refusal = _differs_from_saved(plan, stored)
-                if refusal:
-                    return finish("failed", nexla_ops.EXIT_FAILED, error=(
-                        f"state changed since plan: {refusal}; nothing was written. Plan "
-                        "again and review the new plan"))
-            if plan.refusal():
-                return finish("failed", nexla_ops.EXIT_FAILED, error=plan.refusal())
+            changed = stored and stored.changed_since(saved.state_fingerprint(plan.state),
+                                                      _actions_of(plan))
+            if changed:
+                return finish("failed", nexla_ops.EXIT_FAILED, error=(
+                    f"state changed since plan: {changed}; nothing was written. Plan "
+                    "again and review the new plan"))
+            refusal = plan.refusal()
+            if refusal:
+                return finish("failed", nexla_ops.EXIT_FAILED, error=refusal)
             probe_error = _probe_all(ctx, plan)
             if probe_error:
                 return finish("failed", probe_error.exit_code, error=probe_error.message)
@@ -405,15 +408,6 @@ def _actions_of(plan: Plan) -> list[dict]:
                                  default=str))
 
 
-def _differs_from_saved(plan: Plan, stored) -> str | None:
-    """Why `plan`, just made, is not the saved one (None: it is)."""
-    if saved.state_fingerprint(plan.state) != stored.state_fingerprint:
-        return "the deployment's live objects differ from those the plan was made against"
-    if _actions_of(plan) != stored.actions:
-        return "the same config on today's state plans other actions"
-    return None
-
-
 def _probe_all(ctx, plan: Plan) -> nexla_ops.OpsError | None:
     """Probe every existing credential the config uses; the first failure (NotFound for a
     credential id that does not exist)."""
@@ -427,17 +421,18 @@ def _probe_all(ctx, plan: Plan) -> nexla_ops.OpsError | None:
 
 
 def _apply(ctx, applier: Applier) -> BaseException | None:
-    """Run the apply; on any failure (Ctrl-C and SIGTERM included) roll back. The error."""
-    with signal_handlers(raise_interrupted):
-        try:
-            applier.run()
-            return None
-        except (Exception, Interrupted, KeyboardInterrupt) as exc:
-            with signal_handlers(_defer_signal):
-                if applier.journal:
-                    ctx.warn("apply failed (%s); rolling back what this run did", describe_error(exc))
-                    applier.rollback()
-            return exc
+    """Run the apply; on any failure (Ctrl-C and SIGTERM included: run() turns them into
+    Interrupted) roll back, deferring further signals. The error."""
+    try:
+        applier.run()
+        return None
+    except (Exception, Interrupted, KeyboardInterrupt) as exc:
+        with signal_handlers(_defer_signal):
+            if applier.journal:
+                ctx.warn("apply failed (%s); rolling back what this run did",
+                         describe_error(exc))
+                applier.rollback()
+        return exc
 
 
 def _failed(applier: Applier, error: BaseException, finish) -> int:

@@ -89,6 +89,21 @@ class SavedPlan:
         """sha256 of the whole plan: shown to the reviewer, checked on load."""
         return digest_of(self.body())
 
+    def other_api(self, target: str, path: str) -> str | None:
+        """Why this plan must not be applied to `target` (it was made against another API)."""
+        if self.api_url == target:
+            return None
+        return (f"{path} was planned against {self.api_url}, not {target}; plan again "
+                "against this API")
+
+    def changed_since(self, fingerprint: str, actions: list[dict]) -> str | None:
+        """Why the state just read is not the one planned against (None: it is)."""
+        if fingerprint != self.state_fingerprint:
+            return "the deployment's live objects differ from those the plan was made against"
+        if actions != self.actions:
+            return "the same config on today's state plans other actions"
+        return None
+
     def document(self) -> dict:
         return {"format": FORMAT, "version": VERSION, "created_at": self.created_at,
                 **self.body(), "plan_sha256": self.digest}
