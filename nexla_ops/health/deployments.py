@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import json
 import os
-import stat
 from dataclasses import dataclass, field
 
 import nexla_ops
@@ -99,18 +98,6 @@ def result_from(checked) -> DeploymentResult:
     return DeploymentResult(checked.path, name, WARNING if drift else OK, drift)
 
 
-def _not_regular(path: str) -> str | None:
-    """Why `path` is no file to open (a FIFO would block a reader, a device never ends), or None."""
-    try:
-        mode = os.stat(path).st_mode
-    except OSError as exc:
-        return f"{path}: cannot read file ({exc.strerror or exc})"
-    if stat.S_ISREG(mode):
-        return None
-    kind = "a directory" if stat.S_ISDIR(mode) else "not a regular file"
-    return f"{path}: {kind}; expected a deployment file"
-
-
 def check_deployments(ctx, paths: list[str], deadline: Deadline, concurrency: int) -> list:
     """[DeploymentResult] for `paths`, in order: each planned read-only (GETs only), at most
     `concurrency` at once; a file the deadline leaves unchecked is UNKNOWN."""
@@ -118,16 +105,14 @@ def check_deployments(ctx, paths: list[str], deadline: Deadline, concurrency: in
 
     from .observe import run_bounded
 
-    unopenable = {path: _not_regular(path) for path in paths}
-    tasks = {path: (lambda p=path: check_file(ctx, p)) for path, why in unopenable.items() if why is None}
+    # A FIFO, device or directory among them is refused by the file loader without blocking.
+    tasks = {path: (lambda p=path: check_file(ctx, p)) for path in paths}
     ctx.progress(f"checking {len(tasks)} deployment file(s) for drift")
     done, failed = run_bounded(tasks, concurrency, deadline)
     ctx.progress_done()
     results = []
     for path in paths:
-        if unopenable[path] is not None:
-            results.append(DeploymentResult(path, None, UNKNOWN, error=unopenable[path]))
-        elif path in done:
+        if path in done:
             results.append(result_from(done[path]))
         elif path in failed:  # check_file returns its OpsErrors; this keeps one raised anyway
             results.append(DeploymentResult(path, None, UNKNOWN, error=failed[path].message))

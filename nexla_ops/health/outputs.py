@@ -148,8 +148,7 @@ def render_prometheus(results, summary, finished_ts: float, deployments=None) ->
             last_success.labels(*ids).set(result.last_success_at.timestamp())
         if result.error_rate is not None:
             error_rate.labels(*ids).set(result.error_rate)
-        for code, name in enumerate(STATE_NAMES):
-            state.labels(*ids, name).set(1 if code == result.state else 0)
+        _set_state(state, ids, result.state)
     if deployments is not None:
         deployment_metrics(registry, deployments)
     return generate_latest(registry).decode("utf-8")
@@ -175,8 +174,13 @@ def deployment_metrics(registry, deployments) -> None:
         if result.state != UNKNOWN:
             in_sync.labels(*ids).set(1 if result.state == OK else 0)
             changes.labels(*ids).set(len(result.drift))
-        for code, name in enumerate(STATE_NAMES):
-            state.labels(*ids, name).set(1 if code == result.state else 0)
+        _set_state(state, ids, result.state)
+
+
+def _set_state(gauge, ids: tuple, current: int) -> None:
+    """A one-hot state gauge: 1 for the labelled object's current state, 0 for the others."""
+    for code, name in enumerate(STATE_NAMES):
+        gauge.labels(*ids, name).set(1 if code == current else 0)
 
 
 def render(fmt: str, results, summary, notes, *, colour: bool = False, deployments=None) -> str:
