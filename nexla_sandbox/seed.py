@@ -176,8 +176,13 @@ def seed_demo(dom: Domain):
                          "FR": {"code": "FR", "name": "France"},
                          "GB": {"code": "GB", "name": "United Kingdom"}},
             "_accessors": [_acc("TEAM", 43, "collaborator")]}, doc_id=55)
-        # run history: healthy, failing (~50%), stale (last success ~30 h ago), paused, webhook
+        # 30 days of older history (one run per 6 hours) with the orders flow's two incidents,
+        # then the last 72 hours hourly: healthy, failing (~50%, since 3 days ago), stale (last
+        # success ~30 h ago), paused, webhook
         hours = 72
+        for fid, stop_hours_ago in ((1001, 0), (1002, 0), (1003, 30), (1005, 0)):
+            _older_history(dom, fid, now - stop_hours_ago * 3600 - (hours - 1) * RUN_INTERVAL,
+                           incidents=fid == 1001)
         _history(dom, 1001, now, hours, fail_rate=0.0)
         _history(dom, 1002, now, hours, fail_rate=0.5, last_failed=True)
         _history(dom, 1003, now, hours, fail_rate=0.0, stop_hours_ago=30, stalled=True)
@@ -222,6 +227,36 @@ def _history(dom: Domain, flow_id: int, now: float, runs: int, *, fail_rate: flo
            "next_run_at": last + RUN_INTERVAL}
     active = dom.node_status(root) == "ACTIVE" and not stalled
     dom.store.put("flows", {**root, "_sim": sim, "_scheduled": active})
+
+
+OLDER_DAYS = 30  # the seed's history reaches this many days back
+OLDER_INTERVAL = 6 * 3600
+# Incidents of the orders flow (1001), in whole UTC days before today: a day every run failed, and
+# a late day whose runs only resumed at 18:00 UTC.
+ERROR_DAY_AGO = 12
+LATE_DAY_AGO = 19
+LATE_DAY_RESUMES = 18 * 3600
+
+
+def _older_history(dom: Domain, flow_id: int, hourly_from: float, *, incidents: bool):
+    """The history before a flow's hourly runs (from `hourly_from`, about now - 72 h): a run every
+    6 hours from OLDER_DAYS ago, each carrying about six hours' records, so daily totals stay level
+    across the switch to hourly runs."""
+    root = dom.store.get("flows", flow_id)
+    rng = random.Random(f"older:{flow_id}")
+    now = dom.now()
+    today = now - now % 86400
+    start = today - OLDER_DAYS * 86400
+    hourly_from -= 1800  # the newest hourly run is half an hour before "now"
+    at, seq = start + 1800, -10_000  # negative seqs never meet the hourly runs' seeds
+    while at < hourly_from - OLDER_INTERVAL / 2:
+        day_ago = int((today - (at - at % 86400)) // 86400)
+        late = incidents and day_ago == LATE_DAY_AGO and at % 86400 < LATE_DAY_RESUMES
+        if not late:
+            failed = incidents and day_ago == ERROR_DAY_AGO
+            dom.make_run(root, at, failed=failed, seq=seq, records=rng.randint(6 * 200, 6 * 5000))
+        at += OLDER_INTERVAL
+        seq += 1
 
 
 # == bulk populate ================================================================================

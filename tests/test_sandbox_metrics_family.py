@@ -84,7 +84,14 @@ def sdk_as(sandbox, who):
 
 
 def run_summary(raw, kind, rid):
-    return raw.get(f"/{kind}/{rid}/metrics/run_summary", size=500)["metrics"]["data"]
+    """Every run of the resource's flow, newest first (the seed's 30 days span pages)."""
+    runs, page = [], 1
+    while True:
+        body = raw.get(f"/{kind}/{rid}/metrics/run_summary", size=100, page=page)["metrics"]
+        runs += body["data"]
+        if page >= body["meta"]["pageCount"]:
+            return runs
+        page += 1
 
 
 def daily_sum(raw, kind, rid, key="records", **window):

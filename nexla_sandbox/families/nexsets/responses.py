@@ -57,6 +57,9 @@ def update_nexset(c: Ctx, f: Fields, doc: dict):
     return doc
 
 
+SAMPLE_RUNS = 10  # the latest runs a nexset's samples are spread over
+
+
 def samples(c: Ctx):
     doc = c.dom.get("data_sets", c.args["id"], c.user)
     count = min(c.qint("count", 10, minimum=0), 500)
@@ -64,20 +67,28 @@ def samples(c: Ctx):
     c.qbool("live")
     records, errors = c.dom.samples(doc)
     root = c.dom.root_of(doc)
-    runs = c.dom.flow_runs(root["id"], brief=True) if root else []
-    run_id = runs[0]["id"] if runs else None
+    # The samples came in over the flow's latest runs: record i from the i-th newest (cycling),
+    # so each recent run's records carry its own runId and ingest time.
+    runs = (c.dom.flow_runs(root["id"], brief=True) if root else [])[:SAMPLE_RUNS]
+    now_ms = int(c.dom.now() * 1000)
+
+    def origin(i: int) -> dict:
+        if not runs:
+            return {"runId": None, "ingestTime": now_ms - i * 1000}
+        run = runs[i % len(runs)]
+        return {"runId": run["id"], "ingestTime": int(run["started_at"] * 1000) + i}
+
     out = []
     for i, record in enumerate(records[:count]):
         if meta:
             out.append({"rawMessage": record, "nexlaMetaData": {
-                "runId": run_id, "ingestTime": int(c.dom.now() * 1000) - i * 1000,
-                "resourceType": "DATA_SET", "resourceId": doc["id"], "offset": i}})
+                **origin(i), "resourceType": "DATA_SET", "resourceId": doc["id"], "offset": i}})
         else:
             out.append(record)
     if meta:
-        for err in errors[:max(count - len(out), 0)]:
+        for i, err in enumerate(errors[:max(count - len(out), 0)]):
             out.append({"rawMessage": err["record"], "nexlaMetaData": {
-                "runId": run_id, "resourceType": "DATA_SET", "resourceId": doc["id"],
+                "runId": origin(i)["runId"], "resourceType": "DATA_SET", "resourceId": doc["id"],
                 "error": err["error"], "errorRecord": True}})
     return out
 
