@@ -1,4 +1,5 @@
-"""A credential probe's verdict, read one way by deploy, rotation and health.
+"""A credential probe's verdict, and a credential's recorded verification, each read one way
+by deploy, rotation, health and triage.
 
 Nexla answers `GET /data_credentials/{id}/probe` for a credential the remote system rejects
 with 403 `{"status": 403, "message"}`, which is not a permission error; some servers instead
@@ -17,6 +18,25 @@ from .failures import probe_rejection
 from .redact import one_line
 
 _PASSING = frozenset(("success", "ok", "200"))
+
+# verified_status is a free string in the reference; these readings are ours, and a value that
+# matches none of them is "unknown", never taken for fine.
+PASSED_VERIFICATION = frozenset(("VERIFIED", "SUCCESS", "OK", "VALID"))
+NEVER_VERIFIED = frozenset(("", "UNVERIFIED", "NOT_VERIFIED"))
+FAILED_VERIFICATION_PARTS = ("FAIL", "ERROR", "INVALID", "REJECT")
+
+
+def verification(verified_status: str | None) -> str:
+    """How a credential's verified_status reads: verified, failed, never (not yet verified) or
+    unknown."""
+    status = (verified_status or "").strip().upper().replace("-", "_").replace(" ", "_")
+    if status in NEVER_VERIFIED:
+        return "never"
+    if status in PASSED_VERIFICATION:
+        return "verified"
+    if any(part in status for part in FAILED_VERIFICATION_PARTS):
+        return "failed"
+    return "unknown"
 
 
 @dataclass(frozen=True)

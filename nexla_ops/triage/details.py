@@ -1,0 +1,106 @@
+"""More about a failing flow, two reads each: its runs in the window (the source's run summary, as
+the bulk listing holds only the latest few) and its ERROR log lines there, grouped by shape."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+import nexla_ops
+from nexla_ops.health.observe import run_from_metric
+from nexla_ops.logs import normalise_message, normalize_line
+
+RUN_PAGE = 100
+LOG_LINES = 200  # the newest ERROR lines read per failing flow
+MAX_GROUPS = 5
+
+
+def runs_in_window(api, source_id: int, since: datetime) -> tuple[list, bool]:
+    """The source's runs started in the window, newest first, and whether all were read (one
+    page of RUN_PAGE; a busier flow is summarised from its newest RUN_PAGE)."""
+    body = api.get(f"/data_sources/{source_id}/metrics/run_summary", {"page": 1, "size": RUN_PAGE}) or {}
+    metrics = body.get("metrics") if isinstance(body, dict) else None
+    rows = metrics.get("data") if isinstance(metrics, dict) else None
+    runs = [run_from_metric(row) for row in rows or [] if isinstance(row, dict)]
+    runs.sort(key=lambda r: (r.when or since, r.run_id), reverse=True)
+    kept = [r for r in runs if r.when is not None and r.when >= since]
+    return kept, len(kept) < len(runs) or len(runs) < RUN_PAGE
+
+
+def error_groups(api, flow_id: int, since: datetime, now: datetime, names: dict) -> list[dict]:
+    """The flow's newest ERROR lines in the window, grouped by message shape (numbers, ids and
+    quoted values masked). Run-summary lines ("Run N finished ...") only restate the cause, so
+    they are dropped when a line names one."""
+    body = api.get(f"/flows/{flow_id}/logs", {
+        "from": int(since.timestamp()), "to": int(now.timestamp()), "severity": "ERROR",
+        "page": 1, "per_page": LOG_LINES}) or {}
+    logs = body.get("logs") if isinstance(body, dict) else None
+    raw_lines = logs.get("data") if isinstance(logs, dict) else logs
+    lines = [normalize_line(raw) for raw in raw_lines or [] if isinstance(raw, dict)]
+    causes = [line for line in lines if str(line.get("log_type") or "").upper() != "SUMMARY"]
+    groups: dict[str, dict] = {}
+    for line in causes or lines:
+        if line["level"] not in ("ERROR", "FATAL", "CRITICAL"):
+            continue
+        message = nexla_ops.redact_text(str(line["message"]))
+        pattern = normalise_message(message)
+        group = groups.get(pattern)
+        if group is None:
+            kind = _resource_kind(line.get("resource_type"))
+            group = groups[pattern] = {
+                "pattern": nexla_ops.one_line(pattern, 300), "count": 0, "runs": set(),
+                "first_seen": line["timestamp"], "last_seen": line["timestamp"],
+                "example": nexla_ops.one_line(message, 300),
+                "resource": {"type": kind, "id": line.get("resource_id"),
+                             "name": names.get((kind, line.get("resource_id")), "")}}
+        group["count"] += 1
+        group["runs"].add(line["run_id"])
+        stamp = line["timestamp"]
+        if stamp and (not group["first_seen"] or stamp < group["first_seen"]):
+            group["first_seen"] = stamp
+        if stamp and (not group["last_seen"] or stamp > group["last_seen"]):
+            group["last_seen"] = stamp
+    ordered = sorted(groups.values(), key=lambda g: (-g["count"], g["pattern"]))[:MAX_GROUPS]
+    for group in ordered:
+        group["runs"] = len(group["runs"])
+    return ordered
+
+
+LOG_RESOURCE_KINDS = {"SOURCE": "data_sources", "DATASET": "data_sets", "DATA_SET": "data_sets",
+                      "SINK": "data_sinks", "DESTINATION": "data_sinks"}
+
+
+def _resource_kind(value) -> str | None:
+    text = str(value or "").upper()
+    return LOG_RESOURCE_KINDS.get(text, text.lower() or None)
+
+
+def failing_since(runs: list):
+    """When the current run of failures began: the oldest failed run after the newest success
+    (runs newest first); None when the newest finished run succeeded."""
+    since = None
+    for run in runs:
+        if not run.finished:
+            continue
+        if run.status == "FAILED" or run.errors:
+            since = run.started_at or run.when
+        else:
+            break
+    return since
+
+
+def enrich(api, finding, evidence, since: datetime, now: datetime) -> None:
+    """Per-flow reads for a flow whose runs failed; counts from the full window replace the bulk
+    listing's latest-runs estimate."""
+    flow = finding.flow
+    if flow.source_id is not None:
+        runs, complete = runs_in_window(api, flow.source_id, since)
+        if runs:
+            failed = [r for r in runs if r.status == "FAILED" or (r.finished and r.errors)]
+            finding.failed_runs = failed or finding.failed_runs
+            finding.runs_in_window = len(runs)
+            finding.errors = sum(r.errors for r in failed)
+            finding.records_affected = sum(r.records for r in failed)
+        finding.details["window_complete"] = complete
+        finding.details["failing_since"] = failing_since(runs or flow.runs)
+    finding.details["error_groups"] = error_groups(api, flow.flow_id, since, now,
+                                                   evidence.resource_names)

@@ -1,0 +1,122 @@
+"""The bulk reads triage starts from: every flow with its latest runs and credentials (GET /flows,
+one page per 100 flows) and the account's notifications in the window. Nothing here is per flow."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+
+import nexla_ops
+from nexla_ops.health.observe import flows_from_page
+from nexla_ops.paging import PageWalk
+from nexla_ops.probe import verification
+
+# Notification levels that point at a problem (the reference's enum: DEBUG INFO WARN ERROR
+# RECOVERED).
+PROBLEM_LEVELS = {"ERROR", "WARN"}
+
+
+@dataclass
+class Credential:
+    id: int
+    name: str
+    verified_status: str  # as received; "" when absent
+    verified_at: datetime | None
+    probe: str = ""  # with --probe-credentials: "ok", or why the probe failed
+
+    @property
+    def state(self) -> str:
+        """verified, failed, never (verified) or unknown: the probe's verdict when probed, else
+        how the listing's verified_status reads."""
+        if self.probe:
+            return "verified" if self.probe == "ok" else "failed"
+        return verification(self.verified_status)
+
+
+@dataclass
+class Evidence:
+    flows: list  # health.model.Flow, each with its latest runs (newest first)
+    credentials: dict[int, Credential] = field(default_factory=dict)
+    notifications: list[dict] = field(default_factory=list)  # problem-level, in the window
+    resource_names: dict = field(default_factory=dict)  # (kind, id) -> name
+    sinks_of: dict = field(default_factory=dict)  # flow id -> destination ids
+    credential_of: dict = field(default_factory=dict)  # (kind, id) -> the credential it uses
+    parent_of: dict = field(default_factory=dict)  # nexset id -> the nexset it derives from
+
+
+def _credential(raw: dict) -> Credential:
+    return Credential(int(raw["id"]), nexla_ops.one_line(str(raw.get("name") or ""), 120),
+                      nexla_ops.one_line(str(raw.get("verified_status") or ""), 60),
+                      nexla_ops.api_time(raw.get("verified_at")))
+
+
+def read_flows(api, ctx, evidence: Evidence) -> None:
+    """Every visible flow, its resources' names and its credentials, a page at a time."""
+
+    def fetch_page(page: int) -> list:
+        ctx.progress(f"triage: reading flows, page {page}")
+        body = api.get("/flows", {"include_run_metrics": 1, "page": page,
+                                  "per_page": nexla_ops.PAGE_SIZE})
+        if not isinstance(body, dict) or not isinstance(body.get("flows"), list):
+            raise nexla_ops.ApiError("GET /flows: unexpected response shape (expected an "
+                                     "object with 'flows')")
+        for raw in body.get("data_credentials") or []:
+            if isinstance(raw, dict) and isinstance(raw.get("id"), int):
+                evidence.credentials[raw["id"]] = _credential(raw)
+        for kind in ("data_sources", "data_sets", "data_sinks"):
+            for raw in body.get(kind) or []:
+                if not isinstance(raw, dict) or raw.get("id") is None:
+                    continue
+                key = (kind, raw["id"])
+                evidence.resource_names[key] = nexla_ops.one_line(str(raw.get("name") or ""), 120)
+                if raw.get("data_credentials_id"):
+                    evidence.credential_of[key] = raw["data_credentials_id"]
+                if raw.get("parent_data_set_id"):
+                    evidence.parent_of[raw["id"]] = raw["parent_data_set_id"]
+        return flows_from_page(body)
+
+    walk = PageWalk(fetch_page, what="GET /flows", identity=lambda flow: flow.flow_id,
+                    per_page=nexla_ops.PAGE_SIZE)
+    for flows in walk:
+        evidence.flows.extend(flows)
+    for flow in evidence.flows:
+        evidence.sinks_of[flow.flow_id] = sorted(rid for kind, rid in flow.resources
+                                                 if kind == "data_sinks")
+
+
+# The reference's notification resource types, by the resource kinds a flow holds.
+NOTIFICATION_KINDS = {"SOURCE": "data_sources", "DATA_SOURCE": "data_sources",
+                      "DATASET": "data_sets", "DATA_SET": "data_sets", "SINK": "data_sinks",
+                      "DATA_SINK": "data_sinks", "DATA_FLOW": "flows", "FLOW": "flows"}
+
+
+def read_notifications(api, evidence: Evidence, since: datetime) -> None:
+    """The account's WARN and ERROR notifications created in the window (GET /notifications
+    takes `from` in epoch seconds)."""
+
+    def fetch_page(page: int) -> list:
+        body = api.get("/notifications", {"from": int(since.timestamp()), "page": page,
+                                          "per_page": nexla_ops.PAGE_SIZE})
+        return body if isinstance(body, list) else []
+
+    walk = PageWalk(fetch_page, what="GET /notifications", per_page=nexla_ops.PAGE_SIZE)
+    for raw in (item for page in walk for item in page):
+        if not isinstance(raw, dict):
+            continue
+        level = str(raw.get("level") or "").upper()
+        created = nexla_ops.api_time(raw.get("created_at"))
+        if level not in PROBLEM_LEVELS or (created is not None and created < since):
+            continue
+        evidence.notifications.append({
+            "id": raw.get("id"), "level": level, "created_at": created,
+            "resource": (NOTIFICATION_KINDS.get(str(raw.get("resource_type") or "").upper()),
+                         raw.get("resource_id")),
+            "message": nexla_ops.one_line(nexla_ops.redact_text(str(raw.get("message") or "")),
+                                          300)})
+
+
+def gather(api, ctx, since: datetime) -> Evidence:
+    evidence = Evidence(flows=[])
+    read_flows(api, ctx, evidence)
+    read_notifications(api, evidence, since)
+    return evidence

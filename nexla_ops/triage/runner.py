@@ -1,0 +1,96 @@
+"""One triage run: the bulk reads, the judgement and ranking, per-flow reads for the failing
+flows only, the next steps, and the document (what the triage command calls)."""
+
+from __future__ import annotations
+
+import sys
+from concurrent.futures import ThreadPoolExecutor
+from datetime import datetime, timedelta, timezone
+
+import nexla_ops
+from nexla_ops import probe
+from nexla_ops.health.budget import Deadline
+from nexla_ops.health.observe import Api
+from nexla_ops.output import dumps
+
+from . import advice, compare, details, evidence, findings, report
+
+
+def _probe_credentials(api, found: evidence.Evidence, concurrency: int) -> None:
+    """Probe, once each, the credentials that active flows use (GET .../probe; read-only)."""
+    wanted = sorted({c for flow in found.flows if flow.status == "ACTIVE"
+                     for c in flow.credential_ids if c in found.credentials})
+
+    def one(cred_id: int) -> None:
+        verdict = probe.probe_credential(api.get, cred_id)
+        found.credentials[cred_id].probe = "ok" if verdict.ok else (verdict.reason or "failed")
+
+    with ThreadPoolExecutor(max_workers=concurrency) as pool:
+        list(pool.map(one, wanted))
+
+
+def triage(ctx, api, *, window: float, window_label: str, stale_after: float,
+           limit: int, probe_credentials: bool, concurrency: int) -> dict:
+    now = datetime.now(timezone.utc)
+    since = now - timedelta(seconds=window)
+    found = evidence.gather(api, ctx, since)
+    if probe_credentials:
+        _probe_credentials(api, found, concurrency)
+    ranked = findings.rank(found, since, now, stale_after)
+    shown = ranked[:limit] if limit else ranked
+    failing = [f for f in shown if f.failed_runs]
+    with ThreadPoolExecutor(max_workers=concurrency) as pool:
+        list(pool.map(lambda f: details.enrich(api, f, found, since, now), failing))
+    shown.sort(key=lambda f: f.impact, reverse=True)  # recounted over the whole window
+    counts = {name: 0 for name in findings.SEVERITY_NAMES.values()}
+    for finding in ranked:
+        counts[findings.SEVERITY_NAMES[finding.severity]] += 1
+    doc = {
+        "ok": not ranked, "broken": len(ranked), "flows_checked": len(found.flows),
+        "counts": counts,
+        "window": {"since": since.isoformat(), "until": now.isoformat(),
+                   "label": window_label},
+        "flows": [report.finding_document(f, i, advice.next_steps(f, found, window_label))
+                  for i, f in enumerate(shown, 1)],
+        "shown": len(shown),
+    }
+    doc["api_calls"] = api.calls
+    return doc
+
+
+def _duration(text: str, flag: str) -> float:
+    seconds = nexla_ops.parse_duration(text, field=flag)
+    if not 0 < seconds <= 366 * 86400:
+        raise nexla_ops.BadInput(f"{flag}: expected a duration between 1s and 366d, got {text!r}")
+    return seconds
+
+
+def run(args, ctx) -> int:
+    window = _duration(args.since, "--since")
+    stale_after = _duration(args.stale_after, "--stale-after")
+    nexla_ops.check_output_path(args.output)
+    api = Api(ctx, Deadline(ctx.config.deadline))
+    if args.flow is not None:
+        doc = {"ok": True, **compare.compare_flow(api, args.flow)}
+        doc["ok"] = not doc["latest_failed"]
+        text = report.render_comparison(doc)
+    else:
+        doc = triage(ctx, api, window=window, window_label=args.since.strip(),
+                     stale_after=stale_after, limit=args.limit,
+                     probe_credentials=args.probe_credentials, concurrency=args.concurrency)
+        text = report.render_text(doc)
+    ctx.progress_done()
+    out = dumps(doc) + "\n" if args.json else text
+    if args.output:
+        nexla_ops.write_output(args.output, out)
+        # stdout still says how it went: a short document with --json, else the summary line
+        if args.json:
+            sys.stdout.write(dumps({"ok": doc["ok"], "output": args.output,
+                                    **{k: doc[k] for k in ("broken", "flows_checked",
+                                                           "flow_id") if k in doc}}) + "\n")
+        else:
+            sys.stdout.write(report.summary_line(doc) + "\n" if args.flow is None else
+                             out.splitlines()[0] + "\n")
+    else:
+        sys.stdout.write(out)
+    return nexla_ops.EXIT_OK if doc["ok"] else nexla_ops.EXIT_FAILED
