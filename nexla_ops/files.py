@@ -162,29 +162,32 @@ def check_output_path(path: str | None, field: str = "--output") -> None:
 
 
 @contextlib.contextmanager
-def open_output(path: str | None, field: str = "--output", *, private: bool = False):
-    """A text stream for --output. None or '-' is stdout. A regular file (followed through
-    symlinks) is replaced atomically once everything is written: a temp file beside it, never
-    the content in memory. A character device or FIFO is written in place. Anything else is
-    BadInput; a failed write is an OpsError naming the file. `private`: a file is 0600."""
+def open_output(path: str | None, field: str = "--output", *, private: bool = False,
+                binary: bool = False):
+    """A text stream for --output (bytes with `binary`). None or '-' is stdout. A regular file
+    (followed through symlinks) is replaced atomically once everything is written: a temp file
+    beside it, never the content in memory. A character device or FIFO is written in place.
+    Anything else is BadInput; a failed write is an OpsError naming the file. `private`: a file
+    is 0600."""
     if path in (None, "-"):
-        yield sys.stdout
+        yield sys.stdout.buffer if binary else sys.stdout
         sys.stdout.flush()
         return
+    how = {"mode": "wb"} if binary else {"mode": "w", "encoding": "utf-8", "newline": ""}
     target = _Target(os.fspath(path), field, private)
     try:
         if target.in_place:
             # O_NONBLOCK: a FIFO nobody reads must fail at once (ENXIO), not hang.
             fd = os.open(target.path, os.O_WRONLY | os.O_NONBLOCK)
             os.set_blocking(fd, True)
-            with os.fdopen(fd, "w", encoding="utf-8", newline="") as handle:
+            with os.fdopen(fd, **how) as handle:
                 yield handle
             return
         directory = os.path.dirname(target.path)
         fd, tmp = tempfile.mkstemp(prefix=f".{os.path.basename(target.path)}.", suffix=".tmp",
                                    dir=directory)
         try:
-            with os.fdopen(fd, "w", encoding="utf-8", newline="") as handle:
+            with os.fdopen(fd, **how) as handle:
                 yield handle
                 handle.flush()
                 os.fsync(handle.fileno())
@@ -198,11 +201,11 @@ def open_output(path: str | None, field: str = "--output", *, private: bool = Fa
         raise OpsError(f"{field}: cannot write {path} ({exc.strerror or exc})") from None
 
 
-def write_output(path: str | None, text: str, field: str = "--output", *,
+def write_output(path: str | None, data: str | bytes, field: str = "--output", *,
                  private: bool = False) -> None:
-    """All of `text` to --output, as open_output does it."""
-    with open_output(path, field, private=private) as stream:
-        stream.write(text)
+    """All of `data` (text, or bytes such as a chart) to --output, as open_output does it."""
+    with open_output(path, field, private=private, binary=isinstance(data, bytes)) as stream:
+        stream.write(data)
 
 
 # Input files are read whole, so they must be regular files of a bounded size: a FIFO, a device

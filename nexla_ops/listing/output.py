@@ -47,6 +47,11 @@ def _dig(record, dotted: str):
 _FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 
 
+def formula_safe(text: str) -> str:
+    """Text for a CSV cell: one a spreadsheet would run as a formula gets a leading '."""
+    return "'" + text if text.startswith(_FORMULA_START) else text
+
+
 def _cell(value) -> str:
     """A CSV cell. Text from the API that a spreadsheet would run as a formula gets a leading
     ' (numbers stay numbers: -5 is a value, not a formula)."""
@@ -60,7 +65,7 @@ def _cell(value) -> str:
         text = json.dumps(value, sort_keys=True, ensure_ascii=False)
     else:
         text = str(value)
-    return "'" + text if text.startswith(_FORMULA_START) else text
+    return formula_safe(text)
 
 
 def write_records(records, stream, fmt: str, columns) -> int:
