@@ -3,7 +3,9 @@
 One bulk listing (GET /flows?include_run_metrics=1, 100 flows a page) gives every flow's status
 and its latest runs. Per-flow calls happen only when that is not enough (a --window longer than
 the listing's run history, a last success older than it, --probe-credentials) and run with
-bounded concurrency. --deployments DIR also (or only) checks deployment files for drift.
+bounded concurrency. --credentials also judges each credential the flows use, once, from the
+credential listing (or a probe), naming the flows a failing one breaks. --deployments DIR also
+(or only) checks deployment files for drift.
 Exit codes follow Nagios, not the other scripts: 0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN.
 """
 
@@ -17,15 +19,16 @@ from pathlib import Path
 import nexla_ops
 from nexla_ops.health.budget import Deadline, arm_watchdog
 from nexla_ops.health.deployments import deployment_files
+from nexla_ops.health.flags import (
+    add_credential_args,
+    credential_settings,
+    duration_arg,
+    rate_arg,
+    webhook_url_arg,
+)
 from nexla_ops.health.guide import EXAMPLES
 from nexla_ops.health.model import NAGIOS_KINDS, UNKNOWN
-from nexla_ops.health.settings import (
-    ConfigProblem,
-    Thresholds,
-    check_rates,
-    load_config,
-    parse_rate,
-)
+from nexla_ops.health.settings import ConfigProblem, Thresholds, check_rates, load_config
 from nexla_ops.parsing import id_flag, number_flag
 
 
@@ -34,29 +37,6 @@ class NagiosArgumentParser(argparse.ArgumentParser):
 
     def error(self, message):
         self.exit(UNKNOWN, f"{self.prog}: error: UNKNOWN: {message} (see --help)\n")
-
-
-def _webhook_url_arg(text):
-    try:
-        return nexla_ops.validate_api_url(text)
-    except nexla_ops.ConfigError:
-        # Not echoed: a webhook URL usually carries its secret token.
-        raise argparse.ArgumentTypeError("expected an http(s) URL with a host (the value is "
-                                         "not shown: webhook URLs hold secrets)") from None
-
-
-def _duration_arg(text):
-    try:
-        return float(nexla_ops.parse_duration(text))
-    except nexla_ops.OpsError:
-        raise argparse.ArgumentTypeError(f"expected a duration like 90, 30m, 24h or 1d, got {text!r}") from None
-
-
-def _rate_arg(text):
-    try:
-        return parse_rate(text, "rate")
-    except ConfigProblem:
-        raise argparse.ArgumentTypeError(f"expected a rate between 0 and 1, got {text!r}") from None
 
 
 def build_parser(prog: str | None = None) -> argparse.ArgumentParser:
@@ -83,23 +63,26 @@ def build_parser(prog: str | None = None) -> argparse.ArgumentParser:
                                    "read-only: in sync OK, drifted WARNING, uncheckable UNKNOWN")
 
     limits = parser.add_argument_group("thresholds")
-    limits.add_argument("--max-age", type=_duration_arg, default=24 * 3600.0, metavar="DURATION",
+    limits.add_argument("--max-age", type=duration_arg, default=24 * 3600.0, metavar="DURATION",
                         help="last successful run older than this is WARNING, twice this CRITICAL (default 24h)")
-    limits.add_argument("--warn-error-rate", "--threshold", dest="warn_error_rate", type=_rate_arg,
+    limits.add_argument("--warn-error-rate", "--threshold", dest="warn_error_rate", type=rate_arg,
                         default=0.1, metavar="RATE",
                         help="failed/finished runs in the window above this is WARNING (default 0.1); "
                              "--threshold is the same flag")
-    limits.add_argument("--crit-error-rate", type=_rate_arg, metavar="RATE",
+    limits.add_argument("--crit-error-rate", type=rate_arg, metavar="RATE",
                         help="error rate above this is CRITICAL (default 0.25, or the warning "
                              "rate when that is higher, so --threshold 0.5 works on its own)")
     limits.add_argument("--window", type=number_flag(int, 1), default=10, metavar="N",
                         help="error rate over the flow's last N runs (default 10)")
     limits.add_argument("--stall-runs", type=number_flag(int, 0), default=3, metavar="N",
                         help="WARNING when the last N finished runs moved zero records (default 3, 0 = off)")
-    limits.add_argument("--stuck-after", type=_duration_arg, default=2 * 3600.0, metavar="DURATION",
+    limits.add_argument("--stuck-after", type=duration_arg, default=2 * 3600.0, metavar="DURATION",
                         help="a run in progress longer than this is WARNING, twice this CRITICAL (default 2h)")
     limits.add_argument("--probe-credentials", action="store_true",
-                        help="also probe each credential the flows use (one call per credential)")
+                        help="also probe each credential the flows use (one call per credential); "
+                             "with --credentials the probe, not verified_status, gives its verdict")
+
+    add_credential_args(parser)
 
     speed = parser.add_argument_group("time and concurrency")
     # The whole run's budget, so the shared per-request --timeout is left out (NEXLA_TIMEOUT
@@ -121,12 +104,12 @@ def build_parser(prog: str | None = None) -> argparse.ArgumentParser:
                      help="write the report to FILE atomically instead of stdout (e.g. a .prom file)")
 
     alerts = parser.add_argument_group("alerts and cron")
-    alerts.add_argument("--alert-webhook", metavar="URL", type=_webhook_url_arg,
+    alerts.add_argument("--alert-webhook", metavar="URL", type=webhook_url_arg,
                         help="POST a Slack-compatible JSON message when a flow's state changes")
     alerts.add_argument("--state-file", metavar="PATH",
                         help="where alert state is kept between runs (default: one file per API "
                              "URL in the per-user state directory, $XDG_STATE_HOME/nexla-ops/health)")
-    alerts.add_argument("--realert-after", type=_duration_arg, default=4 * 3600.0, metavar="DURATION",
+    alerts.add_argument("--realert-after", type=duration_arg, default=4 * 3600.0, metavar="DURATION",
                         help="repeat an alert for a flow still failing after this long (default 4h)")
     alerts.add_argument("--lock-file", metavar="PATH",
                         help="lock against overlapping runs (default: the state file + .lock)")
@@ -163,6 +146,7 @@ def run(args, ctx) -> int:
                                 "or --project ID; or the deployments: --deployments DIR")
         if args.config and args.all:
             raise ConfigProblem("--config and --all: choose one")
+        credentials = credential_settings(args, flows)
         nexla_ops.check_output_path(args.output)
         files = deployment_files(args.deployments) if args.deployments else None
         defaults = thresholds_from_args(args)
@@ -181,7 +165,7 @@ def run(args, ctx) -> int:
         except nexla_ops.LockBusy:
             raise ConfigProblem(f"another check is running (lock {lock_path} is held)") from None
         with lock:
-            return check(args, ctx, deadline, defaults, targets, flows, files)
+            return check(args, ctx, deadline, defaults, targets, flows, files, credentials)
     except ConfigProblem as exc:
         return cannot_check(args, ctx, str(exc))
     except nexla_ops.OpsError as exc:
@@ -197,7 +181,8 @@ def run(args, ctx) -> int:
             watchdog.cancel()
 
 
-def check(args, ctx, deadline: Deadline, defaults: Thresholds, targets, flows, files) -> int:
+def check(args, ctx, deadline: Deadline, defaults: Thresholds, targets, flows, files,
+          credentials=None) -> int:
     """Flows (if `flows`) and deployment `files`, the report, then the alerts; the Nagios code."""
     # The run's modules load here, not at import: --help stays fast.
     from nexla_ops.health.alerts import WebhookSettings, send_alerts
@@ -205,7 +190,8 @@ def check(args, ctx, deadline: Deadline, defaults: Thresholds, targets, flows, f
 
     selection = Selection(tags=args.tag, projects=args.project, flows=args.flow,
                           expect_paused=args.expect_paused,
-                          probe_credentials=args.probe_credentials, concurrency=args.concurrency)
+                          probe_credentials=args.probe_credentials, concurrency=args.concurrency,
+                          credentials=credentials)
     report = run_checks(ctx, deadline, defaults, targets, selection, flows=flows,
                         deployment_files=files)
     write_output(args, report)
@@ -222,7 +208,7 @@ def write_output(args, report):
     from nexla_ops.health.outputs import render
 
     text = render(args.format, report.results, report.summary, report.notes, colour=colour,
-                  deployments=report.deployments)
+                  deployments=report.deployments, credentials=report.credentials)
     if args.output:
         nexla_ops.write_output(args.output, text)
     else:

@@ -9,6 +9,9 @@
     budget     Deadline (the run's --timeout), arm_watchdog, WATCHDOG_GRACE
     runner     check_flows(ctx, deadline, defaults, targets, Selection) -> Report;
                run_checks(..., flows=, deployment_files=) adds the deployments' drift
+    credentials --credentials: credential_usage, credential_tasks, judge_credentials ->
+               [CredentialResult] (verified_status, probes, expiry from --expiry-field keys)
+    flags      health_check's argument types and --credentials flags
     deployments deployment_files(DIR), check_deployments(ctx, paths, deadline, concurrency)
                -> [DeploymentResult]: drift from nexla_ops.deploy.drift as OK/WARNING/UNKNOWN
     outputs    render(fmt, results, summary, notes) for text, json, nagios, prometheus
@@ -35,15 +38,18 @@ _EXPORTS = {
         "evaluate", "human_age", "needs_history", "summarize", "unchecked",
     ), "checks"),
     **dict.fromkeys((
+        "CredentialSettings", "credential_usage", "judge_credentials", "parse_expiry",
+    ), "credentials"),
+    **dict.fromkeys((
         "DeploymentResult", "check_deployments", "deployment_files",
     ), "deployments"),
     **dict.fromkeys((
         "CRITICAL", "OK", "SEVERITY", "STATE_NAMES", "UNKNOWN", "WARNING", "Check",
-        "Flow", "FlowResult", "Run", "worst",
+        "CredentialResult", "Flow", "FlowResult", "Run", "worst",
     ), "model"),
     **dict.fromkeys((
-        "BULK_RUNS", "Api", "Listing", "flows_from_page", "list_flows",
-        "run_from_metric",
+        "BULK_RUNS", "Api", "CredentialListing", "Listing", "flows_from_page",
+        "list_credentials", "list_flows", "probe_verdict", "run_from_metric",
     ), "observe"),
     **dict.fromkeys((
         "FORMATS", "render", "result_doc",

@@ -1,5 +1,5 @@
 """The --help epilog of `nexla-ops health-check`: what each check means, how alerts,
-Prometheus metrics, deployment drift and the config file work, and examples."""
+Prometheus metrics, credentials, deployment drift and the config file work, and examples."""
 
 EXAMPLES = """\
 checks (per flow; the flow's state is its worst check):
@@ -28,6 +28,20 @@ prometheus (--format prometheus --output FILE.prom, written atomically): nexla_f
   (labels flow_id, name[, state]), nexla_health_check_duration_seconds,
   nexla_health_check_last_run_timestamp_seconds, nexla_health_check_status.
 
+credentials (--credentials): each credential the chosen flows use, judged once, from the
+  credential listing (GET /data_credentials, 100 a page: no call per credential), or from one
+  probe each with --probe-credentials (its verdict then lands on the credential, not on each
+  flow). verified_status VERIFIED is OK; FAILED (or ERROR, INVALID, REJECTED) or a rejected
+  probe is CRITICAL, named with the flows it breaks; none yet is OK with a note ("never
+  verified"); a value this check does not know, or a probe the key lacks the role for, is
+  UNKNOWN. A credential only paused flows use is reported but does not count toward the exit.
+  Expiry: Nexla publishes no credential expiry field. --expiry-field KEY (repeatable) reads a
+  date your team records in credentials_non_secure_data (ISO date = 00:00 UTC that day, ISO
+  date-time, or epoch seconds; digits alone are epoch seconds): past it CRITICAL, within
+  --expiry-warn (default 7d) WARNING; a value that is no date is UNKNOWN naming the key. JSON
+  adds "credentials"; prometheus adds nexla_credential_state (labels credential_id, name,
+  state, counted) and nexla_credential_expiry_timestamp_seconds.
+
 deployments (--deployments DIR, alone or with the flow selection): each *.json, *.yaml and
   *.yml file directly in DIR (hidden files skipped) is planned read-only, as `deploy_flow --plan`
   plans it. In sync is OK; drifted is WARNING, one line naming each field (live -> file); a file
@@ -49,6 +63,7 @@ examples:
   python scripts/health_check.py --config monitors.json --format nagios
   python scripts/health_check.py --project 61 --max-age 6h --format json
   python scripts/health_check.py --all --deployments deployments/ --format json
+  python scripts/health_check.py --all --credentials --expiry-field expires_on --expiry-warn 14d
   python scripts/health_check.py --all --format prometheus --output /var/lib/node_exporter/nexla.prom
   python scripts/health_check.py --tag prod --alert-webhook https://hooks.example/T000 \\
       --state-file /var/lib/nexla/health-state.json --realert-after 2h

@@ -1,4 +1,5 @@
-"""The health check's data: Nagios states, a flow and its runs, and a flow's verdict."""
+"""The health check's data: Nagios states, a flow and its runs, a flow's verdict, and a
+credential's verdict (--credentials)."""
 
 from __future__ import annotations
 
@@ -90,3 +91,30 @@ class FlowResult:
 
 def worst(states) -> int:
     return max(states, key=lambda s: SEVERITY[s], default=OK)
+
+
+# ---------------------------------------------------------------- credentials (--credentials)
+
+
+@dataclass(slots=True)
+class CredentialResult:
+    """One credential the chosen flows use, judged once however many flows use it.
+
+    `state` is the credential's own verdict; `counted` is False when only paused flows use it,
+    so the verdict is reported but left out of the overall state. `flows` is [(id, name,
+    paused)]; `message` is the whole sentence (it names the credential and the flows)."""
+
+    cred_id: int
+    name: str
+    state: int
+    counted: bool
+    message: str
+    flows: list
+    verified_status: str | None = None
+    verified_at: str | None = None
+    expires_at: datetime | None = None
+    source: str = "listing"  # where the verdict came from: "listing" or "probe"
+
+    @property
+    def title(self):
+        return f"credential {self.cred_id}{f' ({self.name})' if self.name else ''}"

@@ -1,6 +1,6 @@
 """Reading the API: the bulk flow listing (GET /flows?include_run_metrics=1), a flow's older
-runs, credential probes, and bounded concurrency for the per-flow calls, all within the run's
-time budget."""
+runs, the credential listing (GET /data_credentials), credential probes, and bounded
+concurrency for the per-flow calls, all within the run's time budget."""
 
 from __future__ import annotations
 
@@ -215,17 +215,68 @@ def fetch_history(api: Api, flow: Flow, th: Thresholds, now: datetime) -> tuple[
     return _newest_first(runs.values()), True
 
 
-def probe_credential(api: Api, cred_id: int, name: str) -> tuple[int, str]:
-    label = f"credential {cred_id}{f' ({name})' if name else ''}"
+def probe_verdict(api: Api, cred_id: int) -> tuple[int, str]:
+    """(state, what the probe said): "probe ok", "probe failed: why", "not found", or
+    "cannot probe (why)" (UNKNOWN: the key lacks the role, no verdict on the credential)."""
     try:
         verdict = probe.probe_credential(api.get, cred_id)
     except nexla_ops.AuthError as exc:  # a role error, not a verdict on the credential
-        return UNKNOWN, f"{label}: cannot probe ({exc.message})"
+        return UNKNOWN, f"cannot probe ({exc.message})"
     if verdict.missing:
-        return CRITICAL, f"{label} not found"
+        return CRITICAL, "not found"
     if not verdict.ok:
-        return CRITICAL, f"{label} probe failed: {verdict.reason}"
-    return OK, f"{label} probe ok"
+        return CRITICAL, f"probe failed: {verdict.reason}"
+    return OK, "probe ok"
+
+
+def probe_credential(api: Api, cred_id: int, name: str) -> tuple[int, str]:
+    label = f"credential {cred_id}{f' ({name})' if name else ''}"
+    state, said = probe_verdict(api, cred_id)
+    return state, f"{label}{': ' if said.startswith('cannot') else ' '}{said}"
+
+
+@dataclass
+class CredentialListing:
+    items: dict  # credential id -> the listing's object (raw JSON)
+    complete: bool
+    problem: str = ""
+
+
+def list_credentials(api: Api, ctx, concurrency: int = 1) -> CredentialListing:
+    """Every credential this key can see, from GET /data_credentials (a bare array), 100 a
+    page, walked as list_flows walks. An error on the first page raises; a later one keeps what
+    was read and says where it stopped."""
+    listing = CredentialListing({}, complete=False)
+
+    def fetch_page(page: int) -> list:
+        ctx.progress(f"listing credentials: page {page}")
+        body = api.get("/data_credentials", {"page": page, "per_page": nexla_ops.PAGE_SIZE})
+        if not isinstance(body, list):
+            raise nexla_ops.ApiError("GET /data_credentials: unexpected response shape (expected an array)")
+        return [item for item in body if isinstance(item, dict)]
+
+    pages_read = 0
+    try:
+        walk = PageWalk(fetch_page, what="GET /data_credentials", prefetch=concurrency,
+                        per_page=nexla_ops.PAGE_SIZE)
+        for items in walk:
+            for item in items:
+                listing.items.setdefault(item.get("id"), item)
+            pages_read += 1
+    except nexla_ops.OpsError as exc:
+        if not pages_read:
+            raise
+        listing.problem = f"the credential listing stopped at page {pages_read + 1}: {exc.message}"
+        return listing
+    listing.complete = True
+    return listing
+
+
+def fetch_credential(api: Api, cred_id: int):
+    """One credential by id (the reference documents credentials_non_secure_data here, not in
+    the listing)."""
+    body = api.get(f"/data_credentials/{cred_id}")
+    return body if isinstance(body, dict) else None
 
 
 def run_bounded(tasks: dict, concurrency: int, deadline: Deadline) -> tuple[dict, dict]:

@@ -1,6 +1,7 @@
 """One health check run: list the flows, choose the ones asked for, fetch what the listing
-lacks (older runs, credential probes) within the budget, judge each flow, check the deployment
-files for drift, and return the report as data."""
+lacks (older runs, credential probes, with --credentials the credential listing) within the
+budget, judge each flow (and each credential they use), check the deployment files for drift,
+and return the report as data."""
 
 from __future__ import annotations
 
@@ -30,7 +31,9 @@ class Selection:
     these projects (ids as ASCII digits, else names); flows: only these flow ids (one not
     found is UNKNOWN); expect_paused: flow ids for which PAUSED
     is OK; probe_credentials: probe every credential the chosen flows use; concurrency: parallel
-    per-flow calls.
+    per-flow calls; credentials: the --credentials check's settings (each used credential is
+    then judged once, in Report.credentials, and a probe's verdict lands there, not on each
+    flow).
     """
 
     tags: list | None = None
@@ -39,19 +42,21 @@ class Selection:
     expect_paused: list | None = None
     probe_credentials: bool = False
     concurrency: int = 8
+    credentials: object = None  # credentials.CredentialSettings: judge each used credential
 
 
 @dataclass
 class Report:
     """The run's outcome: per-flow results (sorted by flow id), the summary (its exit_code is
     the Nagios code), notes on what could not be covered, when the flows were judged, and the
-    deployments' results (None when none were asked for)."""
+    deployments' and credentials' results (None when not asked for)."""
 
     results: list
     summary: dict
     notes: list = field(default_factory=list)
     now: datetime | None = None
     deployments: list | None = None
+    credentials: list | None = None  # [CredentialResult] with --credentials
 
     @property
     def exit_code(self) -> int:
@@ -150,7 +155,8 @@ def check_flows(ctx, deadline: Deadline, defaults: Thresholds, targets=None,
     started_at = datetime.now(timezone.utc)
     api = Api(ctx, deadline)
     judged: list = []
-    if targets is None and not selection.probe_credentials:
+    creds = selection.credentials
+    if targets is None and not selection.probe_credentials and creds is None:
         # Nothing needs the whole listing: judge each page's flows as it arrives and keep
         # only those that need more (their run history), so memory does not grow with N.
         now = started_at
@@ -168,7 +174,14 @@ def check_flows(ctx, deadline: Deadline, defaults: Thresholds, targets=None,
             tasks[("history", flow.flow_id)] = lambda f=flow, t=th: fetch_history(api, f, t, now)
         if needs_created_at(flow):
             tasks[("created", flow.flow_id)] = lambda f=flow: fetch_created_at(api, f)
-    if selection.probe_credentials:
+    usage = {}
+    if creds is not None:
+        from .credentials import credential_tasks, credential_usage
+
+        usage = credential_usage(pairs)
+        tasks.update(credential_tasks(api, ctx, usage, creds, probe=selection.probe_credentials,
+                                      concurrency=selection.concurrency))
+    elif selection.probe_credentials:
         for cred_id in sorted({c for flow, _ in pairs for c in flow.credential_ids}):
             name = listing.credentials.get(cred_id, "")
             tasks[("credential", cred_id)] = lambda c=cred_id, n=name: probe_credential(api, c, n)
@@ -176,7 +189,7 @@ def check_flows(ctx, deadline: Deadline, defaults: Thresholds, targets=None,
         ctx.progress(f"checking {len(tasks)} flow(s) and credential(s) individually")
     done, failed = run_bounded(tasks, selection.concurrency, deadline)
     credentials = None
-    if selection.probe_credentials:
+    if selection.probe_credentials and creds is None:
         credentials = {key[1]: value for key, value in done.items() if key[0] == "credential"}
         for key, exc in failed.items():
             if key[0] == "credential":
@@ -209,8 +222,22 @@ def check_flows(ctx, deadline: Deadline, defaults: Thresholds, targets=None,
     if notes:  # an incomplete listing or an empty selection cannot be reported as fine
         overall = worst([summary["exit_code"], UNKNOWN]) if results else UNKNOWN
         summary["state"], summary["exit_code"] = STATE_NAMES[overall], overall
+    report = Report(results, summary, notes, now)
+    if creds is not None:
+        from .credentials import credential_counts, judge_credentials
+
+        report.credentials = judge_credentials(
+            api, usage, listing.credentials, creds, probe=selection.probe_credentials,
+            done=done, failed=failed, deadline=deadline, concurrency=selection.concurrency,
+            now=now)
+        summary["credentials"] = credential_counts(report.credentials)
+        # Only credentials that flows meant to run use: a paused flow's is reported, not counted.
+        overall = worst([summary["exit_code"], *(c.state for c in report.credentials if c.counted)])
+        summary["state"], summary["exit_code"] = STATE_NAMES[overall], overall
+        summary["api_calls"] = api.calls
+        summary["duration_seconds"] = round(deadline.elapsed(), 3)
     ctx.progress_done()
-    return Report(results, summary, notes, now)
+    return report
 
 
 def run_checks(ctx, deadline: Deadline, defaults: Thresholds, targets=None,
