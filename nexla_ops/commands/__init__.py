@@ -20,7 +20,10 @@ COMMANDS = {
     "get-resource-logs": ("get_resource_logs", "a run's logs, error summaries, follow mode"),
     "deploy-flow": ("deploy_flow", "declarative, idempotent plan/apply of a flow, with rollback"),
     "export-flow": ("export_flow", "existing flows as deploy-flow configs (flows as code)"),
+    "flow-metrics": ("flow_metrics", "daily records/errors, run p50/p95 and SLA attainment; "
+                                     "chart, HTML"),
     "manage-access": ("manage_access", "grant, revoke, set, list and audit accessors"),
+    "triage": ("triage", "what is broken right now, ranked, with next steps (read-only)"),
     "health-check": ("health_check", "cron-ready flow monitor (Nagios exit codes)"),
     "retry-helpers": ("retry_helpers", "describe the retry policy; re-run a command while it "
                                        "exits 6"),
