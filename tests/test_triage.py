@@ -221,9 +221,11 @@ def test_fuzzed_flags_never_crash(tri, since, limit):
 
 
 @settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
-@given(field=st.sampled_from(["metrics.0.status", "metrics.0.errors", "metrics.0.started_at",
-                              "flows.0.status", "data_credentials.0.verified_status",
-                              "metrics.0.run_id", "flows.0.children"]),
+@given(field=st.sampled_from(["metrics[].status", "metrics[].errors", "metrics[].started_at",
+                              "metrics[].run_id", "metrics[].origin_node_id", "flows[].status",
+                              "flows[].children", "flows[].data_source_id", "data_sources",
+                              "data_credentials[].verified_status", "data_credentials[].id",
+                              "flows"]),
        kind=st.sampled_from(["string", "integer", "number", "boolean", "null", "array",
                              "object"]))
 def test_fuzzed_api_answers_never_crash(tri, sandbox, field, kind):
@@ -234,3 +236,29 @@ def test_fuzzed_api_answers_never_crash(tri, sandbox, field, kind):
     assert res.code in (0, 1, 6), res.err
     assert "Traceback" not in res.err
     json.loads(res.out)
+
+
+def test_the_schema_difference_of_two_runs_samples():
+    """The comparison's diff over samples as the reference shapes them (runId per record)."""
+    from nexla_ops.triage.compare import schema_difference
+
+    def sample(run_id, record):
+        return {"rawMessage": record, "nexlaMetaData": {"runId": run_id}}
+
+    class Samples:  # one nexset's samples endpoint, as the API would answer it
+        def get(self, path, params):
+            assert path == "/data_sets/7/samples" and params["include_metadata"] == 1
+            return [sample(2, {"id": "a", "amount": 1.5, "gone": True}),
+                    sample(1, {"id": 3, "amount": 2.0, "new": {"x": 1}}),
+                    sample(2, {"id": "b", "amount": 2.5, "gone": False}),
+                    {"rawMessage": {"id": "c"}, "nexlaMetaData": {"runId": 1,
+                                                                  "errorRecord": True}}]
+
+    success, failure = {"runId": 2, "status": "SUCCESS"}, {"runId": 1, "status": "FAILED"}
+    (entry,) = schema_difference(Samples(), [7], success, failure)
+    assert entry["removed"] == [{"field": "gone", "type": "boolean"}]
+    assert entry["added"] == [{"field": "new", "type": "object"},
+                              {"field": "new.x", "type": "integer"}]
+    assert entry["changed"] == [{"field": "id", "from": "string", "to": "integer"}]
+    (missing,) = schema_difference(Samples(), [7], {"runId": 9}, failure)
+    assert "hold no records of the success run" in missing["unavailable"]

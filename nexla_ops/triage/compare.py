@@ -8,6 +8,7 @@ from datetime import datetime, timezone
 import nexla_ops
 from nexla_ops.health.observe import flows_from_page, run_from_metric
 from nexla_ops.logs import iso, normalise_message, normalize_line
+from nexla_ops.transforms import infer_schema, schema_diff
 
 RUN_PAGE = 100
 MAX_RUN_PAGES = 5  # how far back a last success or failure is looked for
@@ -93,36 +94,10 @@ def unique_lines(api, flow_id: int, success: dict | None, failure: dict) -> list
 
 # -------------------------------------------------------------------- the samples' schemas
 
-def _type_name(value) -> str:
-    if value is None:
-        return "null"
-    if isinstance(value, bool):
-        return "boolean"
-    if isinstance(value, int):
-        return "integer"
-    if isinstance(value, float):
-        return "number"
-    if isinstance(value, str):
-        return "string"
-    return "array" if isinstance(value, list) else "object"
-
-
-def record_schema(record, prefix: str = "", into: dict | None = None, depth: int = 0) -> dict:
-    """field path -> the set of types seen there (nested objects as dotted paths)."""
-    into = {} if into is None else into
-    if isinstance(record, dict) and depth < 20:
-        for key, value in record.items():
-            path = f"{prefix}.{key}" if prefix else str(key)
-            into.setdefault(path, set()).add(_type_name(value))
-            if isinstance(value, dict):
-                record_schema(value, path, into, depth + 1)
-    return into
-
-
 def schema_difference(api, nexset_ids: list[int], success: dict | None,
                       failure: dict) -> list[dict]:
-    """Per nexset, the fields only one run's sample records have and the fields whose types
-    differ. Nexla serves a nexset's latest samples, tagged with their run id only with
+    """Per nexset, the schema of the failed run's sample records against the successful one's:
+    fields added, removed and changed (as validate_transform reports a transform's). Nexla serves a nexset's latest samples, tagged with their run id only with
     include_metadata: a run with no samples there is reported as unavailable, not guessed."""
     runs = {"success": run_from_metric(success).run_id if success else None,
             "failure": run_from_metric(failure).run_id}
@@ -130,28 +105,25 @@ def schema_difference(api, nexset_ids: list[int], success: dict | None,
     for nexset_id in nexset_ids:
         body = api.get(f"/data_sets/{nexset_id}/samples",
                        {"count": SAMPLE_COUNT, "include_metadata": 1})
-        schemas: dict[str, dict] = {"success": {}, "failure": {}}
+        records: dict[str, list] = {"success": [], "failure": []}
         for item in body if isinstance(body, list) else []:
             meta = item.get("nexlaMetaData") if isinstance(item, dict) else None
             if not isinstance(meta, dict) or meta.get("errorRecord"):
                 continue
             for side, run_id in runs.items():
                 if run_id is not None and meta.get("runId") == run_id:
-                    record_schema(item.get("rawMessage"), into=schemas[side])
+                    records[side].append(item.get("rawMessage"))
         entry: dict = {"nexset_id": nexset_id}
-        missing = [side for side in runs if runs[side] is not None and not schemas[side]]
+        missing = [side for side in runs if runs[side] is not None and not records[side]]
         if missing or runs["success"] is None:
             entry["unavailable"] = (
                 "no successful run to compare" if runs["success"] is None else
                 f"the nexset's latest {SAMPLE_COUNT} samples hold no records of the "
                 f"{' or '.join(missing)} run")
         else:
-            good, bad = schemas["success"], schemas["failure"]
-            entry["only_in_success"] = sorted(set(good) - set(bad))
-            entry["only_in_failure"] = sorted(set(bad) - set(good))
-            entry["type_changed"] = [
-                {"field": name, "success": sorted(good[name]), "failure": sorted(bad[name])}
-                for name in sorted(set(good) & set(bad)) if good[name] != bad[name]]
+            # validate_transform's schema vocabulary: added/removed/changed, success -> failure
+            entry.update(schema_diff(infer_schema(records["success"]),
+                                     infer_schema(records["failure"])))
         out.append(entry)
     return out
 

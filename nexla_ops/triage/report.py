@@ -106,13 +106,15 @@ def render_comparison(doc: dict) -> str:
             lines.append(head + f"unavailable ({entry['unavailable']})")
             continue
         changes = []
-        if entry["only_in_success"]:
-            changes.append("missing in the failed run: " + ", ".join(entry["only_in_success"]))
-        if entry["only_in_failure"]:
-            changes.append("new in the failed run: " + ", ".join(entry["only_in_failure"]))
-        for change in entry["type_changed"]:
-            changes.append(f"{change['field']} {'/'.join(change['success'])} -> "
-                           f"{'/'.join(change['failure'])}")
+        if entry["removed"]:
+            changes.append("missing in the failed run: " + ", ".join(
+                one_line(str(f["field"]), 80) for f in entry["removed"]))
+        if entry["added"]:
+            changes.append("new in the failed run: " + ", ".join(
+                one_line(str(f["field"]), 80) for f in entry["added"]))
+        for change in entry["changed"]:
+            changes.append(f"{one_line(str(change['field']), 80)} {change['from']} -> "
+                           f"{change['to']}")
         lines.append(head + ("; ".join(changes) if changes else "no difference"))
     unique = doc.get("unique_log_lines")
     if unique is not None:
