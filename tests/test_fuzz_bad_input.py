@@ -24,12 +24,14 @@ from nexla_ops.commands import (
     batch_operations,
     contract_check,
     deploy_flow,
+    flow_metrics,
     get_resource_logs,
     health_check,
     list_resources,
     manage_access,
     push_webhook,
     rotate_credential,
+    triage,
     validate_transform,
 )
 
@@ -62,6 +64,8 @@ BASE = {
     "deploy_flow": (deploy_flow, ["--config", DEPLOY]),
     "health_check": (health_check, ["--all", "--state-file", "{tmp}/state.json"]),
     "contract_check": (contract_check, ["--endpoint", "GET /data_sources/{source}"]),
+    "triage": (triage, ["--since", "24h"]),
+    "flow_metrics": (flow_metrics, ["--flow", "1001"]),
 }
 COMMON_NUMBERS = {"--timeout": "positive", "--max-attempts": "count", "--max-wait": "seconds",
                   "--deadline": "positive"}
@@ -75,11 +79,13 @@ OWN_NUMBERS = {
     "rotate_credential": {"--old": "id", "--new": "id"},
     "get_resource_logs": {"--resource-id": "id"},
     "manage_access": {"--resource-id": "id"},
+    "triage": {"--concurrency": "count", "--flow": "id"},
+    "flow_metrics": {"--flow": "id"},
 }
 INPUT_FILES = {
     "deploy_flow": "--config", "push_webhook": "--file", "validate_transform": "--transform-file",
     "manage_access": "--from-file", "batch_operations": "--ids-from",
-    "health_check": "--config",
+    "health_check": "--config", "flow_metrics": "--sla",
 }
 
 
@@ -184,7 +190,8 @@ BAD_CONTENT = st.one_of(
             f"*a{i-1}, *a{i-1}]\n" for i in range(1, n))).encode()),  # alias bomb
 )
 SUFFIX = {"deploy_flow": ".yaml", "push_webhook": ".jsonl", "validate_transform": ".json",
-          "manage_access": ".json", "batch_operations": ".txt", "health_check": ".yaml"}
+          "manage_access": ".json", "batch_operations": ".txt", "health_check": ".yaml",
+          "flow_metrics": ".yaml"}
 
 
 def place(name: str, argv: list[str], flag: str, path: str) -> list[str]:
