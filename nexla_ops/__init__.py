@@ -13,7 +13,8 @@ own code needs, so ``import nexla_ops`` then ``nexla_ops.Context`` works as it a
                 load_structured_file(path), open_output / write_output / check_output_path
                 (--output: '-' is stdout, symlinks followed, devices and FIFOs in place),
                 state_dir() (per-user state and locks), target_path(folder, api_url, name)
-    parsing     parse_id, parse_duration, parse_time (strict, user input), api_time (lenient)
+    parsing     parse_id, parse_duration, parse_time (strict, user input); api_time,
+                api_count, api_id (lenient, for API answers)
     resources   RESOURCE_TYPES, resource_type(value, allowed), resource_path(value, allowed)
     config      resolve_config(args) -> Config (CLI flag > environment > .env > default),
                 env_setting(name, args), ENV_VARS, DEFAULTS
@@ -80,7 +81,7 @@ _EXPORTS = {
         "dumps", "emit", "format_table", "to_jsonable",
     ), "output"),
     **dict.fromkeys((
-        "api_time", "parse_duration", "parse_id", "parse_time",
+        "api_count", "api_id", "api_time", "parse_duration", "parse_id", "parse_time",
     ), "parsing"),
     **dict.fromkeys((
         "REDACTED", "escape_text", "is_secret_key", "one_line", "redact_text",

@@ -138,7 +138,32 @@ def _exit_status(code: Any) -> int:
 
 # What a failure document's "kind" says for each exit code (health_check passes Nagios names).
 FAILURE_KINDS = {1: "failed", 2: "bad_input", 3: "config", 4: "auth", 5: "not_found",
-                 6: "transient", 7: "partial", 130: "interrupted"}
+                 6: "transient", 7: "partial", 130: "interrupted", 143: "terminated"}
+EXIT_TERMINATED = 143  # 128 + SIGTERM, as a shell reports a command SIGTERM ended
+
+
+class Terminated(BaseException):
+    """SIGTERM, raised in the main thread so a command ends through its own cleanup and, with
+    --json, still prints its one document (commands that need more install their own handler)."""
+
+
+@contextlib.contextmanager
+def _sigterm_raises():
+    import signal
+    import threading
+
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def handler(signum, frame):
+        raise Terminated()
+
+    previous = signal.signal(signal.SIGTERM, handler)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 class _WatchedStdout:
@@ -267,13 +292,17 @@ def _run(run: Callable[[Any, Context], int | None], parser: argparse.ArgumentPar
     ctx = Context(args)
     error = None
     try:
-        code = run(args, ctx)
+        with _sigterm_raises():
+            code = run(args, ctx)
         code = EXIT_OK if code is None else int(code)
     except SystemExit as exc:
         code = _exit_status(exc.code)
     except KeyboardInterrupt:
         logger.error("interrupted")
         code = 130
+    except Terminated:
+        logger.error("terminated (SIGTERM)")
+        code = EXIT_TERMINATED
     except BrokenPipeError:
         # stdout reader went away (e.g. `| head`); stop quietly like other CLI tools, and keep
         # the interpreter's final flush from failing again.

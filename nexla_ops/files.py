@@ -156,9 +156,23 @@ class _Target:
 
 
 def check_output_path(path: str | None, field: str = "--output") -> None:
-    """BadInput now, before anything is sent, for an --output that open_output would refuse."""
-    if path not in (None, "-"):
-        _Target(path, field)
+    """BadInput now, before anything is sent, for an --output that open_output would refuse,
+    or whose directory takes no new file (its temp file): a long read must not end unwritten."""
+    if path in (None, "-"):
+        return
+    if not os.fspath(path):
+        raise BadInput(f"{field}: expected a file path, got ''")
+    target = _Target(os.fspath(path), field)
+    if target.in_place:
+        return
+    try:
+        fd, probe = tempfile.mkstemp(prefix=f".{os.path.basename(target.path)}.", suffix=".tmp",
+                                     dir=os.path.dirname(target.path))
+    except OSError as exc:
+        raise BadInput(f"{field}: cannot write in {os.path.dirname(target.path)} "
+                       f"({exc.strerror or exc})") from None
+    os.close(fd)
+    os.unlink(probe)
 
 
 @contextlib.contextmanager

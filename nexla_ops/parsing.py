@@ -114,6 +114,24 @@ def parse_time(text: str, *, field: str = "time", now: Any = None):
 _NUMBER_TEXT = re.compile(r"\s*-?\d+(\.\d+)?\s*")
 
 
+def api_count(value: Any) -> int:
+    """A count as the API sends it (an int, a whole float, or digits) -> int; 0 when absent or
+    unreadable, so one garbled figure does not end a report."""
+    if type(value) is int:
+        return value
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    if isinstance(value, str) and value.strip().isdigit() and len(value) <= 30:
+        return int(value)
+    return 0
+
+
+def api_id(value: Any) -> int | None:
+    """An id as the API sends it -> a positive int; None when absent or not an id (a float,
+    a bool, a list): such an id names nothing to ask the API about."""
+    return value if type(value) is int and value > 0 else None
+
+
 def api_time(value: Any):
     """A timestamp as the API sends it (ISO-8601, or epoch seconds or milliseconds, as a number
     or digits) -> timezone-aware UTC datetime; None when absent or unreadable."""

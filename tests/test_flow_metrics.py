@@ -375,3 +375,85 @@ def test_fuzzed_sla_files_exit_0_or_2(fm, sandbox, tmp_path, doc, as_yaml):
     assert json.loads(out)["ok"] is (code == 0)
     if code == 2:
         assert err.count("\n") == 1 and sandbox.control.requests() == []
+
+
+# ------------------------------------------------------------------ hardening (adversarial run)
+
+def test_any_node_id_names_the_whole_flow(fm):
+    _, by_root, _ = fm("--flow", "1001", "--json")
+    code, by_sink, _ = fm("--flow", "1301", "--json")  # orders-warehouse's node
+    assert code == 0
+    assert json.loads(by_sink)["target"] == json.loads(by_root)["target"]
+    assert json.loads(by_sink)["totals"] == json.loads(by_root)["totals"]
+
+
+def test_days_before_the_first_run_or_while_paused_are_not_evaluated(fm, sandbox, sla_file):
+    new = sandbox.control.populate("flows", 1, runs=0)["ids"][0]
+    sla_file.write_text(json.dumps({"defaults": {"freshness": "8h"},
+                                    "flows": [{"id": new}, {"id": 1004}]}))
+    code, out, _ = fm("--org", "--sla", str(sla_file), "--json")
+    assert code == 0
+    flows = {f["flow_id"]: f for f in json.loads(out)["sla"]["flows"]}
+    assert flows[new]["days_evaluated"] == 0 and flows[new]["attainment"] is None
+    assert {d["not_evaluated"] for d in flows[new]["days"]} == {"before the flow's first run"}
+    paused = flows[1004]
+    last_run = max(r["started_at"] for r in sandbox.control.state("runs")
+                   if r["flow_id"] == 1004)
+    for day in paused["days"]:
+        after = day_bounds(day["date"])[0] > last_run
+        assert (day.get("not_evaluated") == "the flow is paused (no run since)") is after
+    assert paused["days_evaluated"] < len(paused["days"])
+
+
+@pytest.mark.parametrize("argv", [["--sla", ""], ["--chart", ""], ["--html", ""],
+                                  ["--output", "same.html", "--html", "same.html"],
+                                  ["--chart", "c.gif"]])
+def test_empty_and_clashing_file_flags_are_bad_input(fm, sandbox, tmp_path, monkeypatch, argv):
+    monkeypatch.chdir(tmp_path)
+    sandbox.control.clear_requests()
+    code, _, err = fm("--flow", "1001", *argv)
+    assert code == 2 and (argv[0] in err or argv[-2] in err)
+    assert [r for r in sandbox.control.requests() if not r["path"].startswith("/token")] == []
+
+
+def test_an_output_directory_that_takes_no_file_is_refused_before_anything_is_sent(fm,
+                                                                                 sandbox):
+    sandbox.control.clear_requests()
+    code, _, err = fm("--flow", "1001", "--output", "/proc/nexla-ops-report.json")
+    assert code == 2 and "--output: cannot write in /proc" in err
+    assert [r for r in sandbox.control.requests() if not r["path"].startswith("/token")] == []
+
+
+def test_the_deadline_bounds_the_whole_report(fm, sandbox):
+    import time
+
+    sandbox.control.add_fault(method="GET", path=r"/flows/account_metrics$", action="delay",
+                              delay_ms=400, times=100)
+    started = time.monotonic()
+    code, out, _ = fm("--org", "--json", "--deadline", "1.5", "--max-attempts", "1")
+    assert code == 6 and json.loads(out)["ok"] is False
+    assert time.monotonic() - started < 6
+
+
+@pytest.mark.parametrize("path,field,kind", [
+    (r"^/users/\d+/flows/dashboard$", "metrics.sources", "array"),
+    (r"^/flows/\d+$", "flows", "object"),
+    (r"/metrics/run_summary$", "metrics.data", "object"),
+])
+def test_unexpected_answers_are_shape_errors_not_zero_figures(fm, sandbox, path, field, kind):
+    sandbox.control.add_fault(method="GET", path=path, action="rewrite",
+                              set_type={field: kind}, times=50)
+    argv = ["--org"] if "dashboard" in path else ["--flow", "1001"]
+    code, out, err = fm(*argv, "--json")
+    doc = json.loads(out)
+    if "dashboard" in path:  # the groups are read leniently: a list there has no entries
+        assert code == 0 and doc["last_24h"]["sources"]["resources"] == 0
+    else:
+        assert code == 1 and "unexpected response shape" in doc["error"]["message"]
+    assert "internal error" not in err
+
+
+def test_chart_format_follows_the_file_name(fm, tmp_path):
+    code, _, err = fm("--flow", "1001", "--chart", str(tmp_path / "c.svg"))
+    assert code == 0 and "wrote the chart to" in err
+    assert (tmp_path / "c.svg").read_text().lstrip().startswith("<?xml")

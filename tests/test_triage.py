@@ -37,7 +37,8 @@ def test_seed_lists_the_failing_flow_first_with_its_error_group_and_next_steps(t
     res = tri("--json")
     assert res.code == 1
     doc = res.json()
-    assert doc["ok"] is False and doc["broken"] == 2 and doc["flows_checked"] == 5
+    assert doc["ok"] is True and doc["healthy"] is False
+    assert doc["broken"] == 2 and doc["flows_checked"] == 5
     first, second = doc["flows"]
     assert (first["flow_id"], first["severity"]) == (1002, "failing")
     assert (second["flow_id"], second["severity"]) == (1003, "stale")
@@ -91,7 +92,7 @@ def test_a_healthy_org_prints_only_the_summary_line(tri, sandbox):
     assert res.code == 0, res.err
     assert res.out == "triage: nothing broken in the last 24h across 30 flows (3 requests)\n"
     doc = tri("--json").json()
-    assert doc["ok"] is True and doc["flows"] == [] and doc["broken"] == 0
+    assert doc["ok"] is doc["healthy"] is True and doc["flows"] == [] and doc["broken"] == 0
 
 
 @pytest.mark.parametrize("flows,failing", [(250, 0), (250, 7)])
@@ -146,6 +147,7 @@ def test_compare_sets_the_last_success_against_the_last_failure(tri, sandbox):
     res = tri("--flow", "1002", "--json")
     assert res.code == 1  # the latest run failed
     doc = res.json()
+    assert doc["ok"] is doc["latest_failed"] is True
     good, bad = doc["last_success"], doc["last_failure"]
     runs = {r["id"]: r for r in sandbox.control.state("runs")}
     for side, status in ((good, "SUCCESS"), (bad, "FAILED")):
@@ -186,7 +188,8 @@ def test_output_file_gets_the_report_and_stdout_the_summary(tri, tmp_path):
     target = tmp_path / "triage.json"
     res = tri("--json", "--output", str(target))
     assert res.code == 1
-    assert res.json() == {"ok": False, "output": str(target), "broken": 2, "flows_checked": 5}
+    assert res.json() == {"ok": True, "output": str(target), "healthy": False, "broken": 2,
+                          "flows_checked": 5}
     assert json.loads(target.read_text())["broken"] == 2
     text_target = tmp_path / "triage.txt"
     res = tri("--output", str(text_target))
@@ -262,3 +265,88 @@ def test_the_schema_difference_of_two_runs_samples():
     assert entry["changed"] == [{"field": "id", "from": "string", "to": "integer"}]
     (missing,) = schema_difference(Samples(), [7], {"runId": 9}, failure)
     assert "hold no records of the success run" in missing["unavailable"]
+
+
+# ------------------------------------------------------------------ hardening (adversarial run)
+
+def test_one_flows_failed_detail_read_leaves_the_rest_of_the_report(tri, sandbox):
+    sandbox.control.add_fault(method="GET", path=r"^/data_sources/124/metrics/run_summary$",
+                              action="status", status=404, times=10)
+    res = tri("--json")
+    doc = res.json()
+    assert res.code == 1 and doc["ok"] is True and doc["complete"] is False
+    flow = doc["flows"][0]
+    assert flow["flow_id"] == 1002 and "not found" in flow["details_unavailable"]
+    assert flow["impact"]["failed_runs"] > 0  # what the listing showed
+    assert any("flow 1002: details unavailable" in gap for gap in doc["gaps"])
+    assert "triage incomplete: flow 1002" in res.err
+
+
+def test_unreadable_notifications_are_a_gap_not_the_end(tri, sandbox):
+    sandbox.control.add_fault(method="GET", path=r"^/notifications$", action="status",
+                              status=403, times=10)
+    res = tri("--json")
+    assert res.code == 1 and res.json()["broken"] == 2
+    assert any(g.startswith("notifications unavailable") for g in res.json()["gaps"])
+
+
+def test_an_unreadable_listing_is_never_a_clean_bill_of_health(tri, sandbox):
+    sandbox.control.reset("empty")
+    sandbox.control.populate("flows", 3, runs=3, fail_rate=0.0)
+    sandbox.control.add_fault(method="GET", path=r"^/flows$", action="rewrite",
+                              set_type={"flows[].id": "string"}, times=10)
+    res = tri("--json")
+    assert res.code == 7  # nothing judged broken, but nothing could be judged
+    doc = res.json()
+    assert doc["healthy"] is True and doc["complete"] is False
+    assert doc["gaps"] == ["3 listed flow(s) had no usable id and were not judged"]
+
+
+def test_a_garbled_run_summary_is_an_error_for_the_comparison(tri, sandbox):
+    sandbox.control.add_fault(method="GET", path=r"/metrics/run_summary$", action="rewrite",
+                              set_type={"metrics": "array"}, times=10)
+    res = tri("--flow", "1002", "--json")
+    assert res.code == 1 and res.json()["ok"] is False
+    assert "unexpected response shape" in res.json()["error"]["message"]
+
+
+def test_output_dash_is_stdout_and_one_document(tri):
+    res = tri("--json", "--output", "-")
+    assert res.code == 1
+    assert res.json()["broken"] == 2  # json.loads of the whole stdout: exactly one document
+
+
+def test_flags_of_the_ranking_are_refused_with_flow(tri):
+    res = tri("--flow", "1002", "--limit", "3")
+    assert res.code == 2 and "--limit: applies to the ranked triage" in res.err
+
+
+def test_credential_names_are_escaped_in_the_text_report(tri, sdk_client):
+    sdk_client.request("PUT", "/data_sources/124", json={"data_credentials_id": 13})
+    sdk_client.request("PUT", "/data_credentials/13", json={"name": "evil\x1b[2J\x07\u202eX"})
+    res = tri()
+    assert res.code == 1
+    assert "evil\\x1b[2J\\x07\\u202eX" in res.out
+    assert not any(c in res.out for c in "\x1b\x07\u202e")
+
+
+def test_sigterm_still_prints_one_json_document(sandbox, script_cwd):
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    from conftest import SCRIPTS, _script_env
+
+    sandbox.control.add_fault(method="GET", path=r"^/flows$", action="delay", delay_ms=3000,
+                              times=5)
+    proc = subprocess.Popen([sys.executable, str(SCRIPTS / "triage.py"), "--json"],
+                            cwd=str(script_cwd), env=_script_env(sandbox, None),
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    time.sleep(1.5)
+    os.kill(proc.pid, signal.SIGTERM)
+    out, err = proc.communicate(timeout=30)
+    assert proc.returncode == 143
+    doc = json.loads(out)
+    assert doc["ok"] is False and doc["error"]["kind"] == "terminated"

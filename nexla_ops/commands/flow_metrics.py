@@ -74,20 +74,21 @@ def build_parser(prog: str | None = None) -> argparse.ArgumentParser:
     out.add_argument("--csv", action="store_true", help="one CSV row per day")
     out.add_argument("--output", metavar="FILE", help="write the report here instead of stdout")
     out.add_argument("--chart", metavar="FILE.png",
-                     help="a PNG of records and errors per day and the SLA attainment")
+                     help="a chart of records and errors per day and the SLA attainment "
+                          "(.png, or .svg or .pdf by the name's ending)")
     out.add_argument("--html", metavar="FILE", help="a self-contained HTML report")
     nexla_ops.add_common_args(parser)
     return parser
 
 
 def _check(args, parser: argparse.ArgumentParser) -> None:
+    if (args.resource_type is None) != (args.resource_id is None):
+        parser.error("--resource-type and --resource-id go together")
     chosen = [args.flow is not None, args.resource_id is not None, args.org is not None,
               args.user is not None]
     if sum(chosen) != 1:
         parser.error("choose exactly one of --flow, --resource-type/--resource-id, --org, "
                      "--user")
-    if (args.resource_type is None) != (args.resource_id is None):
-        parser.error("--resource-type and --resource-id go together")
     formats = {f for f in (args.format, "json" if args.json else None,
                            "csv" if args.csv else None) if f}
     if len(formats) > 1:
@@ -100,21 +101,46 @@ def run(args, ctx) -> int:
     from nexla_ops.metrics import chart, collect, outputs, report, sla, window
 
     span = window.build_window(args.first, args.last)
-    config = sla.load_sla(args.sla) if args.sla else None
+    config = sla.load_sla(args.sla) if args.sla is not None else None
+    _distinct_files(args)
     check_output_path(args.output)
     outputs.check_file_flag(args.chart, "--chart")
+    chart.image_format(args.chart)
     outputs.check_file_flag(args.html, "--html")
     if args.chart or args.html:
         chart.require_matplotlib()
-    doc = collect.collect(ctx, args, span, config)
-    png = chart.render_png(doc) if args.chart or args.html else None
+    from nexla_ops.metrics.fetch import Reads
+
+    doc = collect.collect(Reads(ctx, ctx.config.deadline), args, span, config)
+    png = chart.render(doc) if args.html else None
     if args.chart:
-        write_output(args.chart, png, "--chart")
+        same = png is not None and chart.image_format(args.chart) == "png"
+        write_output(args.chart, png if same else chart.render(doc, args.chart), "--chart")
+        ctx.log(f"wrote the chart to {args.chart}")
     if args.html:
         write_output(args.html, report.render_html(doc, png), "--html")
+        ctx.log(f"wrote the HTML report to {args.html}")
     ctx.progress_done()
     write_output(args.output, outputs.render(doc, args.format))
+    if args.output not in (None, "-"):
+        ctx.log(f"wrote the {args.format} report to {args.output}")
     return 0
+
+
+def _distinct_files(args) -> None:
+    """BadInput when two of --output, --chart, --html and --sla name one file: one would
+    overwrite the other (or the SLA file itself)."""
+    import os
+
+    seen: dict[str, str] = {}
+    for flag, path in (("--sla", args.sla), ("--output", args.output), ("--chart", args.chart),
+                       ("--html", args.html)):
+        if path in (None, "", "-") or not os.path.exists(path) and flag == "--sla":
+            continue
+        real = os.path.realpath(path)
+        if real in seen:
+            raise nexla_ops.BadInput(f"{flag}: names the same file as {seen[real]} ({path})")
+        seen[real] = flag
 
 
 def main(argv=None, *, prog: str | None = None) -> int:

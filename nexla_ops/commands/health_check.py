@@ -17,6 +17,7 @@ import sys
 from pathlib import Path
 
 import nexla_ops
+from nexla_ops.cli import Terminated
 from nexla_ops.health.budget import Deadline, arm_watchdog
 from nexla_ops.health.deployments import deployment_files
 from nexla_ops.health.flags import (
@@ -171,6 +172,8 @@ def run(args, ctx) -> int:
     except nexla_ops.OpsError as exc:
         # Unreachable API, rejected key, missing config: the check could not run at all.
         return cannot_check(args, ctx, exc.message)
+    except Terminated:  # SIGTERM (cli raises it): UNKNOWN, as Nagios reads any unfinished check
+        return cannot_check(args, ctx, "terminated (SIGTERM)")
     except Exception as exc:
         # Anything unforeseen is still UNKNOWN for Nagios (the shared wrapper would say 1 =
         # WARNING); it keeps printing one line, and the traceback under --debug.

@@ -31,8 +31,9 @@ HISTORY_MAX_PAGES = 5
 def run_from_metric(item: dict) -> Run:
     """One run from a bulk-listing metrics element or a run_summary row (camelCase there)."""
     get = item.get  # read once per field: this runs for every run of every flow listed
-    errors = int(get("errors") or 0)
-    status = str(get("status") or "").upper()
+    errors = nexla_ops.api_count(get("errors"))
+    status = get("status")
+    status = status.upper() if type(status) is str else ""
     if not status:
         # FlowMetrics only guarantees counts and reporting_date; without the status extra, a
         # reported run counts as finished, and failed when it reported errors.
@@ -40,8 +41,9 @@ def run_from_metric(item: dict) -> Run:
     finished = nexla_ops.api_time(get("finished_at"))
     if finished is None and status in ("SUCCESS", "FAILED"):
         finished = nexla_ops.api_time(get("reporting_date") or get("lastWritten"))
-    return Run(int(get("run_id") or get("runId") or 0), status,
-               nexla_ops.api_time(get("started_at")), finished, int(get("records") or 0), errors)
+    return Run(nexla_ops.api_count(get("run_id") or get("runId")), status,
+               nexla_ops.api_time(get("started_at")), finished,
+               nexla_ops.api_count(get("records")), errors)
 
 
 def _newest_first(runs):
@@ -54,20 +56,32 @@ NODE_RESOURCE_KEYS = (("data_sources", "data_source_id"), ("data_sets", "data_se
                       ("data_sinks", "data_sink_id"))
 
 
+def objects(value) -> list[dict]:
+    """The objects of a list the API sent (anything else in their place is skipped)."""
+    return [item for item in value if isinstance(item, dict)] if isinstance(value, list) else []
+
+
+def _by_id(items) -> dict:
+    return {nexla_ops.api_id(item.get("id")): item for item in objects(items)}
+
+
 def flows_from_page(page: dict) -> list[Flow]:
-    """Turn one GET /flows page (a FlowResponse object, raw JSON) into Flow records."""
-    sources = {s.get("id"): s for s in page.get("data_sources") or []}
-    nexsets = {d.get("id"): d for d in page.get("data_sets") or []}
-    sinks = {s.get("id"): s for s in page.get("data_sinks") or []}
+    """Turn one GET /flows page (a FlowResponse object, raw JSON) into Flow records. Values of
+    the wrong type are read leniently: a garbled figure counts as 0, a garbled id as none."""
+    sources, nexsets, sinks = (_by_id(page.get(kind)) for kind in
+                               ("data_sources", "data_sets", "data_sinks"))
     by_type = {"data_sources": sources, "data_sets": nexsets, "data_sinks": sinks}
     runs_by_flow: dict[int, list] = {}
-    for item in page.get("metrics") or []:
-        runs_by_flow.setdefault(item.get("origin_node_id"), []).append(run_from_metric(item))
+    for item in objects(page.get("metrics")):
+        runs_by_flow.setdefault(nexla_ops.api_id(item.get("origin_node_id")), []).append(
+            run_from_metric(item))
 
     flows = []
-    for root in page.get("flows") or []:
-        flow_id = root.get("id")
-        source_id = root.get("data_source_id")
+    for root in objects(page.get("flows")):
+        flow_id = nexla_ops.api_id(root.get("id"))
+        if flow_id is None:
+            continue  # nothing to name it by or ask about
+        source_id = nexla_ops.api_id(root.get("data_source_id"))
         source = sources.get(source_id) or {}
         flow = Flow(
             flow_id=flow_id,
@@ -83,19 +97,20 @@ def flows_from_page(page: dict) -> list[Flow]:
             node = stack.pop()
             children = node.get("children")
             if children:
-                stack.extend(children)
+                stack.extend(objects(children))
             for kind, key in NODE_RESOURCE_KEYS:
-                rid = node.get(key)
+                rid = nexla_ops.api_id(node.get(key))
                 if rid is None:
                     continue
                 flow.resources.add((kind, rid))
                 resource = by_type[kind].get(rid)
                 if resource:  # flows_only pages carry no resource lists
                     tags = resource.get("tags")
-                    if tags:
+                    if isinstance(tags, list):
                         flow.tags.update(str(t) for t in tags)
-                    if resource.get("data_credentials_id"):
-                        flow.credential_ids.add(resource["data_credentials_id"])
+                    credential_id = nexla_ops.api_id(resource.get("data_credentials_id"))
+                    if credential_id:
+                        flow.credential_ids.add(credential_id)
                 if node is not root:
                     status = str(node.get("status") or (resource or {}).get("status") or "").upper()
                     if status in ERROR_STATUSES or "ERROR" in status:

@@ -197,7 +197,8 @@ def render_prometheus(results, summary, finished_ts: float, deployments=None,
     Gauge("nexla_health_check_status", "Overall result as a Nagios code: 0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN",
           registry=registry).set(summary["exit_code"])
     for result in (r for r in results if r.flow_id is not None):
-        ids = (str(result.flow_id), result.name)
+        # escaped as the text output is: U+2028 and the like would split a line for some readers
+        ids = (str(result.flow_id), escape_text(result.name))
         up.labels(*ids).set(1 if result.state == OK else 0)
         if result.last_success_at is not None:
             last_success.labels(*ids).set(result.last_success_at.timestamp())
@@ -227,7 +228,7 @@ def deployment_metrics(registry, deployments) -> None:
                   "1 for the deployment's current health state, 0 for the others",
                   [*labels, "state"], registry=registry)
     for result in deployments:
-        ids = (nexla_ops.redact_text(result.name or ""), result.file)
+        ids = (escape_text(nexla_ops.redact_text(result.name or "")), escape_text(result.file))
         if result.state != UNKNOWN:
             in_sync.labels(*ids).set(1 if result.state == OK else 0)
             changes.labels(*ids).set(len(result.drift))
@@ -249,7 +250,7 @@ def credential_metrics(registry, credentials) -> None:
                    "key named by --expiry-field (a date the team records; Nexla publishes none)",
                    labels, registry=registry)
     for result in credentials:
-        ids = (str(result.cred_id), nexla_ops.redact_text(result.name))
+        ids = (str(result.cred_id), escape_text(nexla_ops.redact_text(result.name)))
         for code, name in enumerate(STATE_NAMES):
             state.labels(*ids, name, "1" if result.counted else "0").set(1 if code == result.state else 0)
         if result.expires_at is not None:

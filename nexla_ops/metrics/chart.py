@@ -1,16 +1,30 @@
-"""The PNG: records and errors per day (two panels) and, with an SLA, each judged flow's
-attainment so far (days met / days evaluated, up to each day). matplotlib is imported here,
-on first use, with the Agg backend (no display needed)."""
+"""The chart: records and errors per day (two panels) and, with an SLA, each judged flow's
+running attainment (days met / days evaluated up to each day) with its missed days marked.
+PNG by default, SVG or PDF by the file name's ending. matplotlib is imported here, on first
+use, with the Agg backend (no display needed)."""
 
 from __future__ import annotations
 
 import datetime as dt
 import io
+import os
 
-from nexla_ops.errors import ConfigError
+from nexla_ops.errors import BadInput, ConfigError
 from nexla_ops.redact import escape_text, one_line
 
 from .outputs import title
+
+FORMATS = ("png", "svg", "pdf")
+
+
+def image_format(path: str | None) -> str:
+    """The chart's format from its file name (png when it names none); BadInput for others."""
+    ending = os.path.splitext(path or "")[1].lower().lstrip(".")
+    if not ending:
+        return "png"
+    if ending not in FORMATS:
+        raise BadInput(f"--chart: expected a .png, .svg or .pdf file name, got {path!r:.80}")
+    return ending
 
 
 def require_matplotlib() -> None:
@@ -32,7 +46,8 @@ def running_attainment(days: list[dict]) -> list[tuple[dt.date, float]]:
     return points
 
 
-def render_png(doc: dict) -> bytes:
+def render(doc: dict, path: str | None = None) -> bytes:
+    """The chart as bytes, in the format `path`'s ending names (PNG without one)."""
     import logging
 
     import matplotlib
@@ -45,7 +60,7 @@ def render_png(doc: dict) -> bytes:
     days = [dt.date.fromisoformat(row["date"]) for row in doc["daily"]]
     flows = (doc.get("sla") or {}).get("flows", [])
     panels = 3 if flows else 2
-    fig = Figure(figsize=(10, 2.6 * panels + 0.6), dpi=100)
+    fig = Figure(figsize=(10, 2.4 * panels + 0.6), dpi=100, layout="constrained")
     axes = fig.subplots(panels, 1, sharex=True)
     fig.suptitle(one_line(escape_text(title(doc)), 120), fontsize=11)
 
@@ -61,23 +76,29 @@ def render_png(doc: dict) -> bytes:
                label="errors")
     errors.set_ylabel("errors / day")
     if all(row["errors"] is None for row in doc["daily"]):
-        errors.text(0.5, 0.5, "errors not reported for this target", ha="center",
+        errors.set_yticks([])
+        errors.text(0.5, 0.5, "errors are not reported for this target", ha="center",
                     va="center", transform=errors.transAxes)
     if flows:
         line = axes[2]
         for flow in flows:
             points = running_attainment(flow["days"])
-            if points:
-                line.plot([p[0] for p in points], [p[1] for p in points], marker="o",
-                          markersize=3, label=f"flow {flow['flow_id']}")
+            drawn = line.plot([p[0] for p in points], [p[1] for p in points], marker="o",
+                              markersize=3, label=f"flow {flow['flow_id']}")
             missed = [dt.date.fromisoformat(d) for d in flow["missed"]]
-            line.scatter(missed, [0] * len(missed), marker="x", color="#C44E52")
+            if missed:  # on the flow's own line, in its colour
+                value = dict(points)
+                line.scatter(missed, [value[d] for d in missed], marker="x", s=60,
+                             color=drawn[0].get_color(), zorder=3,
+                             label=f"flow {flow['flow_id']}: day missed")
         line.set_ylim(-5, 105)
-        line.set_ylabel("SLA attainment %")
+        line.set_ylabel("SLA attainment %\n(running)")
         line.legend(loc="lower left", fontsize=8)
     for axis in axes:
         axis.grid(axis="y", alpha=0.3)
-    fig.autofmt_xdate()
+    for label in axes[-1].get_xticklabels():
+        label.set_rotation(30)
+        label.set_horizontalalignment("right")
     buffer = io.BytesIO()
-    fig.savefig(buffer, format="png")
+    fig.savefig(buffer, format=image_format(path))
     return buffer.getvalue()

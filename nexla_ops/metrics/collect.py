@@ -19,10 +19,11 @@ def resolve(ctx, args) -> fetch.Target:
 
 
 def flow_runs(ctx, resource_type: str, resource_id: int, window: Window,
-              notes: list[str]) -> list[runs.Run]:
-    """The runs of the flow holding the resource, back to before the window's start."""
-    rows, complete = fetch.run_rows(ctx, resource_type, resource_id,
-                                    runs.ReachesBack(window.start))
+              notes: list[str]) -> tuple[list[runs.Run], bool]:
+    """The runs of the flow holding the resource, back to before the window's start, and
+    whether that is its whole history (no run before the window: it began inside it)."""
+    reaches = runs.ReachesBack(window.start)
+    rows, complete = fetch.run_rows(ctx, resource_type, resource_id, reaches)
     if not complete:
         notes.append(f"{resource_type}/{resource_id}: run history stopped after "
                      f"{len(rows)} runs; older runs are not counted")
@@ -31,7 +32,7 @@ def flow_runs(ctx, resource_type: str, resource_id: int, window: Window,
         notes.append("run summaries carry no started_at (the reference publishes only runId, "
                      "lastWritten, dataSetId, records, size, errors): durations, p50/p95 and "
                      "throughput are unknown; runs are placed by lastWritten")
-    return found
+    return found, complete and not reaches.run_before
 
 
 def _run_source(target: fetch.Target) -> tuple[str, int] | None:
@@ -48,7 +49,9 @@ def _dashboard_summary(board: dict) -> dict:
     """The dashboard's last 24 hours, per group: resources by status, and summed counts."""
     out = {}
     for group in ("sources", "datasets", "sinks"):
-        entries = [e for e in (board.get(group) or {}).values() if isinstance(e, dict)]
+        found = board.get(group)
+        entries = [e for e in found.values() if isinstance(e, dict)] \
+            if isinstance(found, dict) else []
         statuses: dict[str, int] = {}
         for entry in entries:
             key = str(entry.get("status") or "UNKNOWN").upper()
@@ -64,11 +67,12 @@ def collect(ctx, args, window: Window, sla_config: sla.SlaConfig | None) -> dict
     notes: list[str] = []
     doc: dict = {"ok": True, "target": target.describe(), "window": window.describe()}
     flow_runs_found: list[runs.Run] | None = None
+    whole = False
     if target.kind in ("flow", "resource"):
         days = daily.resource_days(ctx, target, window)
         where = _run_source(target)
         if where is not None:
-            flow_runs_found = flow_runs(ctx, *where, window, notes)
+            flow_runs_found, whole = flow_runs(ctx, *where, window, notes)
             daily.add_run_counts(days, flow_runs_found)
             in_window = runs.in_span(flow_runs_found, window.start, window.end)
             doc["runs"] = runs.summarize(in_window)
@@ -80,16 +84,21 @@ def collect(ctx, args, window: Window, sla_config: sla.SlaConfig | None) -> dict
     doc["daily"] = days
     doc["totals"] = daily.totals(days)
     if sla_config is not None:
-        doc["sla"] = _sla(ctx, target, flow_runs_found, window, sla_config, notes)
+        doc["sla"] = _sla(ctx, target, flow_runs_found, whole, window, sla_config, notes)
     doc["notes"] = notes
     return doc
 
 
-def _sla(ctx, target, found, window, config: sla.SlaConfig, notes: list[str]) -> dict:
+def _lifetime(target, found, whole: bool) -> sla.Lifetime:
+    return sla.Lifetime.of(found or [], whole, target.status == "PAUSED")
+
+
+def _sla(ctx, target, found, whole, window, config: sla.SlaConfig, notes: list[str]) -> dict:
     results = []
     if target.flow_id is not None:
         targets = config.for_flow(target.flow_id)
-        results.append(sla.attainment(target.flow_id, target.name, found or [], targets, window))
+        results.append(sla.attainment(target.flow_id, target.name, found or [], targets, window,
+                                      _lifetime(target, found, whole)))
     else:
         if not config.flows:
             notes.append("SLA: the file lists no flows; an org or user report judges only the "
@@ -97,6 +106,7 @@ def _sla(ctx, target, found, window, config: sla.SlaConfig, notes: list[str]) ->
         for flow_id, targets in config.flows.items():
             flow = fetch.flow_target(ctx, flow_id)
             where = _run_source(flow)
-            flow_found = flow_runs(ctx, *where, window, notes) if where else []
-            results.append(sla.attainment(flow.id, flow.name, flow_found, targets, window))
+            flow_found, whole = flow_runs(ctx, *where, window, notes) if where else ([], True)
+            results.append(sla.attainment(flow.id, flow.name, flow_found, targets, window,
+                                          _lifetime(flow, flow_found, whole)))
     return {"flows": results}

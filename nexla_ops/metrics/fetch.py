@@ -8,11 +8,33 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from nexla_ops.errors import ApiError
+from nexla_ops.flows import whole_flow
 from nexla_ops.paging import Page, PageWalk
 
 from .window import Window
 
 RUN_PAGE = 100  # the sandbox's (and Nexla's usual) largest page
+
+
+class Reads:
+    """The Context's GETs and helpers, every call fitted into the run's one time budget
+    (--deadline for the whole report, not per call: an org's year is hundreds of calls), as
+    triage and health_check bound theirs."""
+
+    def __init__(self, ctx, seconds: float):
+        import time
+
+        self.ctx = ctx
+        self.ends = time.monotonic() + seconds
+
+    def request(self, method: str, path: str, *, params: dict | None = None):
+        return self.ctx.request(method, path, params=params, budget_ends=self.ends)
+
+    def current_user(self) -> dict:
+        return self.ctx.current_user()
+
+    def progress(self, text: str) -> None:
+        self.ctx.progress(text)
 MAX_RUN_PAGES = 100  # 10,000 runs: more than a year of hourly runs
 
 
@@ -26,6 +48,7 @@ class Target:
     name: str = ""
     resource_type: str = ""  # for kind == resource
     flow_id: int | None = None  # the flow a flow or resource belongs to
+    status: str = ""  # the flow's status (ACTIVE, PAUSED, ...)
     source_id: int | None = None
     sink_ids: list[int] = field(default_factory=list)
 
@@ -53,23 +76,26 @@ def _walk(node: dict, key: str) -> list[int]:
 
 def _root(body, what: str) -> dict:
     flows = body.get("flows") if isinstance(body, dict) else None
-    if not flows or not isinstance(flows[0], dict):
-        raise ApiError(f"{what}: unexpected response shape (expected a non-empty 'flows')")
+    if not isinstance(flows, list) or not flows or not isinstance(flows[0], dict):
+        raise ApiError(f"{what}: unexpected response shape (expected a non-empty 'flows' list)")
     return flows[0]
 
 
 def _flow_target(root: dict, kind: str, ident: int, resource_type: str = "") -> Target:
     sources = _walk(root, "data_source_id")
+    status = root.get("status")
     return Target(kind, ident, str(root.get("name") or ""), resource_type,
                   flow_id=root.get("origin_node_id") or root.get("id"),
+                  status=status.upper() if isinstance(status, str) else "",
                   source_id=sources[0] if sources else None,
                   sink_ids=_walk(root, "data_sink_id"))
 
 
 def flow_target(ctx, flow_id: int) -> Target:
-    """GET /flows/{id}: the flow's tree (any node id names its flow)."""
-    root = _root(ctx.request("GET", f"/flows/{flow_id}", params={"flows_only": 1}),
-                 f"GET /flows/{flow_id}")
+    """GET /flows/{id}: the whole flow's tree (any node id names its flow)."""
+    body = whole_flow(lambda path, params: ctx.request("GET", path, params=params), flow_id,
+                      {"flows_only": 1})
+    root = _root(body, f"GET /flows/{flow_id}")
     target = _flow_target(root, "flow", flow_id)
     target.id = target.flow_id or flow_id
     return target
@@ -134,7 +160,10 @@ def dashboard(ctx) -> dict:
     uid = ctx.current_user().get("id")
     body = ctx.request("GET", f"/users/{uid}/flows/dashboard")
     metrics = body.get("metrics") if isinstance(body, dict) else None
-    return metrics if isinstance(metrics, dict) else {}
+    if not isinstance(metrics, dict):
+        raise ApiError(f"GET /users/{uid}/flows/dashboard: unexpected response shape "
+                       "(expected 'metrics' as an object)")
+    return metrics
 
 
 def run_rows(ctx, resource_type: str, resource_id: int, enough) -> tuple[list[dict], bool]:
@@ -150,7 +179,10 @@ def run_rows(ctx, resource_type: str, resource_id: int, enough) -> tuple[list[di
             raise ApiError(f"GET {path}: unexpected response shape (expected 'metrics' as an "
                            "object)")
         meta = metrics.get("meta") if isinstance(metrics.get("meta"), dict) else {}
-        data = [row for row in metrics.get("data") or [] if isinstance(row, dict)]
+        if not isinstance(metrics.get("data"), list):
+            raise ApiError(f"GET {path}: unexpected response shape (expected 'metrics.data' "
+                           "as a list)")
+        data = [row for row in metrics["data"] if isinstance(row, dict)]
         return Page(data, meta.get("pageCount") if isinstance(meta.get("pageCount"), int)
                     else None)
 

@@ -17,6 +17,7 @@ RUN_FIELDS = ("runs", "finished", "succeeded", "failed", "running", "success_rat
               "duration_p50_s", "duration_p95_s", "throughput_rps", "durations_known")
 SLA_DAY_FIELDS = ("date", "runs", "success_rate", "duration_p95_s", "max_gap_s",
                   "freshness_met", "success_rate_met", "duration_met", "met")
+SLA_TEXT_FIELDS = tuple("max_gap" if f == "max_gap_s" else f for f in SLA_DAY_FIELDS)
 SLA_CSV_FIELDS = ("sla_met", "max_gap_s", "success_rate", "duration_p95_s")
 
 
@@ -26,6 +27,26 @@ def title(doc: dict) -> str:
     kind = target.get("resource_type") or target["kind"]
     window = doc["window"]
     return f"{kind} {target['id']}{name}: {window['from']} .. {window['to']} (UTC)"
+
+
+def human_seconds(seconds: float | None) -> str:
+    if seconds is None:
+        return "-"
+    if seconds >= 3600:
+        return f"{seconds / 3600:.1f}h"
+    return f"{seconds / 60:.0f}m" if seconds >= 60 else f"{seconds:.0f}s"
+
+
+def targets_text(targets: dict) -> str:
+    """"freshness 8.0h, success rate 0.95, duration p95 2m" (unset targets left out)."""
+    parts = []
+    if targets.get("freshness_s") is not None:
+        parts.append(f"freshness {human_seconds(targets['freshness_s'])}")
+    if targets.get("success_rate") is not None:
+        parts.append(f"success rate {targets['success_rate']:g}")
+    if targets.get("duration_p95_s") is not None:
+        parts.append(f"duration p95 {human_seconds(targets['duration_p95_s'])}")
+    return ", ".join(parts) or "none"
 
 
 def _mark(value) -> str:
@@ -46,12 +67,12 @@ def text(doc: dict) -> str:
             for group in ("sources", "datasets", "sinks"))]
     for flow in (doc.get("sla") or {}).get("flows", []):
         share = "n/a" if flow["attainment"] is None else f"{flow['attainment']:.1%}"
-        parts += ["", f"SLA flow {flow['flow_id']}: {flow['days_met']}/"
-                  f"{flow['days_evaluated']} days met ({share}); missed: "
+        parts += ["", f"SLA flow {flow['flow_id']} ({targets_text(flow['targets'])}): "
+                  f"{flow['days_met']}/{flow['days_evaluated']} days met ({share}); missed: "
                   f"{', '.join(flow['missed']) or 'none'}",
-                  format_table([{**day, **{k: _mark(day[k]) for k in SLA_DAY_FIELDS
-                                           if k.endswith("met")}} for day in flow["days"]],
-                               list(SLA_DAY_FIELDS))]
+                  format_table([{**day, "max_gap": human_seconds(day["max_gap_s"]),
+                                 **{k: _mark(day[k]) for k in SLA_DAY_FIELDS if k.endswith("met")}}
+                                for day in flow["days"]], list(SLA_TEXT_FIELDS))]
     parts += [f"note: {one_line(escape_text(note), 300)}" for note in doc.get("notes") or []]
     return "\n".join(parts) + "\n"
 

@@ -9,7 +9,7 @@ import html
 from nexla_ops.redact import escape_text, one_line, redact_text
 
 from .daily import COLUMNS
-from .outputs import RUN_FIELDS, SLA_DAY_FIELDS, title
+from .outputs import RUN_FIELDS, SLA_DAY_FIELDS, targets_text, title
 
 STYLE = """body{font-family:sans-serif;margin:2em;color:#222}
 table{border-collapse:collapse;margin:1em 0}td,th{border:1px solid #ccc;padding:2px 8px;
@@ -53,10 +53,10 @@ def render_html(doc: dict, png: bytes | None) -> str:
         share = "n/a" if flow["attainment"] is None else f"{flow['attainment']:.1%}"
         parts += [f"<h2>SLA: flow {_text(flow['flow_id'])}</h2>",
                   f"<p>{flow['days_met']} of {flow['days_evaluated']} days met ({share}); "
-                  f"targets: {_text(flow['targets'])}</p>",
+                  f"targets: {_text(targets_text(flow['targets']))}</p>",
                   _table(flow["days"], SLA_DAY_FIELDS)]
-    parts += ["<h2>Daily totals</h2>", _table(doc["daily"], COLUMNS),
-              _table([doc["totals"]], list(doc["totals"]))]
+    parts += ["<h2>Per day</h2>", _table(doc["daily"], COLUMNS),
+              "<h2>Totals over the window</h2>", _table([doc["totals"]], list(doc["totals"]))]
     if doc.get("notes"):
         parts.append("<h2>Notes</h2><ul>" + "".join(f"<li>{_text(n)}</li>" for n in doc["notes"])
                      + "</ul>")

@@ -16,7 +16,8 @@ to now), with the runs whose start (else completion) falls in the day:
 - duration_p95: the nearest-rank p95 of the finished runs' durations must be <= the target (no
   known durations: not judged).
 A day is met when every target judged that day is met; a day where none is judged is not
-evaluated. Attainment = days met / days evaluated.
+evaluated, nor is a day before the flow's first run or (for a paused flow) after its last.
+Attainment = days met / days evaluated.
 """
 
 from __future__ import annotations
@@ -137,11 +138,44 @@ def longest_gap(successes: list[dt.datetime], lo: dt.datetime, hi: dt.datetime) 
     return max(longest, (hi - mark).total_seconds())
 
 
+@dataclass(frozen=True)
+class Lifetime:
+    """When a flow could be judged: from its first run (when its whole history was read and it
+    began inside the window) to its last run (when it is paused now). None: no bound."""
+
+    first_run: dt.datetime | None = None
+    paused_after: dt.datetime | None = None
+
+    @classmethod
+    def of(cls, runs: list[Run], history_whole: bool, paused: bool) -> Lifetime:
+        times = [r.at for r in runs if r.at is not None]
+        first = min(times) if history_whole and times else None
+        last = max(times) if paused and times else None
+        if history_whole and not times:  # never ran: nothing to judge at all
+            return cls(first_run=dt.datetime.max.replace(tzinfo=dt.timezone.utc))
+        return cls(first, last)
+
+    def outside(self, lo: dt.datetime, hi: dt.datetime) -> str | None:
+        if self.first_run is not None and hi <= self.first_run:
+            return "before the flow's first run"
+        if self.paused_after is not None and lo > self.paused_after:
+            return "the flow is paused (no run since)"
+        return None
+
+
 def judge_day(day: dt.date, runs: list[Run], successes: list[dt.datetime], targets: Targets,
-              window: Window) -> dict:
+              window: Window, lifetime: Lifetime = Lifetime()) -> dict:
     lo = day_start(day)
     hi = min(lo + DAY, window.now)
-    mine = in_span(runs, lo, lo + DAY)
+    outside = lifetime.outside(lo, hi)
+    if outside:
+        return {"date": day.isoformat(), "partial": hi < lo + DAY, "runs": 0, "finished": 0,
+                "success_rate": None, "duration_p95_s": None, "max_gap_s": None,
+                "freshness_met": None, "success_rate_met": None, "duration_met": None,
+                "evaluated": False, "met": None, "not_evaluated": outside}
+    if lifetime.first_run is not None and lifetime.first_run > lo:
+        lo = lifetime.first_run  # the first run's day counts from that run
+    mine = in_span(runs, day_start(day), day_start(day) + DAY)
     finished = [r for r in mine if r.finished]
     durations = [r.duration for r in finished if r.duration is not None]
     rate = sum(r.succeeded for r in finished) / len(finished) if finished else None
@@ -163,10 +197,11 @@ def judge_day(day: dt.date, runs: list[Run], successes: list[dt.datetime], targe
 
 
 def attainment(flow_id: int, name: str, runs: list[Run], targets: Targets,
-               window: Window) -> dict:
-    """One flow's per-day verdicts over the window and its attainment."""
+               window: Window, lifetime: Lifetime = Lifetime()) -> dict:
+    """One flow's per-day verdicts over the window and its attainment; days outside the flow's
+    `lifetime` are listed, not evaluated."""
     successes = sorted(r.finished_at for r in runs if r.succeeded)
-    days = [judge_day(day, runs, successes, targets, window) for day in window.days
+    days = [judge_day(day, runs, successes, targets, window, lifetime) for day in window.days
             if day_start(day) <= window.now]
     evaluated = [d for d in days if d["evaluated"]]
     met = [d for d in evaluated if d["met"]]

@@ -6,9 +6,12 @@ from __future__ import annotations
 from datetime import datetime, timezone
 
 import nexla_ops
-from nexla_ops.health.observe import flows_from_page, run_from_metric
-from nexla_ops.logs import iso, normalise_message, normalize_line
+from nexla_ops.flows import whole_flow
+from nexla_ops.health.observe import flows_from_page, objects, run_from_metric
+from nexla_ops.logs import iso, normalise_message
 from nexla_ops.transforms import infer_schema, schema_diff
+
+from .answers import log_lines, run_rows
 
 RUN_PAGE = 100
 MAX_RUN_PAGES = 5  # how far back a last success or failure is looked for
@@ -27,15 +30,12 @@ def find_runs(api, source_id: int) -> tuple[dict | None, dict | None]:
     found: dict[str, dict] = {}
     path = f"/data_sources/{source_id}/metrics/run_summary"
     for page in range(1, MAX_RUN_PAGES + 1):
-        body = api.get(path, {"page": page, "size": RUN_PAGE}) or {}
-        metrics = body.get("metrics") if isinstance(body, dict) else None
-        rows = [r for r in (metrics or {}).get("data") or [] if isinstance(r, dict)]
+        rows, meta = run_rows(api.get(path, {"page": page, "size": RUN_PAGE}), f"GET {path}")
         runs = sorted(((run_from_metric(r), r) for r in rows),
                       key=lambda pair: (pair[0].when or _EPOCH, pair[0].run_id), reverse=True)
         for run, row in runs:
             if run.finished:
                 found.setdefault("failure" if _is_failed(run) else "success", row)
-        meta = (metrics or {}).get("meta") or {}
         last_page = len(rows) < RUN_PAGE or page >= _whole(meta.get("pageCount"), page)
         if len(found) == 2 or last_page:
             break
@@ -62,15 +62,10 @@ def run_figures(row: dict | None) -> dict | None:
 
 def _log_patterns(api, flow_id: int, run_id: int) -> dict[str, dict]:
     """pattern -> {level, example, count, resource} over the run's log lines (one page)."""
-    body = api.get(f"/flows/{flow_id}/logs", {"run_id": run_id, "page": 1,
-                                              "per_page": LOG_PAGE}) or {}
-    logs = body.get("logs") if isinstance(body, dict) else None
-    raw_lines = logs.get("data") if isinstance(logs, dict) else logs
+    path = f"/flows/{flow_id}/logs"
+    body = api.get(path, {"run_id": run_id, "page": 1, "per_page": LOG_PAGE})
     patterns: dict[str, dict] = {}
-    for raw in raw_lines or []:
-        if not isinstance(raw, dict):
-            continue
-        line = normalize_line(raw)
+    for line in log_lines(body, f"GET {path}"):
         if line["run_id"] not in (None, run_id):
             continue
         message = nexla_ops.redact_text(str(line["message"]))
@@ -106,8 +101,8 @@ def schema_difference(api, nexset_ids: list[int], success: dict | None,
         body = api.get(f"/data_sets/{nexset_id}/samples",
                        {"count": SAMPLE_COUNT, "include_metadata": 1})
         records: dict[str, list] = {"success": [], "failure": []}
-        for item in body if isinstance(body, list) else []:
-            meta = item.get("nexlaMetaData") if isinstance(item, dict) else None
+        for item in objects(body):
+            meta = item.get("nexlaMetaData")
             if not isinstance(meta, dict) or meta.get("errorRecord"):
                 continue
             for side, run_id in runs.items():
@@ -131,10 +126,13 @@ def schema_difference(api, nexset_ids: list[int], success: dict | None,
 # -------------------------------------------------------------------- the whole comparison
 
 def compare_flow(api, flow_id: int) -> dict:
-    body = api.get(f"/flows/{flow_id}", {"include_run_metrics": 1})
-    flows = flows_from_page(body) if isinstance(body, dict) else []
+    body = whole_flow(api.get, flow_id, {"include_run_metrics": 1})
+    if not isinstance(body, dict) or not isinstance(body.get("flows"), list):
+        raise nexla_ops.ApiError(f"GET /flows/{flow_id}: unexpected response shape (expected "
+                                 "an object with a 'flows' list)")
+    flows = flows_from_page(body)
     if not flows:
-        raise nexla_ops.NotFound(f"flow {flow_id}: not found")
+        raise nexla_ops.NotFound(f"flow {flow_id}: not found (no readable flow in the answer)")
     flow = flows[0]
     if flow.source_id is None:
         raise nexla_ops.NotFound(f"flow {flow_id}: has no source, so no runs to compare")

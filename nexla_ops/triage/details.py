@@ -7,7 +7,9 @@ from datetime import datetime
 
 import nexla_ops
 from nexla_ops.health.observe import run_from_metric
-from nexla_ops.logs import normalise_message, normalize_line
+from nexla_ops.logs import normalise_message
+
+from .answers import log_lines, run_rows
 
 RUN_PAGE = 100
 LOG_LINES = 200  # the newest ERROR lines read per failing flow
@@ -17,10 +19,9 @@ MAX_GROUPS = 5
 def runs_in_window(api, source_id: int, since: datetime) -> tuple[list, bool]:
     """The source's runs started in the window, newest first, and whether all were read (one
     page of RUN_PAGE; a busier flow is summarised from its newest RUN_PAGE)."""
-    body = api.get(f"/data_sources/{source_id}/metrics/run_summary", {"page": 1, "size": RUN_PAGE}) or {}
-    metrics = body.get("metrics") if isinstance(body, dict) else None
-    rows = metrics.get("data") if isinstance(metrics, dict) else None
-    runs = [run_from_metric(row) for row in rows or [] if isinstance(row, dict)]
+    path = f"/data_sources/{source_id}/metrics/run_summary"
+    rows, _ = run_rows(api.get(path, {"page": 1, "size": RUN_PAGE}), f"GET {path}")
+    runs = [run_from_metric(row) for row in rows]
     runs.sort(key=lambda r: (r.when or since, r.run_id), reverse=True)
     kept = [r for r in runs if r.when is not None and r.when >= since]
     return kept, len(kept) < len(runs) or len(runs) < RUN_PAGE
@@ -30,12 +31,10 @@ def error_groups(api, flow_id: int, since: datetime, now: datetime, names: dict)
     """The flow's newest ERROR lines in the window, grouped by message shape (numbers, ids and
     quoted values masked). Run-summary lines ("Run N finished ...") only restate the cause, so
     they are dropped when a line names one."""
-    body = api.get(f"/flows/{flow_id}/logs", {
-        "from": int(since.timestamp()), "to": int(now.timestamp()), "severity": "ERROR",
-        "page": 1, "per_page": LOG_LINES}) or {}
-    logs = body.get("logs") if isinstance(body, dict) else None
-    raw_lines = logs.get("data") if isinstance(logs, dict) else logs
-    lines = [normalize_line(raw) for raw in raw_lines or [] if isinstance(raw, dict)]
+    path = f"/flows/{flow_id}/logs"
+    body = api.get(path, {"from": int(since.timestamp()), "to": int(now.timestamp()),
+                          "severity": "ERROR", "page": 1, "per_page": LOG_LINES})
+    lines = log_lines(body, f"GET {path}")
     causes = [line for line in lines if str(line.get("log_type") or "").upper() != "SUMMARY"]
     groups: dict[str, dict] = {}
     for line in causes or lines:
@@ -90,9 +89,17 @@ def failing_since(runs: list):
 
 def enrich(api, finding, evidence, since: datetime, now: datetime) -> None:
     """Per-flow reads for a flow whose runs failed; counts from the full window replace the bulk
-    listing's latest-runs estimate."""
+    listing's latest-runs estimate. A read that fails leaves the flow with what the listing
+    showed and the reason in details["unavailable"]: one flow must not end the triage."""
+    try:
+        _enrich(api, finding, evidence, since, now)
+    except nexla_ops.OpsError as exc:
+        finding.details["unavailable"] = nexla_ops.one_line(exc.message, 300)
+
+
+def _enrich(api, finding, evidence, since: datetime, now: datetime) -> None:
     flow = finding.flow
-    if flow.source_id is not None:
+    if flow.source_id is not None:  # an id (observe.flows_from_page reads only real ones)
         runs, complete = runs_in_window(api, flow.source_id, since)
         if runs:
             failed = [r for r in runs if r.status == "FAILED" or (r.finished and r.errors)]

@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 import nexla_ops
-from nexla_ops.health.observe import flows_from_page
+from nexla_ops.health.observe import flows_from_page, objects
 from nexla_ops.paging import PageWalk
 from nexla_ops.probe import verification
 
@@ -39,6 +39,9 @@ class Evidence:
     credentials: dict[int, Credential] = field(default_factory=dict)
     notifications: list[dict] = field(default_factory=list)  # problem-level, in the window
     resource_names: dict = field(default_factory=dict)  # (kind, id) -> name
+    unreadable_flows: int = 0  # listed flows without a usable id: not judged
+    notifications_problem: str = ""  # why the notifications could not be read
+    probe_problems: list[str] = field(default_factory=list)  # probes that gave no verdict
     sinks_of: dict = field(default_factory=dict)  # flow id -> destination ids
     credential_of: dict = field(default_factory=dict)  # (kind, id) -> the credential it uses
     parent_of: dict = field(default_factory=dict)  # nexset id -> the nexset it derives from
@@ -60,20 +63,25 @@ def read_flows(api, ctx, evidence: Evidence) -> None:
         if not isinstance(body, dict) or not isinstance(body.get("flows"), list):
             raise nexla_ops.ApiError("GET /flows: unexpected response shape (expected an "
                                      "object with 'flows')")
-        for raw in body.get("data_credentials") or []:
-            if isinstance(raw, dict) and isinstance(raw.get("id"), int):
+        for raw in objects(body.get("data_credentials")):
+            if nexla_ops.api_id(raw.get("id")):
                 evidence.credentials[raw["id"]] = _credential(raw)
         for kind in ("data_sources", "data_sets", "data_sinks"):
-            for raw in body.get(kind) or []:
-                if not isinstance(raw, dict) or raw.get("id") is None:
+            for raw in objects(body.get(kind)):
+                rid = nexla_ops.api_id(raw.get("id"))
+                if rid is None:
                     continue
-                key = (kind, raw["id"])
+                key = (kind, rid)
                 evidence.resource_names[key] = nexla_ops.one_line(str(raw.get("name") or ""), 120)
-                if raw.get("data_credentials_id"):
-                    evidence.credential_of[key] = raw["data_credentials_id"]
-                if raw.get("parent_data_set_id"):
-                    evidence.parent_of[raw["id"]] = raw["parent_data_set_id"]
-        return flows_from_page(body)
+                credential_id = nexla_ops.api_id(raw.get("data_credentials_id"))
+                if credential_id:
+                    evidence.credential_of[key] = credential_id
+                parent = nexla_ops.api_id(raw.get("parent_data_set_id"))
+                if parent:
+                    evidence.parent_of[rid] = parent
+        flows = flows_from_page(body)
+        evidence.unreadable_flows += len(objects(body["flows"])) - len(flows)
+        return flows
 
     walk = PageWalk(fetch_page, what="GET /flows", identity=lambda flow: flow.flow_id,
                     per_page=nexla_ops.PAGE_SIZE)
@@ -100,9 +108,7 @@ def read_notifications(api, evidence: Evidence, since: datetime) -> None:
         return body if isinstance(body, list) else []
 
     walk = PageWalk(fetch_page, what="GET /notifications", per_page=nexla_ops.PAGE_SIZE)
-    for raw in (item for page in walk for item in page):
-        if not isinstance(raw, dict):
-            continue
+    for raw in (item for page in walk for item in objects(page)):
         level = str(raw.get("level") or "").upper()
         created = nexla_ops.api_time(raw.get("created_at"))
         if level not in PROBLEM_LEVELS or (created is not None and created < since):
@@ -110,7 +116,7 @@ def read_notifications(api, evidence: Evidence, since: datetime) -> None:
         evidence.notifications.append({
             "id": raw.get("id"), "level": level, "created_at": created,
             "resource": (NOTIFICATION_KINDS.get(str(raw.get("resource_type") or "").upper()),
-                         raw.get("resource_id")),
+                         nexla_ops.api_id(raw.get("resource_id"))),
             "message": nexla_ops.one_line(nexla_ops.redact_text(str(raw.get("message") or "")),
                                           300)})
 
@@ -118,5 +124,8 @@ def read_notifications(api, evidence: Evidence, since: datetime) -> None:
 def gather(api, ctx, since: datetime) -> Evidence:
     evidence = Evidence(flows=[])
     read_flows(api, ctx, evidence)
-    read_notifications(api, evidence, since)
+    try:
+        read_notifications(api, evidence, since)
+    except nexla_ops.OpsError as exc:  # (a key without the role, say): triage goes on
+        evidence.notifications_problem = nexla_ops.one_line(exc.message, 300)
     return evidence

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from nexla_ops.logs import iso
-from nexla_ops.redact import one_line
+from nexla_ops.redact import escape_text, one_line
 
 from .findings import SEVERITY_NAMES
 
@@ -23,6 +23,7 @@ def finding_document(finding, rank: int, steps: list[dict]) -> dict:
         "last_success": iso(finding.last_success),
         "failing_since": iso(finding.details.get("failing_since")),
         "runs_read_whole_window": finding.details.get("window_complete"),
+        "details_unavailable": finding.details.get("unavailable"),
         "failing_run": None if run is None else {
             "run_id": run.run_id, "status": run.status, "started_at": iso(run.started_at),
             "finished_at": iso(run.finished_at), "records": run.records, "errors": run.errors},
@@ -51,14 +52,21 @@ def summary_line(doc: dict) -> str:
             f"{window} ({parts}; {doc['api_calls']} requests)")
 
 
+def _t(value, limit: int = 300) -> str:
+    """API text (names, messages) for one line of the text report: escapes made visible."""
+    return one_line(escape_text(value), limit)
+
+
 def render_text(doc: dict) -> str:
     lines = [summary_line(doc)]
     for item in doc["flows"]:
         lines.append("")
-        lines.append(f"{item['rank']}. flow {item['flow_id']} {item['name']} "
+        lines.append(f"{item['rank']}. flow {item['flow_id']} {_t(item['name'])} "
                      f"[{item['severity']}]")
         for problem in item["problems"]:
-            lines.append(f"   - {problem['message']}")
+            lines.append(f"   - {_t(problem['message'])}")
+        if item["details_unavailable"]:
+            lines.append(f"   details unavailable: {_t(item['details_unavailable'])}")
         run = item["failing_run"]
         if run:
             lines.append(f"   failing run {run['run_id']} started {run['started_at'] or '-'}: "
@@ -70,27 +78,34 @@ def render_text(doc: dict) -> str:
             res = group["resource"]
             where = f"{res['type']}/{res['id']}" if res.get("id") else "-"
             lines.append(f"   error x{group['count']} in {group['runs']} run(s) at {where}: "
-                         f"{group['example']}")
+                         f"{_t(group['example'])}")
         for cred in item["credentials"]:
             if cred["state"] != "verified":
-                lines.append(f"   credential {cred['id']} {cred['name']}: {cred['state']}"
-                             f" ({cred['probe'] or cred['verified_status'] or 'no status'})")
+                said = cred["probe"] or cred["verified_status"] or "no status"
+                lines.append(f"   credential {cred['id']} {_t(cred['name'], 120)}: "
+                             f"{cred['state']} ({_t(said)})")
         for note in item["notifications"]:
             lines.append(f"   notification {note['level']} {note['created_at'] or '-'}: "
-                         f"{note['message']}")
+                         f"{_t(note['message'])}")
         for step in item["next_steps"]:
-            command = f": {step['command']}" if step["command"] else ""
+            command = f": {_t(step['command'], 400)}" if step["command"] else ""
             lines.append(f"   next: {step['action']}{command}")
+    hidden = doc["broken"] - doc["shown"]
+    if hidden:
+        lines += ["", f"{hidden} more broken flow(s) not shown (--limit {doc['shown']})"]
+    if doc["gaps"]:
+        lines += [""] + [f"incomplete: {_t(gap)}" for gap in doc["gaps"]]
     return "\n".join(lines) + "\n"
 
 
 def _cell(value) -> str:
-    return "-" if value is None else one_line(str(value), 60)
+    return "-" if value is None else _t(value, 60)
 
 
 def render_comparison(doc: dict) -> str:
     good, bad = doc["last_success"], doc["last_failure"]
-    lines = [f"flow {doc['flow_id']} {doc['name']}: last successful run against last failed run"]
+    lines = [f"flow {doc['flow_id']} {_t(doc['name'])}: last successful run against last "
+             "failed run"]
     rows = [("run", "run_id"), ("started", "started_at"), ("finished", "finished_at"),
             ("records", "records"), ("bytes", "bytes"), ("duration (s)", "duration_s"),
             ("errors", "errors")]
@@ -103,23 +118,22 @@ def render_comparison(doc: dict) -> str:
     for entry in doc.get("schema_difference", []):
         head = f"  schema of nexset {entry['nexset_id']}: "
         if "unavailable" in entry:
-            lines.append(head + f"unavailable ({entry['unavailable']})")
+            lines.append(head + f"unavailable ({_t(entry['unavailable'])})")
             continue
         changes = []
         if entry["removed"]:
             changes.append("missing in the failed run: " + ", ".join(
-                one_line(str(f["field"]), 80) for f in entry["removed"]))
+                _t(f["field"], 80) for f in entry["removed"]))
         if entry["added"]:
             changes.append("new in the failed run: " + ", ".join(
-                one_line(str(f["field"]), 80) for f in entry["added"]))
+                _t(f["field"], 80) for f in entry["added"]))
         for change in entry["changed"]:
-            changes.append(f"{one_line(str(change['field']), 80)} {change['from']} -> "
-                           f"{change['to']}")
+            changes.append(f"{_t(change['field'], 80)} {change['from']} -> {change['to']}")
         lines.append(head + ("; ".join(changes) if changes else "no difference"))
     unique = doc.get("unique_log_lines")
     if unique is not None:
         lines.append(f"  log lines only in the failed run ({len(unique)}):")
         for entry in unique:
-            lines.append(f"    {entry['level'] or '-':<5} {entry['resource']} x{entry['count']}: "
-                         f"{entry['example']}")
+            lines.append(f"    {_t(entry['level'] or '-'):<5} {_t(entry['resource'])} "
+                         f"x{entry['count']}: {_t(entry['example'])}")
     return "\n".join(lines) + "\n"
