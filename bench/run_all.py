@@ -1,5 +1,6 @@
 #!/usr/bin/env python3
-"""Every performance target of issue #19, measured in one run and printed as one table.
+"""Every performance target (issue #19's, and triage's request bound), measured in one run and
+printed as one table.
 
 Each row is a ratio of two figures taken in this run on this machine (so a slow or busy machine
 slows both), its target, and whether it is met. The sandbox serves from its own process, with
@@ -118,6 +119,21 @@ class Bench:
             self.add(f"list_resources peak RSS, {big} / {ten_k} sources",
                      results[big].rss_mib / results[ten_k].rss_mib, 1.3,
                      f"({results[big].rss_mib:.0f} / {results[ten_k].rss_mib:.0f} MiB)")
+
+    # -- triage --------------------------------------------------------------------------
+    def triage(self, flows: int, failing: int = 10) -> None:
+        with sandbox_process() as (url, key, control):
+            control.populate("flows", flows - failing, runs=5, fail_rate=0.0)
+            control.populate("flows", failing, runs=5, fail_rate=1.0, name_prefix="bad")
+            control.configure(latency_ms=RTT_S * 1000)
+            args = ["--json", "--output", "{tmp}/triage.json", "--quiet"]
+            result = run_command("triage", args, url, key, control, ok=(1,))
+            self.scale(f"triage ({failing} failing)", flows, control, result)
+            sent = len(control.requests())
+            # the constant: the token, the page past each listing's end, the notifications
+            bound = pages(flows) + 2 * failing + 4
+            self.add(f"triage of {flows} flows, {failing} failing: requests / (pages + "
+                     f"2 x failing + 4)", sent / bound, 1.0, f"({sent} requests, bound {bound})")
 
     # -- batch_operations ----------------------------------------------------------------
     def batch(self, count: int = 300, concurrency: int = 16) -> None:
@@ -296,6 +312,7 @@ def main(argv=None) -> int:
     bench.batch()
     bench.listing(sources)
     bench.health(flows)
+    bench.triage(flows[1])
     bench.sandbox(flows[-1])
     bench.print_tables()
     return 0

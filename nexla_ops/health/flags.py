@@ -54,8 +54,8 @@ def add_credential_args(parser) -> None:
                             "team records a credential's expiry (ISO date, date-time or epoch "
                             "seconds); Nexla publishes no expiry field (repeatable)")
     creds.add_argument("--expiry-warn", type=duration_arg, metavar="DURATION",
-                       help="with --expiry-field: an expiry within this is WARNING, past it "
-                            "CRITICAL (default 7d)")
+                       help="with --expiry-field: an expiry less than this away is WARNING, "
+                            "one that has passed CRITICAL (default 7d; 0: no warning)")
 
 
 def credential_settings(args, flows: bool):
