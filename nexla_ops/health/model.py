@@ -101,8 +101,9 @@ class CredentialResult:
     """One credential the chosen flows use, judged once however many flows use it.
 
     `state` is the credential's own verdict; `counted` is False when only paused flows use it,
-    so the verdict is reported but left out of the overall state. `flows` is [(id, name,
-    paused)]; `message` is the whole sentence (it names the credential and the flows)."""
+    so the verdict is reported but left out of the overall state. `flows` is
+    [credentials.FlowUse]; `message` is the whole sentence (it names the credential and the
+    flows)."""
 
     cred_id: int
     name: str
