@@ -18,6 +18,7 @@ from .failures import translate
 from .output import dumps
 from .parsing import number_flag
 from .redact import one_line, redact_text
+from .stopping import EXIT_TERMINATED, STOP, Terminated, sigterm_stops
 
 if TYPE_CHECKING:  # the context (config, retries, the client) loads only once a command runs
     from .context import Context
@@ -138,32 +139,7 @@ def _exit_status(code: Any) -> int:
 
 # What a failure document's "kind" says for each exit code (health_check passes Nagios names).
 FAILURE_KINDS = {1: "failed", 2: "bad_input", 3: "config", 4: "auth", 5: "not_found",
-                 6: "transient", 7: "partial", 130: "interrupted", 143: "terminated"}
-EXIT_TERMINATED = 143  # 128 + SIGTERM, as a shell reports a command SIGTERM ended
-
-
-class Terminated(BaseException):
-    """SIGTERM, raised in the main thread so a command ends through its own cleanup and, with
-    --json, still prints its one document (commands that need more install their own handler)."""
-
-
-@contextlib.contextmanager
-def _sigterm_raises():
-    import signal
-    import threading
-
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-
-    def handler(signum, frame):
-        raise Terminated()
-
-    previous = signal.signal(signal.SIGTERM, handler)
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGTERM, previous)
+                 6: "transient", 7: "partial", 130: "interrupted", EXIT_TERMINATED: "terminated"}
 
 
 class _WatchedStdout:
@@ -242,19 +218,33 @@ def main_wrapper(run: Callable[[Any, Context], int | None], parser: argparse.Arg
         except SystemExit as exc:  # --help and usage errors: argparse already printed
             code = _exit_status(exc.code)
         else:
-            code, error = _run(run, parser, args)
+            code, error = _run(run, parser, args, output_started=lambda: watched.written)
         if code and not watched.written and wants_json(args, argv):
             doc = failure_document(code, error.message if error else last_error.message,
                                    error, failure_kinds)
             with contextlib.suppress(OSError, ValueError):
                 watched.write(dumps(doc) + "\n")
                 watched.flush()
+        if STOP.is_set() and _workers_left():
+            # SIGTERM means now: a worker may sit in an HTTP read for up to --timeout, and the
+            # interpreter would wait for it at exit (its next attempt would not be sent anyway).
+            with contextlib.suppress(OSError, ValueError):
+                watched.flush()
+                sys.stderr.flush()
+            os._exit(code)
         return code
     finally:
         sys.stdout = watched._stream
         for each in parsers:
             del each.error  # the class's own method again
         logging.getLogger().removeHandler(last_error)
+
+
+def _workers_left() -> bool:
+    import threading
+
+    return any(t is not threading.main_thread() and not t.daemon and t.is_alive()
+               for t in threading.enumerate())
 
 
 def _with_subparsers(parser: argparse.ArgumentParser):
@@ -282,7 +272,7 @@ def _remembering(parser: argparse.ArgumentParser, last_error: _LastError) -> Cal
 
 
 def _run(run: Callable[[Any, Context], int | None], parser: argparse.ArgumentParser,
-         args: Any) -> tuple[int, Any]:
+         args: Any, output_started: Callable[[], bool] = lambda: False) -> tuple[int, Any]:
     """(exit code, the OpsError behind it or None)."""
     debug = bool(getattr(args, "debug", False))
     setup_logging(parser.prog, quiet=getattr(args, "quiet", False),
@@ -292,7 +282,7 @@ def _run(run: Callable[[Any, Context], int | None], parser: argparse.ArgumentPar
     ctx = Context(args)
     error = None
     try:
-        with _sigterm_raises():
+        with sigterm_stops(output_started):
             code = run(args, ctx)
         code = EXIT_OK if code is None else int(code)
     except SystemExit as exc:
@@ -300,8 +290,8 @@ def _run(run: Callable[[Any, Context], int | None], parser: argparse.ArgumentPar
     except KeyboardInterrupt:
         logger.error("interrupted")
         code = 130
-    except Terminated:
-        logger.error("terminated (SIGTERM)")
+    except Terminated as exc:
+        logger.error("%s", exc.message)
         code = EXIT_TERMINATED
     except BrokenPipeError:
         # stdout reader went away (e.g. `| head`); stop quietly like other CLI tools, and keep

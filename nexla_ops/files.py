@@ -49,13 +49,19 @@ def target_path(folder: str, api_url: str, name: str = "", **parts: str) -> Path
     return state_dir() / folder / target_name(api_url, name, **parts)
 
 
+def _temp_prefix(path: str) -> str:
+    """The temp file's name start: the target's name, cut so that a name near NAME_MAX still
+    leaves room for the random part and the suffix."""
+    return f".{os.path.basename(path)[:100]}."
+
+
 def write_atomic(path: str | os.PathLike, text: str | bytes, *, mode: int = 0o644) -> None:
     """Write a file so readers see the old or the new content, never half: temp, fsync, rename."""
     path = Path(path)
     directory = path.parent if str(path.parent) else Path(".")
     directory.mkdir(parents=True, exist_ok=True)
     data = text.encode("utf-8") if isinstance(text, str) else text
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=directory)
+    fd, tmp = tempfile.mkstemp(prefix=_temp_prefix(str(path)), suffix=".tmp", dir=directory)
     try:
         with os.fdopen(fd, "wb") as fh:
             fh.write(data)
@@ -130,6 +136,9 @@ class _Target:
 
         self.field = field
         self.path = path
+        if path.endswith(os.sep) and not os.path.isdir(path):
+            raise BadInput(f"{field}: {path} names a directory (it ends with {os.sep}); "
+                           "expected a file")
         try:
             info = os.stat(path)  # follows symlinks: /dev/stdout is a pipe or a terminal
         except FileNotFoundError:
@@ -166,7 +175,7 @@ def check_output_path(path: str | None, field: str = "--output") -> None:
     if target.in_place:
         return
     try:
-        fd, probe = tempfile.mkstemp(prefix=f".{os.path.basename(target.path)}.", suffix=".tmp",
+        fd, probe = tempfile.mkstemp(prefix=_temp_prefix(target.path), suffix=".tmp",
                                      dir=os.path.dirname(target.path))
     except OSError as exc:
         raise BadInput(f"{field}: cannot write in {os.path.dirname(target.path)} "
@@ -198,7 +207,7 @@ def open_output(path: str | None, field: str = "--output", *, private: bool = Fa
                 yield handle
             return
         directory = os.path.dirname(target.path)
-        fd, tmp = tempfile.mkstemp(prefix=f".{os.path.basename(target.path)}.", suffix=".tmp",
+        fd, tmp = tempfile.mkstemp(prefix=_temp_prefix(target.path), suffix=".tmp",
                                    dir=directory)
         try:
             with os.fdopen(fd, **how) as handle:

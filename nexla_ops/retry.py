@@ -11,6 +11,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from . import stopping
 from .config import DEFAULTS
 from .errors import Transient, UnknownOutcome
 from .failures import Failure, classify, describe_callable
@@ -89,10 +90,14 @@ class RetryPolicy:
             | tenacity.stop_before_delay(deadline),
             wait=wait, retry=tenacity.retry_if_exception(retry_predicate),
             before_sleep=log_retry, reraise=False)
+        def attempt(*a: Any, **kw: Any) -> Any:
+            stopping.check(what)  # after SIGTERM nothing new is sent (cleanup aside)
+            return fn(*a, **kw)
+
         started = time.monotonic()
         _retry_scope.active = True
         try:
-            return retrying(fn, *args, **kwargs)
+            return retrying(attempt, *args, **kwargs)
         except tenacity.RetryError as exc:
             last = exc.last_attempt
             error = last.exception()

@@ -8,7 +8,9 @@ import contextlib
 
 import nexla_ops
 from nexla_ops import journal as checkpoint
+from nexla_ops import stopping
 from nexla_ops.probe import probe_credential
+from nexla_ops.stopping import Terminated
 
 USERS = (("data_sources", "source"), ("data_sinks", "destination"))
 
@@ -200,8 +202,9 @@ class Rotation:
             self.record("intent", key=unit["ref"], step="rotate")
             try:
                 self.converge(unit, to=self.new, origin=self.old)
-            except (StepFailed, nexla_ops.OpsError) as exc:
-                message = exc.message if isinstance(exc, nexla_ops.OpsError) else str(exc)
+            except (StepFailed, nexla_ops.OpsError, Terminated) as exc:
+                # (SIGTERM too: the roll-back that follows runs in stopping.cleanup())
+                message = str(exc) if isinstance(exc, StepFailed) else exc.message
                 self.record("outcome", key=unit["ref"], status="failed", error=message)
                 raise StepFailed(f"{_unit_label(unit)}: {message}") from None
             self.record("outcome", key=unit["ref"], status="done")
@@ -403,7 +406,8 @@ def _rotate(args, ctx, old: int, new: int, journal) -> int:
         results = rotation.apply(units)
     except StepFailed as exc:
         ctx.warn(f"rotation failed at {exc}; switching everything back to credential {old}")
-        return _roll_back(ctx, args, rotation, units, document, str(exc))
+        with stopping.cleanup():  # a SIGTERM now waits for the roll-back
+            return _roll_back(ctx, args, rotation, units, document, str(exc))
     document["units"] = results
     document["result"] = "rotated"
     code = nexla_ops.EXIT_OK

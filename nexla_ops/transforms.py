@@ -11,6 +11,8 @@ import uuid
 from typing import Any
 
 import nexla_ops
+from nexla_ops import stopping
+from nexla_ops.stopping import Terminated
 
 TEMP_PREFIX = "nexla-ops-validate-"
 TEMP_TAG = "nexla-ops-validate"
@@ -327,16 +329,17 @@ def read_samples(ctx: nexla_ops.Context, nexset_id: int, count: int) -> list[tup
     return [(dict(s.raw_message), s.nexla_metadata) for s in samples]
 
 
+def find_temp_nexset(ctx: nexla_ops.Context, name: str) -> dict | None:
+    found = next((n for n in ctx.paginate(ctx.client.nexsets.list, what="GET /data_sets")
+                  if getattr(n, "name", None) == name), None)
+    return nexla_ops.to_jsonable(found) if found is not None else None
+
+
 def create_temp_nexset(ctx: nexla_ops.Context, body: dict) -> dict:
     from nexla_sdk.models.nexsets.requests import NexsetCreate
 
-    nexsets = ctx.client.nexsets
-
-    def find() -> Any:
-        return next((n for n in ctx.paginate(nexsets.list, what="GET /data_sets")
-                     if getattr(n, "name", None) == body["name"]), None)
-
-    created = ctx.create_once(find, lambda: nexsets.create(NexsetCreate(**body)),
+    created = ctx.create_once(lambda: find_temp_nexset(ctx, body["name"]),
+                              lambda: ctx.client.nexsets.create(NexsetCreate(**body)),
                               what="POST /data_sets (temporary nexset)")
     return nexla_ops.to_jsonable(created)
 
@@ -420,10 +423,24 @@ def validate(ctx: nexla_ops.Context, args: argparse.Namespace, spec: dict | None
         report = evaluate(inputs, outputs, parent.get("output_schema"),
                           temp_now.get("output_schema"), expect_fields=expect_fields,
                           expect_schema=expect_schema, show_values=args.show_values)
+    except Terminated:
+        if temp is not None or args.keep:
+            raise
+        # SIGTERM while creating: the create may land all the same, now or in a moment
+        with stopping.cleanup(), contextlib.suppress(nexla_ops.OpsError):
+            temp = find_temp_nexset(ctx, body["name"])
+        if temp is None:
+            raise nexla_ops.Partial(
+                f"terminated (SIGTERM) while creating the temporary nexset {body['name']}; "
+                "it may still appear: delete it if it does (list_resources.py --type nexsets "
+                f"--name {body['name']})", leftovers=[{"name": body["name"]}]) from None
+        cleanup["id"] = temp["id"]
+        raise
     finally:
         if temp is not None and not args.keep:
             try:
-                delete_temp_nexset(ctx, temp)
+                with stopping.cleanup():  # SIGTERM waits for the deletion
+                    delete_temp_nexset(ctx, temp)
                 cleanup["deleted"] = True
             except nexla_ops.OpsError as exc:
                 cleanup["error"] = exc.message

@@ -387,7 +387,8 @@ def test_any_node_id_names_the_whole_flow(fm):
     assert json.loads(by_sink)["totals"] == json.loads(by_root)["totals"]
 
 
-def test_days_before_the_first_run_or_while_paused_are_not_evaluated(fm, sandbox, sla_file):
+def test_days_before_the_first_run_are_not_evaluated_and_a_paused_flow_is_judged(
+        fm, sandbox, sla_file):
     new = sandbox.control.populate("flows", 1, runs=0)["ids"][0]
     sla_file.write_text(json.dumps({"defaults": {"freshness": "8h"},
                                     "flows": [{"id": new}, {"id": 1004}]}))
@@ -396,13 +397,11 @@ def test_days_before_the_first_run_or_while_paused_are_not_evaluated(fm, sandbox
     flows = {f["flow_id"]: f for f in json.loads(out)["sla"]["flows"]}
     assert flows[new]["days_evaluated"] == 0 and flows[new]["attainment"] is None
     assert {d["not_evaluated"] for d in flows[new]["days"]} == {"before the flow's first run"}
-    paused = flows[1004]
-    last_run = max(r["started_at"] for r in sandbox.control.state("runs")
-                   if r["flow_id"] == 1004)
-    for day in paused["days"]:
-        after = day_bounds(day["date"])[0] > last_run
-        assert (day.get("not_evaluated") == "the flow is paused (no run since)") is after
-    assert paused["days_evaluated"] < len(paused["days"])
+    paused = flows[1004]  # no runs for days: a pause must not erase the outage
+    first = min(r["started_at"] for r in sandbox.control.state("runs") if r["flow_id"] == 1004)
+    since_first = [d for d in paused["days"] if day_bounds(d["date"])[1] > first]
+    assert paused["days_evaluated"] == len(since_first) and paused["missed"]
+    assert any("flow 1004 is paused" in note for note in json.loads(out)["notes"])
 
 
 @pytest.mark.parametrize("argv", [["--sla", ""], ["--chart", ""], ["--html", ""],

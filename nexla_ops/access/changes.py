@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import nexla_ops
+from nexla_ops.stopping import Terminated
 
 from .api import AuditTrail, read_accessors, write_accessors
 from .inputs import Resource
@@ -72,6 +73,10 @@ def apply_change(ctx, trail: AuditTrail, operation: str, change: Change) -> list
         trail.record(operation=operation, resource=change.resource, accessor=ident,
                      before=change.before, after=None, result=failed_result(exc),
                      error=exc.message)
+        raise
+    except Terminated as exc:  # SIGTERM mid-write: the change may have landed; say so
+        trail.record(operation=operation, resource=change.resource, accessor=ident,
+                     before=change.before, after=None, result="unknown", error=exc.message)
         raise
     readback = read_accessors(ctx, change.resource)
     found = find_accessor(readback, change.accessor)

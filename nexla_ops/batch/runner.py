@@ -6,10 +6,10 @@ from __future__ import annotations
 import hashlib
 import json
 import threading
-from concurrent.futures import ThreadPoolExecutor
 
 import nexla_ops
 from nexla_ops import journal as checkpoint
+from nexla_ops.stopping import map_threads
 
 from .api import Api, ItemFailed
 from .operations import Operation
@@ -103,8 +103,7 @@ class Runner:
         self.total = len(targets)
         if concurrency == 1 or len(targets) <= 1:
             return [self.process(t) for t in targets]
-        with ThreadPoolExecutor(max_workers=concurrency, thread_name_prefix="batch") as pool:
-            return list(pool.map(self.process, targets))
+        return map_threads(self.process, targets, concurrency, "batch")
 
 
 def plan_header(spec: Spec) -> dict:

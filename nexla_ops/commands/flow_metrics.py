@@ -101,6 +101,8 @@ def run(args, ctx) -> int:
     from nexla_ops.metrics import chart, collect, outputs, report, sla, window
 
     span = window.build_window(args.first, args.last)
+    if args.sla == "":
+        raise nexla_ops.BadInput("--sla: expected a file path, got ''")
     config = sla.load_sla(args.sla) if args.sla is not None else None
     _distinct_files(args)
     check_output_path(args.output)
@@ -131,12 +133,15 @@ def _distinct_files(args) -> None:
     """BadInput when two of --output, --chart, --html and --sla name one file: one would
     overwrite the other (or the SLA file itself)."""
     import os
+    import stat
 
     seen: dict[str, str] = {}
     for flag, path in (("--sla", args.sla), ("--output", args.output), ("--chart", args.chart),
                        ("--html", args.html)):
         if path in (None, "", "-") or not os.path.exists(path) and flag == "--sla":
             continue
+        if os.path.exists(path) and not stat.S_ISREG(os.stat(path).st_mode):
+            continue  # /dev/null twice is fine: devices and FIFOs are written in place
         real = os.path.realpath(path)
         if real in seen:
             raise nexla_ops.BadInput(f"{flag}: names the same file as {seen[real]} ({path})")

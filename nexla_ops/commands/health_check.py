@@ -17,7 +17,6 @@ import sys
 from pathlib import Path
 
 import nexla_ops
-from nexla_ops.cli import Terminated
 from nexla_ops.health.budget import Deadline, arm_watchdog
 from nexla_ops.health.deployments import deployment_files
 from nexla_ops.health.flags import (
@@ -31,6 +30,7 @@ from nexla_ops.health.guide import EXAMPLES
 from nexla_ops.health.model import NAGIOS_KINDS, UNKNOWN
 from nexla_ops.health.settings import ConfigProblem, Thresholds, check_rates, load_config
 from nexla_ops.parsing import id_flag, number_flag
+from nexla_ops.stopping import Terminated, cleanup
 
 
 class NagiosArgumentParser(argparse.ArgumentParser):
@@ -200,8 +200,9 @@ def check(args, ctx, deadline: Deadline, defaults: Thresholds, targets, flows, f
     write_output(args, report)
     if args.alert_webhook:
         webhook = WebhookSettings(args.alert_webhook, args.state_file, args.realert_after)
-        send_alerts(report.results, report.summary, webhook=webhook, now=report.now, ctx=ctx,
-                    deadline=deadline)
+        with cleanup():  # the report is out: a SIGTERM now waits for the alerts it announced
+            send_alerts(report.results, report.summary, webhook=webhook, now=report.now,
+                        ctx=ctx, deadline=deadline)
     return report.exit_code
 
 

@@ -3,6 +3,8 @@ file, per-day attainment. Only GETs are sent."""
 
 from __future__ import annotations
 
+from nexla_ops.parsing import api_count
+
 from . import daily, fetch, runs, sla
 from .window import Window
 
@@ -27,6 +29,11 @@ def flow_runs(ctx, resource_type: str, resource_id: int, window: Window,
     if not complete:
         notes.append(f"{resource_type}/{resource_id}: run history stopped after "
                      f"{len(rows)} runs; older runs are not counted")
+    garbled = sum(runs.unreadable(row) for row in rows)
+    if garbled:
+        notes.append(f"{resource_type}/{resource_id}: {garbled} run summary row(s) had a "
+                     "figure, status or time that could not be read (counted as 0, or left "
+                     "out of the days when no time could be read)")
     found = runs.runs_from_rows(rows)
     if found and not any(r.started_at for r in found):
         notes.append("run summaries carry no started_at (the reference publishes only runId, "
@@ -57,7 +64,7 @@ def _dashboard_summary(board: dict) -> dict:
             key = str(entry.get("status") or "UNKNOWN").upper()
             statuses[key] = statuses.get(key, 0) + 1
         out[group] = {"resources": len(entries), "by_status": statuses,
-                      **{key: sum(runs.as_count(e.get(key)) for e in entries)
+                      **{key: sum(api_count(e.get(key)) for e in entries)
                          for key in ("records", "size", "errors")}}
     return {"start_time": board.get("start_time"), "end_time": board.get("end_time"), **out}
 
@@ -89,8 +96,12 @@ def collect(ctx, args, window: Window, sla_config: sla.SlaConfig | None) -> dict
     return doc
 
 
-def _lifetime(target, found, whole: bool) -> sla.Lifetime:
-    return sla.Lifetime.of(found or [], whole, target.status == "PAUSED")
+def _lifetime(target, found, whole: bool, notes: list[str]) -> sla.Lifetime:
+    if target.status == "PAUSED":
+        notes.append(f"SLA: flow {target.flow_id} is paused; days without its runs count as "
+                     "missed (Nexla does not publish when it was paused): leave it out of the "
+                     "SLA file to stop judging it")
+    return sla.Lifetime.of(found or [], whole)
 
 
 def _sla(ctx, target, found, whole, window, config: sla.SlaConfig, notes: list[str]) -> dict:
@@ -98,7 +109,7 @@ def _sla(ctx, target, found, whole, window, config: sla.SlaConfig, notes: list[s
     if target.flow_id is not None:
         targets = config.for_flow(target.flow_id)
         results.append(sla.attainment(target.flow_id, target.name, found or [], targets, window,
-                                      _lifetime(target, found, whole)))
+                                      _lifetime(target, found, whole, notes)))
     else:
         if not config.flows:
             notes.append("SLA: the file lists no flows; an org or user report judges only the "
@@ -108,5 +119,5 @@ def _sla(ctx, target, found, whole, window, config: sla.SlaConfig, notes: list[s
             where = _run_source(flow)
             flow_found, whole = flow_runs(ctx, *where, window, notes) if where else ([], True)
             results.append(sla.attainment(flow.id, flow.name, flow_found, targets, window,
-                                          _lifetime(flow, flow_found, whole)))
+                                          _lifetime(flow, flow_found, whole, notes)))
     return {"flows": results}

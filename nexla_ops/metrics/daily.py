@@ -5,8 +5,10 @@ from __future__ import annotations
 
 import datetime as dt
 
+from nexla_ops.parsing import api_count
+
 from . import fetch
-from .runs import Run, as_count, in_span
+from .runs import Run, in_span
 from .window import DAY, Window, day_start
 
 COLUMNS = ("date", "records", "records_written", "size", "errors", "runs", "failed_runs")
@@ -21,7 +23,7 @@ def _by_day(rows: list[dict], window: Window) -> dict[str, dict]:
         if day in wanted:
             total = out.setdefault(day, {"records": 0, "size": 0, "errors": 0})
             for key in total:
-                total[key] += as_count(row.get(key))
+                total[key] += api_count(row.get(key))
     return out
 
 

@@ -12,7 +12,7 @@ import datetime as dt
 import math
 from dataclasses import dataclass
 
-from nexla_ops.parsing import api_time
+from nexla_ops.parsing import api_count, api_time
 
 
 @dataclass(frozen=True)
@@ -45,22 +45,31 @@ class Run:
         return None
 
 
-def as_count(value) -> int:
-    """A count from the API: a finite number, else 0."""
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
-        return 0
-    return int(value)
+def unreadable(row: dict) -> bool:
+    """Whether a run summary row has a figure, status or time we cannot read (it is then
+    counted with 0 there, or left out of the days when it has no time at all)."""
+    for key in ("errors", "records", "size"):
+        value = row.get(key)
+        if value is not None and api_count(value) == 0 and value not in (0, 0.0, "0"):
+            return True
+    status = row.get("status")
+    if status is not None and not isinstance(status, str):
+        return True
+    return all(api_time(row.get(key)) is None
+               for key in ("started_at", "finished_at", "lastWritten"))
 
 
 def run_from_row(row: dict) -> Run:
-    errors = as_count(row.get("errors"))
-    status = str(row.get("status") or "").upper() or ("FAILED" if errors else "SUCCESS")
+    errors = api_count(row.get("errors"))
+    status = row.get("status")
+    status = (status.upper() if isinstance(status, str) else "") or (
+        "FAILED" if errors else "SUCCESS")
     finished = api_time(row.get("finished_at"))
     if finished is None and status != "RUNNING":
         finished = api_time(row.get("lastWritten"))
     run_id = row.get("runId") or row.get("run_id")
     return Run(run_id if isinstance(run_id, int) else 0, status, api_time(row.get("started_at")),
-               finished, as_count(row.get("records")), as_count(row.get("size")), errors)
+               finished, api_count(row.get("records")), api_count(row.get("size")), errors)
 
 
 def runs_from_rows(rows: list[dict]) -> list[Run]:

@@ -16,8 +16,7 @@ to now), with the runs whose start (else completion) falls in the day:
 - duration_p95: the nearest-rank p95 of the finished runs' durations must be <= the target (no
   known durations: not judged).
 A day is met when every target judged that day is met; a day where none is judged is not
-evaluated, nor is a day before the flow's first run or (for a paused flow) after its last.
-Attainment = days met / days evaluated.
+evaluated, nor is a day before the flow's first run. Attainment = days met / days evaluated.
 """
 
 from __future__ import annotations
@@ -140,26 +139,23 @@ def longest_gap(successes: list[dt.datetime], lo: dt.datetime, hi: dt.datetime) 
 
 @dataclass(frozen=True)
 class Lifetime:
-    """When a flow could be judged: from its first run (when its whole history was read and it
-    began inside the window) to its last run (when it is paused now). None: no bound."""
+    """When a flow could be judged: from its first run, when its whole history was read and
+    it began inside the window (None: from the window's start). A paused flow is still judged:
+    when it was paused is not published, and a pause after an outage must not erase it."""
 
     first_run: dt.datetime | None = None
-    paused_after: dt.datetime | None = None
 
     @classmethod
-    def of(cls, runs: list[Run], history_whole: bool, paused: bool) -> Lifetime:
+    def of(cls, runs: list[Run], history_whole: bool) -> Lifetime:
         times = [r.at for r in runs if r.at is not None]
-        first = min(times) if history_whole and times else None
-        last = max(times) if paused and times else None
-        if history_whole and not times:  # never ran: nothing to judge at all
-            return cls(first_run=dt.datetime.max.replace(tzinfo=dt.timezone.utc))
-        return cls(first, last)
+        if not history_whole:
+            return cls()
+        # never ran: nothing to judge at all
+        return cls(min(times) if times else dt.datetime.max.replace(tzinfo=dt.timezone.utc))
 
     def outside(self, lo: dt.datetime, hi: dt.datetime) -> str | None:
         if self.first_run is not None and hi <= self.first_run:
             return "before the flow's first run"
-        if self.paused_after is not None and lo > self.paused_after:
-            return "the flow is paused (no run since)"
         return None
 
 

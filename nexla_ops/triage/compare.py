@@ -139,7 +139,7 @@ def compare_flow(api, flow_id: int) -> dict:
     success, failure = find_runs(api, flow.source_id)
     result = {"flow_id": flow.flow_id, "name": nexla_ops.one_line(flow.name, 120),
               "status": flow.status, "last_success": run_figures(success),
-              "last_failure": run_figures(failure), "latest_failed": False}
+              "last_failure": run_figures(failure), "latest_failed": False, "gaps": []}
     if failure is None:
         result["note"] = (f"no failed run among the source's latest "
                           f"{RUN_PAGE * MAX_RUN_PAGES} runs")
@@ -147,7 +147,18 @@ def compare_flow(api, flow_id: int) -> dict:
     newest = max((r for r in (success, failure) if r is not None),
                  key=lambda r: run_from_metric(r).when or _EPOCH)
     result["latest_failed"] = newest is failure
-    result["unique_log_lines"] = unique_lines(api, flow.flow_id, success, failure)
+    # Each half of the comparison stands alone: one unreadable part is said, not fatal.
+    gaps = []
+    try:
+        result["unique_log_lines"] = unique_lines(api, flow.flow_id, success, failure)
+    except nexla_ops.OpsError as exc:
+        result["unique_log_lines"] = None
+        gaps.append(f"log lines unavailable: {nexla_ops.one_line(exc.message, 300)}")
     nexsets = sorted(rid for kind, rid in flow.resources if kind == "data_sets")
-    result["schema_difference"] = schema_difference(api, nexsets, success, failure)
+    try:
+        result["schema_difference"] = schema_difference(api, nexsets, success, failure)
+    except nexla_ops.OpsError as exc:
+        result["schema_difference"] = []
+        gaps.append(f"samples unavailable: {nexla_ops.one_line(exc.message, 300)}")
+    result["gaps"] = gaps
     return result

@@ -40,6 +40,7 @@ class Evidence:
     notifications: list[dict] = field(default_factory=list)  # problem-level, in the window
     resource_names: dict = field(default_factory=dict)  # (kind, id) -> name
     unreadable_flows: int = 0  # listed flows without a usable id: not judged
+    unreadable_status: int = 0  # flows judged as running because their status was unreadable
     notifications_problem: str = ""  # why the notifications could not be read
     probe_problems: list[str] = field(default_factory=list)  # probes that gave no verdict
     sinks_of: dict = field(default_factory=dict)  # flow id -> destination ids
@@ -81,6 +82,7 @@ def read_flows(api, ctx, evidence: Evidence) -> None:
                     evidence.parent_of[rid] = parent
         flows = flows_from_page(body)
         evidence.unreadable_flows += len(objects(body["flows"])) - len(flows)
+        evidence.unreadable_status += sum(flow.status == "UNKNOWN" for flow in flows)
         return flows
 
     walk = PageWalk(fetch_page, what="GET /flows", identity=lambda flow: flow.flow_id,
@@ -105,7 +107,10 @@ def read_notifications(api, evidence: Evidence, since: datetime) -> None:
     def fetch_page(page: int) -> list:
         body = api.get("/notifications", {"from": int(since.timestamp()), "page": page,
                                           "per_page": nexla_ops.PAGE_SIZE})
-        return body if isinstance(body, list) else []
+        if not isinstance(body, list):  # the reference's answer is a bare array
+            raise nexla_ops.ApiError("GET /notifications: unexpected response shape "
+                                     "(expected a list)")
+        return body
 
     walk = PageWalk(fetch_page, what="GET /notifications", per_page=nexla_ops.PAGE_SIZE)
     for raw in (item for page in walk for item in objects(page)):

@@ -3,7 +3,7 @@
 A flow is listed when, in the window, one of its latest runs failed or reported errors, a node of
 it is in an error state, a credential it uses failed verification, or (active flows only) its last
 successful run is older than --stale-after. Paused flows are someone's choice and are skipped
-unless a node of theirs is in an error state."""
+unless a node of theirs is in an error state; a flow whose status is unreadable is judged."""
 
 from __future__ import annotations
 
@@ -57,8 +57,13 @@ def _in_window(run, since: datetime) -> bool:
     return run.when is not None and run.when >= since
 
 
+# Statuses of flows that are not meant to run: someone paused them, or they never started.
+NOT_RUNNING = {"PAUSED", "INIT", "STOPPED", "DISABLED"}
+
+
 def judge(flow, evidence, since: datetime, now: datetime, stale_after: float) -> Finding | None:
-    active = flow.status == "ACTIVE"
+    # A status we cannot read is judged as running: skipping it would hide a broken flow.
+    active = flow.status not in NOT_RUNNING
     runs = [r for r in flow.runs if _in_window(r, since)]
     failed = [r for r in runs if r.status == "FAILED" or (r.finished and r.errors)]
     finished = [r for r in flow.runs if r.finished]

@@ -136,4 +136,5 @@ def render_comparison(doc: dict) -> str:
         for entry in unique:
             lines.append(f"    {_t(entry['level'] or '-'):<5} {_t(entry['resource'])} "
                          f"x{entry['count']}: {_t(entry['example'])}")
+    lines += [f"  incomplete: {_t(gap)}" for gap in doc.get("gaps", [])]
     return "\n".join(lines) + "\n"

@@ -4,7 +4,6 @@ flows only, the next steps, and the document (what the triage command calls)."""
 from __future__ import annotations
 
 import sys
-from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timedelta, timezone
 
 import nexla_ops
@@ -12,6 +11,7 @@ from nexla_ops import probe
 from nexla_ops.health.budget import Deadline
 from nexla_ops.health.observe import Api
 from nexla_ops.output import dumps
+from nexla_ops.stopping import map_threads
 
 from . import advice, compare, details, evidence, findings, report
 
@@ -27,10 +27,12 @@ def _probe_credentials(api, found: evidence.Evidence, concurrency: int) -> None:
         except nexla_ops.OpsError as exc:  # no verdict (a missing role, say): noted, not fatal
             found.probe_problems.append(f"credential {cred_id}: {exc.message}")
             return
+        if verdict.missing:  # the listing just named it: a 404 here is no verdict on it
+            found.probe_problems.append(f"credential {cred_id}: its probe answered not found")
+            return
         found.credentials[cred_id].probe = "ok" if verdict.ok else (verdict.reason or "failed")
 
-    with ThreadPoolExecutor(max_workers=concurrency) as pool:
-        list(pool.map(one, wanted))
+    map_threads(one, wanted, concurrency, "probe")
 
 
 def triage(ctx, api, *, window: float, window_label: str, stale_after: float,
@@ -43,8 +45,8 @@ def triage(ctx, api, *, window: float, window_label: str, stale_after: float,
     ranked = findings.rank(found, since, now, stale_after)
     shown = ranked[:limit] if limit else ranked
     failing = [f for f in shown if f.failed_runs]
-    with ThreadPoolExecutor(max_workers=concurrency) as pool:
-        list(pool.map(lambda f: details.enrich(api, f, found, since, now), failing))
+    map_threads(lambda f: details.enrich(api, f, found, since, now), failing, concurrency,
+                "triage")
     shown.sort(key=lambda f: f.impact, reverse=True)  # recounted over the whole window
     counts = {name: 0 for name in findings.SEVERITY_NAMES.values()}
     for finding in ranked:
@@ -72,6 +74,9 @@ def _gaps(found: evidence.Evidence, shown: list) -> list[str]:
     if found.unreadable_flows:
         gaps.append(f"{found.unreadable_flows} listed flow(s) had no usable id and were not "
                     "judged")
+    if found.unreadable_status:
+        gaps.append(f"{found.unreadable_status} flow(s) had no readable status (judged as "
+                    "running)")
     gaps += [f"probe unavailable: {nexla_ops.one_line(p, 300)}" for p in found.probe_problems]
     if found.notifications_problem:
         gaps.append(f"notifications unavailable: {found.notifications_problem}")
