@@ -350,3 +350,24 @@ def test_sigterm_still_prints_one_json_document(sandbox, script_cwd):
     assert proc.returncode == 143
     doc = json.loads(out)
     assert doc["ok"] is False and doc["error"]["kind"] == "terminated"
+
+
+def test_a_flow_whose_status_cannot_be_read_is_judged(tri, sandbox):
+    sandbox.control.add_fault(method="GET", path=r"^/flows$", action="rewrite",
+                              drop=["flows[].status", "data_sources[].status"], times=10)
+    res = tri("--json")
+    doc = res.json()
+    assert res.code == 1 and 1002 in {f["flow_id"] for f in doc["flows"]}
+    assert any("had no readable status (judged as running)" in g for g in doc["gaps"])
+
+
+def test_notifications_of_another_shape_and_probes_answering_404_are_gaps(tri, sandbox):
+    sandbox.control.add_fault(method="GET", path=r"^/notifications$", action="rewrite",
+                              wrap="data", times=10)
+    sandbox.control.add_fault(method="GET", path=r"^/data_credentials/\d+/probe$",
+                              action="status", status=404, times=50)
+    doc = tri("--json", "--probe-credentials").json()
+    assert any(g.startswith("notifications unavailable: GET /notifications: unexpected "
+                            "response shape") for g in doc["gaps"])
+    assert any("its probe answered not found" in g for g in doc["gaps"])
+    assert {f["flow_id"] for f in doc["flows"]} == {1002, 1003}  # 404s fail no credential
