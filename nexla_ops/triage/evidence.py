@@ -43,6 +43,15 @@ class Evidence:
     unreadable_status: int = 0  # flows judged as running because their status was unreadable
     notifications_problem: str = ""  # why the notifications could not be read
     probe_problems: list[str] = field(default_factory=list)  # probes that gave no verdict
+    _by_resource: dict | None = None
+
+    def notifications_by_resource(self) -> dict:
+        """(kind, id) -> its notifications: one pass, however many flows look theirs up."""
+        if self._by_resource is None:
+            self._by_resource = {}
+            for note in self.notifications:
+                self._by_resource.setdefault(note["resource"], []).append(note)
+        return self._by_resource
     sinks_of: dict = field(default_factory=dict)  # flow id -> destination ids
     credential_of: dict = field(default_factory=dict)  # (kind, id) -> the credential it uses
     parent_of: dict = field(default_factory=dict)  # nexset id -> the nexset it derives from

@@ -100,7 +100,9 @@ def judge(flow, evidence, since: datetime, now: datetime, stale_after: float) ->
             "no successful run among its latest runs" if age is None else
             f"last successful run {_age(age)} ago")})
         severity = max(severity, STALE)
-    finding.notifications = [n for n in evidence.notifications if n["resource"] in flow.resources]
+    by_resource = evidence.notifications_by_resource()
+    finding.notifications = sorted((n for key in flow.resources for n in by_resource.get(key, ())),
+                                   key=lambda n: n["id"] if isinstance(n["id"], int) else 0)
     errors_notified = [n for n in finding.notifications if n["level"] == "ERROR"]
     if errors_notified and active:
         finding.problems.append({"kind": "notification", "message": (

@@ -17,8 +17,8 @@ from . import advice, compare, details, evidence, findings, report
 
 
 def _probe_credentials(api, found: evidence.Evidence, concurrency: int) -> None:
-    """Probe, once each, the credentials that active flows use (GET .../probe; read-only)."""
-    wanted = sorted({c for flow in found.flows if flow.status == "ACTIVE"
+    """Probe, once each, the credentials that running flows use (GET .../probe; read-only)."""
+    wanted = sorted({c for flow in found.flows if flow.status not in findings.NOT_RUNNING
                      for c in flow.credential_ids if c in found.credentials})
 
     def one(cred_id: int) -> None:
