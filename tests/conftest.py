@@ -11,6 +11,7 @@ import re
 import signal
 import subprocess
 import sys
+import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -152,6 +153,37 @@ def run_main(api_env, monkeypatch, capsys):
         code = module.main([str(a) for a in argv])
         out, err = capsys.readouterr()
         return ScriptResult(code, out, err)
+
+    return run
+
+
+HANG_SECONDS = 20
+
+
+@pytest.fixture
+def hc(api_env, capsys):
+    """health_check.main in-process against the sandbox, in a thread: a hang (a FIFO opened
+    for reading, say) fails the test instead of stalling the suite; a crash or a traceback
+    fails it too."""
+    from nexla_ops.commands import health_check
+
+    def run(*argv) -> ScriptResult:
+        capsys.readouterr()
+        outcome: dict = {}
+
+        def target():
+            try:
+                outcome["code"] = health_check.main([str(a) for a in argv])
+            except BaseException as exc:  # a crash must show up as one, not as a lost thread
+                outcome["crash"] = exc
+
+        thread = threading.Thread(target=target, daemon=True)
+        thread.start()
+        thread.join(HANG_SECONDS)
+        assert not thread.is_alive(), f"health_check {argv} still running after {HANG_SECONDS}s"
+        out, err = capsys.readouterr()
+        assert "crash" not in outcome and "Traceback" not in err, (argv, outcome, err)
+        return ScriptResult(outcome["code"], out, err)
 
     return run
 

@@ -12,14 +12,12 @@ from __future__ import annotations
 import contextlib
 import io
 import json
-import threading
 from datetime import datetime, timedelta, timezone
 
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from conftest import ScriptResult
 from nexla_ops.commands import health_check
 from nexla_ops.health.credentials import (
     CredentialSettings,
@@ -27,35 +25,6 @@ from nexla_ops.health.credentials import (
     parse_expiry,
     status_check,
 )
-
-HANG_SECONDS = 20
-
-
-@pytest.fixture
-def hc(api_env, capsys):
-    """health_check.main in-process, in a thread (a hang fails the test), never a traceback."""
-
-    def run(*argv) -> ScriptResult:
-        capsys.readouterr()
-        outcome: dict = {}
-
-        def target():
-            try:
-                outcome["code"] = health_check.main([str(a) for a in argv])
-            except SystemExit as exc:  # argparse's usage errors
-                outcome["code"] = exc.code
-            except BaseException as exc:  # a crash must show up as one
-                outcome["crash"] = exc
-
-        thread = threading.Thread(target=target, daemon=True)
-        thread.start()
-        thread.join(HANG_SECONDS)
-        assert not thread.is_alive(), f"health_check {argv} still running after {HANG_SECONDS}s"
-        out, err = capsys.readouterr()
-        assert "crash" not in outcome and "Traceback" not in err, (argv, outcome, err)
-        return ScriptResult(outcome["code"], out, err)
-
-    return run
 
 
 def creds(doc) -> dict:

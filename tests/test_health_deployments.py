@@ -10,7 +10,6 @@ import json
 import os
 import subprocess
 import sys
-import threading
 import time
 
 import pytest
@@ -21,39 +20,11 @@ from prometheus_client.parser import text_string_to_metric_families
 
 import deploy_flow
 import export_flow
-import health_check
-from conftest import CANARY, ROOT, ScriptResult, writes
+from conftest import CANARY, ROOT, writes
 from test_deploy_helpers import FAST
 
-HANG_SECONDS = 20
 ORDERS = "orders-s3"  # flow 1001's deployment name: its source's, as exported
 CUSTOMERS = "customers-postgres"  # flow 1002's
-
-
-@pytest.fixture
-def hc(api_env, capsys):
-    """health_check.main in-process against the sandbox, in a thread: a hang (a FIFO opened
-    for reading, say) fails the test instead of stalling the suite."""
-
-    def run(*argv) -> ScriptResult:
-        capsys.readouterr()
-        outcome: dict = {}
-
-        def target():
-            try:
-                outcome["code"] = health_check.main([str(a) for a in argv])
-            except BaseException as exc:  # a crash must show up as one, not as a lost thread
-                outcome["crash"] = exc
-
-        thread = threading.Thread(target=target, daemon=True)
-        thread.start()
-        thread.join(HANG_SECONDS)
-        assert not thread.is_alive(), f"health_check {argv} still running after {HANG_SECONDS}s"
-        out, err = capsys.readouterr()
-        assert "crash" not in outcome and "Traceback" not in err, (argv, outcome, err)
-        return ScriptResult(outcome["code"], out, err)
-
-    return run
 
 
 @pytest.fixture
