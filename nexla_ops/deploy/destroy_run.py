@@ -100,12 +100,9 @@ def run_destroy(args, ctx, *, name: str, raw: dict, stored, started: float,
         lock_timeout = nexla_ops.parse_duration(args.lock_timeout, field="--lock-timeout")
         with deployment_lock(lock_dir, name, lock_timeout, ctx):
             plan = read_destroy(ctx, name)  # again under the lock: an apply may just have run
-            changed = stored and stored.changed_since(fingerprint(plan), plan.actions())
-            if changed:
-                return finish("failed", nexla_ops.EXIT_FAILED, error=(
-                    f"state changed since plan: {changed}; nothing was deleted. Plan again "
-                    "and review it"))
-            refusal = plan.refusal()
+            refusal = saved.refusal_under_lock(
+                stored, fingerprint(plan), plan.actions(), plan,
+                "nothing was deleted. Plan again and review it")
             if refusal:
                 return finish("failed", nexla_ops.EXIT_FAILED, error=refusal)
             if plan.empty:

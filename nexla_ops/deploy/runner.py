@@ -369,13 +369,9 @@ def _run(args, ctx, emit, raw_config: dict | None) -> int:
         with deployment_lock(lock_dir, name, lock_timeout, ctx):
             # Everything is read again under the lock: a concurrent apply may just have finished.
             plan, reader = read_plan()
-            changed = stored and stored.changed_since(saved.state_fingerprint(plan.state),
-                                                      _actions_of(plan))
-            if changed:
-                return finish("failed", nexla_ops.EXIT_FAILED, error=(
-                    f"state changed since plan: {changed}; nothing was written. Plan "
-                    "again and review the new plan"))
-            refusal = plan.refusal()
+            refusal = saved.refusal_under_lock(
+                stored, saved.state_fingerprint(plan.state), _actions_of(plan), plan,
+                "nothing was written. Plan again and review the new plan")
             if refusal:
                 return finish("failed", nexla_ops.EXIT_FAILED, error=refusal)
             probe_error = _probe_all(ctx, plan)

@@ -109,6 +109,16 @@ class SavedPlan:
                 **self.body(), "plan_sha256": self.digest}
 
 
+def refusal_under_lock(stored: SavedPlan | None, fingerprint: str, actions: list[dict], plan,
+                       advice: str) -> str | None:
+    """Why a plan read again under the deployment lock must not go ahead (None: it may): the
+    state moved since a saved plan was made (`advice` follows), or the plan refuses itself."""
+    changed = stored.changed_since(fingerprint, actions) if stored else None
+    if changed:
+        return f"state changed since plan: {changed}; {advice}"
+    return plan.refusal()
+
+
 def save(path: str, plan: SavedPlan) -> None:
     """Write the plan to `path` as --output writes (a FIFO or device written through, never
     replaced), 0600: it holds the config."""
