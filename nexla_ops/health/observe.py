@@ -181,20 +181,28 @@ def list_flows(api: Api, ctx, concurrency: int = 1, on_page=None, *,
             listing.credentials[cred.get("id")] = nexla_ops.redact(str(cred.get("name") or ""))
         return flows_from_page(body)
 
+    walk = PageWalk(fetch_page, what="GET /flows", identity=lambda flow: flow.flow_id,
+                    prefetch=concurrency, per_page=nexla_ops.PAGE_SIZE)
+    read_listing(walk, lambda flows: listing.flows.extend(
+        flows if on_page is None else on_page(flows, listing)), listing, "flow listing")
+    return listing
+
+
+def read_listing(walk, take, listing, what: str) -> None:
+    """Hand each page of `walk` to take(items). An error on the first page raises (nothing was
+    read); a later one keeps what was and names, in listing.problem, the page the `what`
+    stopped at; a walk that ends sets listing.complete."""
     pages_read = 0
     try:
-        walk = PageWalk(fetch_page, what="GET /flows", identity=lambda flow: flow.flow_id,
-                        prefetch=concurrency, per_page=nexla_ops.PAGE_SIZE)
-        for flows in walk:
-            listing.flows.extend(flows if on_page is None else on_page(flows, listing))
+        for items in walk:
+            take(items)
             pages_read += 1
     except nexla_ops.OpsError as exc:
         if not pages_read:
             raise
-        listing.problem = f"flow listing stopped at page {pages_read + 1}: {exc.message}"
-        return listing
+        listing.problem = f"{what} stopped at page {pages_read + 1}: {exc.message}"
+        return
     listing.complete = True
-    return listing
 
 
 def fetch_created_at(api: Api, flow: Flow) -> datetime | None:
@@ -270,20 +278,13 @@ def list_credentials(api: Api, ctx, concurrency: int = 1) -> CredentialListing:
             raise nexla_ops.ApiError("GET /data_credentials: unexpected response shape (expected an array)")
         return [item for item in body if isinstance(item, dict)]
 
-    pages_read = 0
-    try:
-        walk = PageWalk(fetch_page, what="GET /data_credentials", prefetch=concurrency,
-                        per_page=nexla_ops.PAGE_SIZE)
-        for items in walk:
-            for item in items:
-                listing.items.setdefault(item.get("id"), item)
-            pages_read += 1
-    except nexla_ops.OpsError as exc:
-        if not pages_read:
-            raise
-        listing.problem = f"the credential listing stopped at page {pages_read + 1}: {exc.message}"
-        return listing
-    listing.complete = True
+    def take(items: list) -> None:
+        for item in items:
+            listing.items.setdefault(item.get("id"), item)
+
+    walk = PageWalk(fetch_page, what="GET /data_credentials", prefetch=concurrency,
+                    per_page=nexla_ops.PAGE_SIZE)
+    read_listing(walk, take, listing, "the credential listing")
     return listing
 
 
