@@ -3,7 +3,7 @@ summaries (duration p50/p95, throughput, success rate); SLA attainment per day; 
 (text, JSON, CSV, a PNG chart, a self-contained HTML report).
 
     window    the UTC days a report covers (--from/--to)
-    fetch     every API call (GETs only, through ctx.request: retries and redaction apply)
+    fetch     every API call (GETs only, within one time budget: retries and redaction apply)
     daily     per-day totals from the daily metrics and account metrics endpoints
     runs      runs from run summaries, and their statistics
     sla       the SLA file and per-day attainment

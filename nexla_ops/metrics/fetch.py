@@ -1,4 +1,4 @@
-"""Every API call a report makes: GETs through ctx.request, so the retry policy, error
+"""Every API call a report makes: GETs through Reads.get, so the retry policy, error
 translation and redaction apply. Paths and parameters as Nexla publishes them (the digest's
 "GET /{resource_type}/{resource_id}/metrics" and friends); the answers are read leniently,
 since the reference marks almost no field as required."""
@@ -17,24 +17,24 @@ RUN_PAGE = 100  # the sandbox's (and Nexla's usual) largest page
 
 
 class Reads:
-    """The Context's GETs and helpers, every call fitted into the run's one time budget
-    (--deadline for the whole report, not per call: an org's year is hundreds of calls), as
-    triage and health_check bound theirs."""
+    """The Context with its GETs fitted into the run's one time budget (--deadline for the
+    whole report, not per call: an org's year is hundreds of calls), through the health
+    check's Api, as triage reads too."""
 
     def __init__(self, ctx, seconds: float):
-        import time
+        from nexla_ops.health.budget import Deadline
+        from nexla_ops.health.observe import Api
 
         self.ctx = ctx
-        self.ends = time.monotonic() + seconds
-
-    def request(self, method: str, path: str, *, params: dict | None = None):
-        return self.ctx.request(method, path, params=params, budget_ends=self.ends)
+        self.get = Api(ctx, Deadline(seconds)).get
 
     def current_user(self) -> dict:
         return self.ctx.current_user()
 
     def progress(self, text: str) -> None:
         self.ctx.progress(text)
+
+
 MAX_RUN_PAGES = 100  # 10,000 runs: more than a year of hourly runs
 
 
@@ -93,8 +93,7 @@ def _flow_target(root: dict, kind: str, ident: int, resource_type: str = "") -> 
 
 def flow_target(ctx, flow_id: int) -> Target:
     """GET /flows/{id}: the whole flow's tree (any node id names its flow)."""
-    body = whole_flow(lambda path, params: ctx.request("GET", path, params=params), flow_id,
-                      {"flows_only": 1})
+    body = whole_flow(ctx.get, flow_id, {"flows_only": 1})
     root = _root(body, f"GET /flows/{flow_id}")
     target = _flow_target(root, "flow", flow_id)
     target.id = target.flow_id or flow_id
@@ -103,9 +102,9 @@ def flow_target(ctx, flow_id: int) -> Target:
 
 def resource_target(ctx, resource_type: str, resource_id: int) -> Target:
     """The resource itself (404 for an unknown one), then the flow holding it."""
-    body = ctx.request("GET", f"/{resource_type}/{resource_id}")
+    body = ctx.get(f"/{resource_type}/{resource_id}")
     name = str(body.get("name") or "") if isinstance(body, dict) else ""
-    flow = ctx.request("GET", f"/{resource_type}/{resource_id}/flow", params={"flows_only": 1})
+    flow = ctx.get(f"/{resource_type}/{resource_id}/flow", {"flows_only": 1})
     target = _flow_target(_root(flow, f"GET /{resource_type}/{resource_id}/flow"), "resource",
                           resource_id, resource_type)
     target.name = name
@@ -120,7 +119,7 @@ def account_target(ctx, kind: str, ident: int | None) -> Target:
         if not isinstance(ident, int):
             raise ApiError(f"GET /users/current: no {kind} id in the answer")
     path = f"/{'orgs' if kind == 'org' else 'users'}/{ident}"
-    body = ctx.request("GET", path)
+    body = ctx.get(path)
     name = (body.get("name") or body.get("full_name")) if isinstance(body, dict) else None
     return Target(kind, ident, str(name or ""))
 
@@ -129,8 +128,8 @@ def daily_metrics(ctx, resource_type: str, resource_id: int, window: Window) -> 
     """GET /{type}/{id}/metrics?from&to&aggregate=1: one row per day ({time, records, size,
     errors}), as the SDK's get_resource_daily_metrics asks for it."""
     path = f"/{resource_type}/{resource_id}/metrics"
-    body = ctx.request("GET", path, params={"from": window.first.isoformat(),
-                                            "to": window.last.isoformat(), "aggregate": 1})
+    body = ctx.get(path, {"from": window.first.isoformat(), "to": window.last.isoformat(),
+                          "aggregate": 1})
     rows = body.get("metrics") if isinstance(body, dict) else None
     if not isinstance(rows, list):
         raise ApiError(f"GET {path}: unexpected response shape (expected 'metrics' as a list)")
@@ -141,7 +140,7 @@ def account_metrics(ctx, target: Target, day) -> dict:
     """GET /{orgs|users}/{id}/flows/account_metrics for one day: records and size (the
     published answer carries no errors)."""
     path = f"/{'orgs' if target.kind == 'org' else 'users'}/{target.id}/flows/account_metrics"
-    body = ctx.request("GET", path, params={"from": day.isoformat(), "to": day.isoformat()})
+    body = ctx.get(path, {"from": day.isoformat(), "to": day.isoformat()})
     rows = body.get("metrics") if isinstance(body, dict) else None
     if not isinstance(rows, list):
         raise ApiError(f"GET {path}: unexpected response shape (expected 'metrics' as a list)")
@@ -158,7 +157,7 @@ def account_metrics(ctx, target: Target, day) -> dict:
 def dashboard(ctx) -> dict:
     """GET /users/{uid}/flows/dashboard: the caller's last 24 hours by resource."""
     uid = ctx.current_user().get("id")
-    body = ctx.request("GET", f"/users/{uid}/flows/dashboard")
+    body = ctx.get(f"/users/{uid}/flows/dashboard")
     metrics = body.get("metrics") if isinstance(body, dict) else None
     if not isinstance(metrics, dict):
         raise ApiError(f"GET /users/{uid}/flows/dashboard: unexpected response shape "
@@ -173,7 +172,7 @@ def run_rows(ctx, resource_type: str, resource_id: int, enough) -> tuple[list[di
     path = f"/{resource_type}/{resource_id}/metrics/run_summary"
 
     def fetch_page(page: int) -> Page:
-        body = ctx.request("GET", path, params={"page": page, "size": RUN_PAGE})
+        body = ctx.get(path, {"page": page, "size": RUN_PAGE})
         metrics = body.get("metrics") if isinstance(body, dict) else None
         if not isinstance(metrics, dict):
             raise ApiError(f"GET {path}: unexpected response shape (expected 'metrics' as an "
