@@ -268,7 +268,9 @@ def normalise_message(message: str) -> str:
     return " ".join(message.split())
 
 
-def summarise(lines) -> list[dict]:
+def summarise(lines, *, first_line: bool = False) -> list[dict]:
+    """ERROR (and worse) lines grouped by message shape, most frequent first; `first_line`
+    keeps each group's first line too (as "first_line": where it was seen)."""
     groups: dict[str, dict] = {}
     for line in lines:
         if LEVELS.get(line["level"] or "", 0) < LEVELS["ERROR"]:
@@ -279,6 +281,7 @@ def summarise(lines) -> list[dict]:
             group = groups[pattern] = {
                 "pattern": pattern, "count": 0, "first_seen": line["timestamp"],
                 "last_seen": line["timestamp"], "example": line["message"], "runs": set(),
+                **({"first_line": line} if first_line else {}),
             }
         group["count"] += 1
         stamp = line["timestamp"]

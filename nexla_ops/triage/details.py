@@ -7,7 +7,7 @@ from datetime import datetime
 
 import nexla_ops
 from nexla_ops.health.observe import run_from_metric
-from nexla_ops.logs import normalise_message
+from nexla_ops.logs import summarise
 
 from .answers import log_lines, run_rows
 
@@ -36,32 +36,17 @@ def error_groups(api, flow_id: int, since: datetime, now: datetime, names: dict)
                           "severity": "ERROR", "page": 1, "per_page": LOG_LINES})
     lines = log_lines(body, f"GET {path}")
     causes = [line for line in lines if str(line.get("log_type") or "").upper() != "SUMMARY"]
-    groups: dict[str, dict] = {}
-    for line in causes or lines:
-        if line["level"] not in ("ERROR", "FATAL", "CRITICAL"):
-            continue
-        message = nexla_ops.redact_text(str(line["message"]))
-        pattern = normalise_message(message)
-        group = groups.get(pattern)
-        if group is None:
-            kind = _resource_kind(line.get("resource_type"))
-            group = groups[pattern] = {
-                "pattern": nexla_ops.one_line(pattern, 300), "count": 0, "runs": set(),
-                "first_seen": line["timestamp"], "last_seen": line["timestamp"],
-                "example": nexla_ops.one_line(message, 300),
-                "resource": {"type": kind, "id": line.get("resource_id"),
-                             "name": names.get((kind, line.get("resource_id")), "")}}
-        group["count"] += 1
-        group["runs"].add(line["run_id"])
-        stamp = line["timestamp"]
-        if stamp and (not group["first_seen"] or stamp < group["first_seen"]):
-            group["first_seen"] = stamp
-        if stamp and (not group["last_seen"] or stamp > group["last_seen"]):
-            group["last_seen"] = stamp
-    ordered = sorted(groups.values(), key=lambda g: (-g["count"], g["pattern"]))[:MAX_GROUPS]
-    for group in ordered:
-        group["runs"] = len(group["runs"])
-    return ordered
+    redacted = [{**line, "message": nexla_ops.redact_text(line["message"])}
+                for line in causes or lines]
+    groups = []
+    for group in summarise(redacted, first_line=True)[:MAX_GROUPS]:
+        first = group.pop("first_line")
+        kind = _resource_kind(first.get("resource_type"))
+        groups.append({**group, "pattern": nexla_ops.one_line(group["pattern"], 300),
+                       "example": nexla_ops.one_line(group["example"], 300),
+                       "resource": {"type": kind, "id": first.get("resource_id"),
+                                    "name": names.get((kind, first.get("resource_id")), "")}})
+    return groups
 
 
 LOG_RESOURCE_KINDS = {"SOURCE": "data_sources", "DATASET": "data_sets", "DATA_SET": "data_sets",
