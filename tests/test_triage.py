@@ -371,3 +371,14 @@ def test_notifications_of_another_shape_and_probes_answering_404_are_gaps(tri, s
                             "response shape") for g in doc["gaps"])
     assert any("its probe answered not found" in g for g in doc["gaps"])
     assert {f["flow_id"] for f in doc["flows"]} == {1002, 1003}  # 404s fail no credential
+
+
+def test_a_listing_that_stops_on_a_later_page_is_a_gap(tri, sandbox):
+    sandbox.control.reset("empty")
+    sandbox.control.populate("flows", 150, runs=3, fail_rate=0.0)
+    sandbox.control.add_fault(method="GET", path=r"^/flows$", action="status", status=500,
+                              skip=1, times=50)  # page 1 answers, the rest fail
+    res = tri("--json")
+    doc = res.json()
+    assert res.code == 7 and doc["healthy"] is True and doc["flows_checked"] == 100
+    assert any(g.startswith("flow listing stopped at page 2") for g in doc["gaps"])

@@ -151,7 +151,7 @@ class Listing:
 
 
 def list_flows(api: Api, ctx, concurrency: int = 1, on_page=None, *,
-               details: bool = True) -> Listing:
+               details: bool = True, on_body=None) -> Listing:
     """Every visible flow with its latest runs, one bulk page (100 flows) at a time.
 
     GET /flows returns one object per page; pages are walked as nexla_ops.paging does (never
@@ -162,7 +162,9 @@ def list_flows(api: Api, ctx, concurrency: int = 1, on_page=None, *,
     names) and returns those the listing keeps (default: all), so a caller can judge flows as
     they arrive instead of holding every one. details=False asks for `flows_only` pages (the
     flow trees and run metrics, without the resource objects: a tenth of the bytes), which
-    lack only tags, project names and credential ids.
+    lack only tags, project names and credential ids. `on_body(body, flows)` sees each page's
+    raw answer with the flows read from it, for callers that need more of it (triage: the
+    credentials' verified_status, the resources' names).
     """
     listing = Listing([], {}, {}, complete=False)
 
@@ -179,7 +181,10 @@ def list_flows(api: Api, ctx, concurrency: int = 1, on_page=None, *,
                 listing.projects[project["id"]] = str(project.get("name") or "")
         for cred in body.get("data_credentials") or []:
             listing.credentials[cred.get("id")] = nexla_ops.redact(str(cred.get("name") or ""))
-        return flows_from_page(body)
+        flows = flows_from_page(body)
+        if on_body is not None:
+            on_body(body, flows)
+        return flows
 
     walk = PageWalk(fetch_page, what="GET /flows", identity=lambda flow: flow.flow_id,
                     prefetch=concurrency, per_page=nexla_ops.PAGE_SIZE)

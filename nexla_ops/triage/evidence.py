@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 import nexla_ops
-from nexla_ops.health.observe import flows_from_page, objects
+from nexla_ops.health.observe import list_flows, objects
 from nexla_ops.paging import PageWalk
 from nexla_ops.probe import verification
 
@@ -42,6 +42,7 @@ class Evidence:
     unreadable_flows: int = 0  # listed flows without a usable id: not judged
     unreadable_status: int = 0  # flows judged as running because their status was unreadable
     notifications_problem: str = ""  # why the notifications could not be read
+    listing_problem: str = ""  # where the flow listing stopped, when a later page failed
     probe_problems: list[str] = field(default_factory=list)  # probes that gave no verdict
     _by_resource: dict | None = None
 
@@ -64,15 +65,10 @@ def _credential(raw: dict) -> Credential:
 
 
 def read_flows(api, ctx, evidence: Evidence) -> None:
-    """Every visible flow, its resources' names and its credentials, a page at a time."""
+    """Every visible flow (health_check's listing), its resources' names and its credentials;
+    a later page that fails leaves the listing incomplete (listing_problem), as there."""
 
-    def fetch_page(page: int) -> list:
-        ctx.progress(f"triage: reading flows, page {page}")
-        body = api.get("/flows", {"include_run_metrics": 1, "page": page,
-                                  "per_page": nexla_ops.PAGE_SIZE})
-        if not isinstance(body, dict) or not isinstance(body.get("flows"), list):
-            raise nexla_ops.ApiError("GET /flows: unexpected response shape (expected an "
-                                     "object with 'flows')")
+    def take(body: dict, flows: list) -> None:
         for raw in objects(body.get("data_credentials")):
             if nexla_ops.api_id(raw.get("id")):
                 evidence.credentials[raw["id"]] = _credential(raw)
@@ -89,15 +85,12 @@ def read_flows(api, ctx, evidence: Evidence) -> None:
                 parent = nexla_ops.api_id(raw.get("parent_data_set_id"))
                 if parent:
                     evidence.parent_of[rid] = parent
-        flows = flows_from_page(body)
         evidence.unreadable_flows += len(objects(body["flows"])) - len(flows)
         evidence.unreadable_status += sum(flow.status == "UNKNOWN" for flow in flows)
-        return flows
 
-    walk = PageWalk(fetch_page, what="GET /flows", identity=lambda flow: flow.flow_id,
-                    per_page=nexla_ops.PAGE_SIZE)
-    for flows in walk:
-        evidence.flows.extend(flows)
+    listing = list_flows(api, ctx, on_body=take)
+    evidence.flows = listing.flows
+    evidence.listing_problem = listing.problem
     for flow in evidence.flows:
         evidence.sinks_of[flow.flow_id] = sorted(rid for kind, rid in flow.resources
                                                  if kind == "data_sinks")

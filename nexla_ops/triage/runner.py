@@ -70,7 +70,7 @@ def triage(ctx, api, *, window: float, window_label: str, stale_after: float,
 
 def _gaps(found: evidence.Evidence, shown: list) -> list[str]:
     """What this triage could not read, one line each."""
-    gaps = []
+    gaps = [found.listing_problem] if found.listing_problem else []
     if found.unreadable_flows:
         gaps.append(f"{found.unreadable_flows} listed flow(s) had no usable id and were not "
                     "judged")
