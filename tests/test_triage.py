@@ -382,3 +382,12 @@ def test_a_listing_that_stops_on_a_later_page_is_a_gap(tri, sandbox):
     doc = res.json()
     assert res.code == 7 and doc["healthy"] is True and doc["flows_checked"] == 100
     assert any(g.startswith("flow listing stopped at page 2") for g in doc["gaps"])
+
+
+def test_skill_points_monitoring_to_triage_first():
+    from conftest import ROOT
+
+    text = (ROOT / "SKILL.md").read_text(encoding="utf-8")
+    section = text.split("## Monitoring strategy", 1)[1].split("\n## ", 1)[0]
+    first = next(line for line in section.splitlines() if line.startswith("1. "))
+    assert "triage" in first.lower() and "`triage.py --json`" in first
