@@ -4,8 +4,9 @@ recovery message.
 Reusable by any check: ``send_alerts(results, summary, webhook=WebhookSettings(url,
 state_file, realert_after), now=..., ctx=ctx)``. A result is anything with ``flow_id`` (the
 key in the state file; None is never alerted), ``name``, ``state`` (a Nagios code, see
-``model``) and ``reason()``; a summary is a dict with ``state``, ``counts``, ``flows`` and
-``checked_at`` (``checks.summarize`` makes one). Failures are logged and never raised.
+``model``) and ``reason()``; a summary is a dict with ``state``, ``counts``, ``flows`` (or
+the count of another ``subject``, e.g. ``nexsets``) and ``checked_at`` (``checks.summarize``
+makes one). Failures are logged and never raised.
 """
 
 from __future__ import annotations
@@ -41,6 +42,7 @@ class WebhookSettings:
     realert_after: float = 4 * 3600.0
     title: str = "Nexla health check"  # the first line of the message text
     source: str = "nexla-ops health_check"  # the payload's "source"
+    subject: str = "flow"  # what a result is: events carry "<subject>_id", lines name it
 
 
 @dataclass
@@ -68,7 +70,8 @@ def load_alert_state(path: str, ctx) -> dict:
     return {str(k): v for k, v in flows.items() if isinstance(v, dict)} if isinstance(flows, dict) else {}
 
 
-def plan_alerts(results, previous: dict, now: datetime, realert_after: float):
+def plan_alerts(results, previous: dict, now: datetime, realert_after: float,
+                subject: str = WebhookSettings.subject):
     """Decide which flows to report, and the state file content once the report is delivered.
 
     A flow alerts when it enters WARNING/CRITICAL or moves between them, re-alerts after
@@ -94,14 +97,14 @@ def plan_alerts(results, previous: dict, now: datetime, realert_after: float):
             else:
                 continue
             events.append({
-                "event": kind, "flow_id": result.flow_id, "name": result.name, "state": name,
+                "event": kind, f"{subject}_id": result.flow_id, "name": result.name, "state": name,
                 "previous_state": (before or {}).get("state", "OK"), "since": since,
                 "reason": result.reason(),
             })
             state[key] = {"state": name, "since": since, "alerted_at": stamp, "name": result.name}
         elif result.state == OK and before is not None:
             events.append({
-                "event": "recovery", "flow_id": result.flow_id, "name": result.name, "state": "OK",
+                "event": "recovery", f"{subject}_id": result.flow_id, "name": result.name, "state": "OK",
                 "previous_state": before.get("state"), "since": before.get("since"),
                 "reason": result.reason(),
             })
@@ -110,26 +113,28 @@ def plan_alerts(results, previous: dict, now: datetime, realert_after: float):
 
 
 def alert_payload(events, summary, *, title: str = WebhookSettings.title,
-                  source: str = WebhookSettings.source) -> dict:
+                  source: str = WebhookSettings.source,
+                  subject: str = WebhookSettings.subject) -> dict:
     problems = sum(e["event"] != "recovery" for e in events)
     recoveries = len(events) - problems
     parts = [f"{problems} problem{'s' * (problems != 1)}"] if problems else []
     if recoveries:
         parts.append(f"{recoveries} recover{'ies' if recoveries != 1 else 'y'}")
     lines = [f"{title}: {', '.join(parts)} (overall {summary['state']})"]
+    key = f"{subject}_id"
     for event in events[:WEBHOOK_TEXT_LINES]:
         if event["event"] == "recovery":
-            lines.append(f"RECOVERED flow {event['flow_id']} {event['name']} (was {event['previous_state']})")
+            lines.append(f"RECOVERED {subject} {event[key]} {event['name']} (was {event['previous_state']})")
         else:
             again = " (still failing)" if event["event"] == "realert" else ""
-            lines.append(f"{event['state']} flow {event['flow_id']} {event['name']}{again}: {event['reason']}")
+            lines.append(f"{event['state']} {subject} {event[key]} {event['name']}{again}: {event['reason']}")
     if len(events) > WEBHOOK_TEXT_LINES:
         lines.append(f"... and {len(events) - WEBHOOK_TEXT_LINES} more")
     payload = {
         "text": "\n".join(lines),
         "source": source,
         "checked_at": summary["checked_at"],
-        "summary": {k: summary[k] for k in ("state", "counts", "flows")},
+        "summary": {k: summary[k] for k in ("state", "counts", f"{subject}s") if k in summary},
         "events": events,
     }
     # Reasons quote API text; never let a secret or a terminal escape ride along to a chat room.
@@ -198,11 +203,12 @@ def send_alerts(results, summary, *, webhook: WebhookSettings, now: datetime, ct
                 deadline=None) -> AlertOutcome:
     """Post what changed; alerting problems are logged and never change the exit code."""
     previous = load_alert_state(webhook.state_file, ctx)
-    events, new_state = plan_alerts(results, previous, now, webhook.realert_after)
+    events, new_state = plan_alerts(results, previous, now, webhook.realert_after, webhook.subject)
     outcome = AlertOutcome(events)
     if not events:
         return outcome
-    payload = alert_payload(events, summary, title=webhook.title, source=webhook.source)
+    payload = alert_payload(events, summary, title=webhook.title, source=webhook.source,
+                            subject=webhook.subject)
     if not post_webhook(webhook.url, payload, deadline, ctx):
         return outcome  # state unchanged: the same events are due again next run
     outcome.delivered = True

@@ -118,7 +118,7 @@ def render_text(results, summary, notes, colour: bool, deployments=None, credent
     return "\n".join(lines) + "\n"
 
 
-def _one_a_line(docs) -> str:
+def one_a_line(docs) -> str:
     lines = [json.dumps(doc, default=nexla_ops.to_jsonable) for doc in docs]
     return "[\n    " + ",\n    ".join(lines) + "\n  ]" if lines else "[]"
 
@@ -130,11 +130,11 @@ def render_json(results, summary, notes, deployments=None, credentials=None) -> 
     greps and diffs well."""
     head = json.dumps({"summary": nexla_ops.to_jsonable(summary),
                        "notes": nexla_ops.to_jsonable(notes)}, indent=2)
-    body = f',\n  "flows": {_one_a_line(result_doc(r) for r in results)}'
+    body = f',\n  "flows": {one_a_line(result_doc(r) for r in results)}'
     if credentials is not None:
-        body += f',\n  "credentials": {_one_a_line(credential_doc(c) for c in credentials)}'
+        body += f',\n  "credentials": {one_a_line(credential_doc(c) for c in credentials)}'
     if deployments is not None:
-        body += f',\n  "deployments": {_one_a_line(d.as_doc() for d in deployments)}'
+        body += f',\n  "deployments": {one_a_line(d.as_doc() for d in deployments)}'
     return head.removesuffix("\n}") + body + "\n}\n"
 
 
@@ -204,7 +204,7 @@ def render_prometheus(results, summary, finished_ts: float, deployments=None,
             last_success.labels(*ids).set(result.last_success_at.timestamp())
         if result.error_rate is not None:
             error_rate.labels(*ids).set(result.error_rate)
-        _set_state(state, ids, result.state)
+        set_state(state, ids, result.state)
     if deployments is not None:
         deployment_metrics(registry, deployments)
     if credentials is not None:
@@ -232,7 +232,7 @@ def deployment_metrics(registry, deployments) -> None:
         if result.state != UNKNOWN:
             in_sync.labels(*ids).set(1 if result.state == OK else 0)
             changes.labels(*ids).set(len(result.drift))
-        _set_state(state, ids, result.state)
+        set_state(state, ids, result.state)
 
 
 def credential_metrics(registry, credentials) -> None:
@@ -257,7 +257,7 @@ def credential_metrics(registry, credentials) -> None:
             expiry.labels(*ids).set(result.expires_at.timestamp())
 
 
-def _set_state(gauge, ids: tuple, current: int) -> None:
+def set_state(gauge, ids: tuple, current: int) -> None:
     """A one-hot state gauge: 1 for the labelled object's current state, 0 for the others."""
     for code, name in enumerate(STATE_NAMES):
         gauge.labels(*ids, name).set(1 if code == current else 0)
