@@ -14,6 +14,7 @@ import sys
 import requests
 from werkzeug.wrappers import Request, Response
 
+from . import schema_drift
 from . import seed as seeds
 from .domain import setting_problem
 from .faults import RuleError, redact
@@ -100,6 +101,8 @@ class ControlAPI:
             seconds = _number(self._body(request), "seconds", 0, MAX_TICK)
             with store.lock, store.tx():
                 return _reply(dom.tick(seconds))
+        if head == "schema_change" and method == "POST":
+            return _reply(self._schema_change(self._body(request)))
         if head == "requests":
             if method == "DELETE":
                 app.faults.clear_log()
@@ -157,6 +160,27 @@ class ControlAPI:
         raise ApiError(404, f"unknown control endpoint {method} {request.path}")
 
 
+    def _schema_change(self, body: dict) -> dict:
+        unknown = sorted(set(body) - {"source_id", "after", *schema_drift.STEPS})
+        if unknown:
+            raise ApiError(400, f"{unknown[0]}: unknown key (expected source_id, after, "
+                                f"{', '.join(schema_drift.STEPS)})")
+        source_id = body.get("source_id")
+        if isinstance(source_id, bool) or not isinstance(source_id, int):
+            raise ApiError(400, "source_id: expected a data source id (an integer)")
+        after = _number(body, "after", 0, MAX_TICK)
+        try:
+            change = schema_drift.parse_change(body)
+        except schema_drift.ChangeError as err:
+            raise ApiError(400, str(err)) from None
+        dom, store = self.app.dom, self.app.store
+        with store.lock, store.tx():
+            src = store.get("data_sources", source_id)
+            if src is None:
+                raise ApiError(400, f"source_id: no data source {source_id}")
+            return dom.queue_schema_change(src, change, after)
+
+
 class ControlClient:
     """Thin HTTP client for the control API (what tests and benchmarks use)."""
 
@@ -203,6 +227,12 @@ class ControlClient:
 
     def configure(self, **settings) -> dict:
         return self._call("POST", "/config", settings)
+
+    def schema_change(self, source_id: int, *, after: float = 0, **changes) -> dict:
+        """Change the shape of a source's records upstream (rename=, retype=, add=, drop=,
+        nullable=), `after` simulated seconds from now."""
+        return self._call("POST", "/schema_change", {"source_id": source_id, "after": after,
+                                                     **changes})
 
     def state(self, kind: str) -> list[dict]:
         return self._call("GET", f"/state/{kind}")["items"]

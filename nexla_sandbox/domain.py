@@ -172,8 +172,8 @@ class BaseDomain:
         return {"now": self.now_iso(), "runs_created": self.store.count("runs") - before}
 
     def advance(self):
-        """Materialise everything that became due: discovered nexsets, scheduled runs and
-        finished async tasks."""
+        """Materialise everything that became due: discovered nexsets, upstream schema
+        changes, scheduled runs and finished async tasks."""
         now = self.now()
         if now < self._next_due:
             return
@@ -184,6 +184,8 @@ class BaseDomain:
                 self._discover(src)
             else:
                 next_due = min(next_due, due)
+        for src in self.store.find("data_sources", "_schema_pending", True):
+            next_due = min(next_due, self.land_schema_changes(src, now)[1])
         for root in self.store.find("flows", "_scheduled", True):
             next_due = min(next_due, self._run_due(root, now))
         next_due = min(next_due, self.settle_tasks(now))

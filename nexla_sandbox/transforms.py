@@ -358,10 +358,14 @@ _FUNCTIONS = {
 SCHEMA_URI = "http://json-schema.org/draft-04/schema#"
 
 
-def infer_schema(records: list) -> dict:
+def infer_schema(records: list, keep_null: bool = False) -> dict:
+    """The schema records share. A field that is null in some records and typed in others
+    shows the type alone, or with `keep_null` JSON Schema's `["null", type]` (top-level and
+    object fields; used below a source given a `nullable` schema change, see README.md)."""
     schema = {"type": "object", "properties": {}}
     for record in records:
-        schema = _merge(schema, _schema_of(record))
+        schema = _merge_keeping_null(schema, _schema_of(record)) if keep_null else _merge(
+            schema, _schema_of(record))
     schema["$schema"] = SCHEMA_URI
     return schema
 
@@ -403,3 +407,31 @@ def _merge(a: dict, b: dict) -> dict:
     if kinds - {"null"} and len(kinds - {"null"}) == 1:
         return b if b.get("type") != "null" else a
     return {"type": sorted(str(t) for t in kinds)}
+
+
+def _types(schema: dict) -> set:
+    kind = schema.get("type")
+    return set(kind) if isinstance(kind, list) else {kind} if kind else set()
+
+
+def _without_null(schema: dict) -> dict:
+    kinds = _types(schema) - {"null"}
+    if not kinds:
+        return {}
+    return {**schema, "type": kinds.pop() if len(kinds) == 1 else sorted(kinds)}
+
+
+def _merge_keeping_null(a: dict, b: dict) -> dict:
+    """_merge, except that null joins the other types instead of being dropped."""
+    if "null" not in _types(a) | _types(b):
+        if a.get("type") == b.get("type") == "object":
+            props = dict(a.get("properties", {}))
+            for k, v in b.get("properties", {}).items():
+                props[k] = _merge_keeping_null(props[k], v) if k in props else v
+            return {"type": "object", "properties": props}
+        return _merge(a, b)
+    a, b = _without_null(a), _without_null(b)
+    merged = (_merge_keeping_null(a, b) if a and b else a or b)
+    if not merged:
+        return {"type": "null"}
+    return {**merged, "type": sorted(_types(merged) | {"null"})}

@@ -37,11 +37,20 @@ class NexsetModel:
         if hooked:
             return [copy.deepcopy(r["record"]) for r in hooked[-100:]][::-1], []
         made_from = nexset.get("_samples_of")
-        return (sample_records(made_from) if made_from else []), []
+        if not made_from:
+            return [], []
+        return self.drifted(nexset.get("data_source_id"), sample_records(made_from)), []
 
     def derived_schema(self, nexset: dict) -> dict:
         records, _ = self.samples(nexset)
-        return transforms.infer_schema(records)
+        return transforms.infer_schema(records, self.keeps_nulls(self._source_above(nexset)))
+
+    def _source_above(self, nexset: dict, depth: int = 0):
+        """The id of the source a nexset's records come from (through its parents)."""
+        parent = self.store.get("data_sets", nexset.get("parent_data_set_id"))
+        if parent is None or depth > 50:
+            return nexset.get("data_source_id")
+        return self._source_above(parent, depth + 1)
 
     def create_nexset(self, user: dict, fields: dict, *, doc_id=None, node_id=None) -> dict:
         parent = self.get("data_sets", fields["parent_data_set_id"], user)
