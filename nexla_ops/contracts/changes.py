@@ -1,0 +1,110 @@
+"""How one nexset shape became another: each field's change, additive or breaking.
+
+An added field is additive: consumers that ignore unknown fields keep working. A removed or
+renamed field, a changed type and a changed nullability are breaking: a destination mapped to
+the old shape writes nulls or fails. A rename is a removed and an added field under the same
+parent with the same type, when that pairing is unambiguous (otherwise, when several fields
+of a type come and go, the nearest by position in the schema); it is reported once, and the
+fields beneath a renamed object are not reported again.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from .fields import FieldType, parent_of
+
+ADDED, REMOVED, RENAMED = "added", "removed", "renamed"
+TYPE_CHANGED, NULLABILITY_CHANGED = "type_changed", "nullability_changed"
+BREAKING_KINDS = (REMOVED, RENAMED, TYPE_CHANGED, NULLABILITY_CHANGED)
+
+
+@dataclass(frozen=True, slots=True)
+class Change:
+    kind: str
+    field: str  # the field's path in the baseline (for an added field, in the live schema)
+    before: FieldType | None = None
+    after: FieldType | None = None
+    renamed_to: str | None = None
+
+    @property
+    def breaking(self) -> bool:
+        return self.kind in BREAKING_KINDS
+
+    def describe(self) -> str:
+        if self.kind == ADDED:
+            return f"{self.field} added ({self.after.label})"
+        if self.kind == REMOVED:
+            return f"{self.field} removed (was {self.before.label})"
+        if self.kind == RENAMED:
+            return f"{self.field} renamed to {self.renamed_to} ({self.before.label})"
+        if self.kind == TYPE_CHANGED:
+            return f"{self.field} type {self.before.label} -> {self.after.label}"
+        was = "nullable" if self.before.nullable else "not nullable"
+        now = "nullable" if self.after.nullable else "not nullable"
+        return f"{self.field} {was} -> {now}"
+
+    def to_doc(self) -> dict:
+        doc = {"kind": self.kind, "field": self.field, "breaking": self.breaking,
+               "message": self.describe()}
+        if self.before is not None:
+            doc["before"] = self.before.to_doc()
+        if self.after is not None:
+            doc["after"] = self.after.to_doc()
+        if self.renamed_to is not None:
+            doc["renamed_to"] = self.renamed_to
+        return doc
+
+
+def _pair_renames(removed: list[str], added: list[str], before: dict, after: dict,
+                  order_before: dict, order_after: dict) -> dict[str, str]:
+    """{old path: new path} for removed/added fields that look like one field renamed."""
+    pairs: dict[str, str] = {}
+    free = list(added)
+    for old in removed:
+        candidates = [new for new in free if parent_of(new) == parent_of(old)
+                      and after[new].types == before[old].types]
+        if not candidates:
+            continue
+        # The nearest by position: a rename keeps the field where it was.
+        new = min(candidates, key=lambda n: abs(order_after[n] - order_before[old]))
+        pairs[old] = new
+        free.remove(new)
+    return pairs
+
+
+def _under(path: str, roots) -> bool:
+    """Is `path` beneath one of `roots` (an object's properties or its array's items)?"""
+    return any(path.startswith(root + ".") or path.startswith(root + "[].") for root in roots)
+
+
+def classify(before: dict[str, FieldType], after: dict[str, FieldType]) -> list[Change]:
+    """Every change from `before` to `after` (fields.schema_fields of each), breaking first,
+    then in the baseline's field order."""
+    order_before = {path: i for i, path in enumerate(before)}
+    order_after = {path: i for i, path in enumerate(after)}
+    removed = [p for p in before if p not in after]
+    added = [p for p in after if p not in before]
+    renames = _pair_renames(removed, added, before, after, order_before, order_after)
+    changes: list[Change] = []
+    for old, new in renames.items():
+        if not _under(old, renames):
+            changes.append(Change(RENAMED, old, before[old], after[new], renamed_to=new))
+    moved = set(renames.values())
+    for path in removed:
+        if path not in renames and not _under(path, renames):
+            changes.append(Change(REMOVED, path, before[path], None))
+    for path in before:
+        if path not in after:
+            continue
+        was, now = before[path], after[path]
+        if was.types != now.types:
+            changes.append(Change(TYPE_CHANGED, path, was, now))
+        elif was.nullable != now.nullable:
+            changes.append(Change(NULLABILITY_CHANGED, path, was, now))
+    for path in added:
+        if path not in moved and not _under(path, moved):
+            changes.append(Change(ADDED, path, None, after[path]))
+    rank = {kind: i for i, kind in enumerate(BREAKING_KINDS + (ADDED,))}
+    position = {**order_after, **order_before}
+    return sorted(changes, key=lambda c: (not c.breaking, position.get(c.field, 0), rank[c.kind]))
