@@ -67,6 +67,19 @@ def test_a_renamed_object_is_one_change_not_one_per_nested_field():
     assert kinds(before, after) == [("renamed", "addr", "address")]
 
 
+def test_a_field_moved_under_another_parent_is_renamed_and_a_removed_object_is_one_change():
+    before = obj(id={"type": "integer"}, customer=obj(id={"type": "integer"},
+                                                      country={"type": "string"}),
+                 created_at={"type": "string"})
+    after = obj(order_id={"type": "integer"}, customer_id={"type": "integer"},
+                country={"type": "string"})
+    assert kinds(before, after) == [("renamed", "id", "order_id"),
+                                    ("removed", "customer", None),
+                                    ("renamed", "customer.country", "country"),
+                                    ("removed", "created_at", None),
+                                    ("added", "customer_id", None)]
+
+
 def test_nested_and_array_item_fields_are_compared():
     before = obj(customer=obj(country={"type": "string"}),
                  lines={"type": "array", "items": obj(sku={"type": "string"})})
@@ -113,12 +126,15 @@ def test_every_field_that_differs_is_accounted_for_once(before, after):
         return any(path == r or path.startswith(r + ".") or path.startswith(r + "[].")
                    for r in roots)
 
-    for path in old:
+    removed = [c.field for c in changes if c.kind == "removed"]
+    added = [c.field for c in changes if c.kind == "added"]
+    for path in old:  # a field under a renamed or removed object is that object's change
         if path not in new or old[path] != new[path]:
-            assert path in reported or covered(path, renamed), (path, changes)
+            assert path in reported or covered(path, [*renamed, *removed]), (path, changes)
     for path in new:
         if path not in old:
-            assert path in reported or covered(path, renamed.values()), (path, changes)
+            assert path in reported or path in renamed.values() \
+                or covered(path, [*renamed.values(), *added]), (path, changes)
     assert all(c.breaking == (c.kind != "added") for c in changes)
 
 

@@ -31,6 +31,10 @@ COMMANDS = {
                                              "resources, resumable"),
     "rotate-credential": ("rotate_credential", "move sources and destinations to a new "
                                                "credential, with roll-back"),
+    "check-nexset": ("check_nexset", "schema drift against a baseline and data-quality rules "
+                                     "on samples (Nagios exit codes)"),
+    "migrate-nexset": ("migrate_nexset", "move destinations to a new derived nexset: plan, "
+                                         "validate, switch, verify, roll back"),
     "validate-transform": ("validate_transform", "run a transform on a nexset's samples and "
                                                  "diff"),
     "push-webhook": ("push_webhook", "send records from a file to a webhook source, resumable"),

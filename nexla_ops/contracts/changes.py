@@ -2,17 +2,17 @@
 
 An added field is additive: consumers that ignore unknown fields keep working. A removed or
 renamed field, a changed type and a changed nullability are breaking: a destination mapped to
-the old shape writes nulls or fails. A rename is a removed and an added field under the same
-parent with the same type, when that pairing is unambiguous (otherwise, when several fields
-of a type come and go, the nearest by position in the schema); it is reported once, and the
-fields beneath a renamed object are not reported again.
+the old shape writes nulls or fails. A rename is a removed and an added field of the same type
+that keep their name under another parent (a move), or their parent under another name;
+among several candidates the nearest by position in the schema. It is reported once: the
+fields beneath a renamed, removed or added object are not reported again.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-from .fields import FieldType, parent_of
+from .fields import FieldType, leaf_of, parent_of
 
 ADDED, REMOVED, RENAMED = "added", "removed", "renamed"
 TYPE_CHANGED, NULLABILITY_CHANGED = "type_changed", "nullability_changed"
@@ -58,18 +58,21 @@ class Change:
 
 def _pair_renames(removed: list[str], added: list[str], before: dict, after: dict,
                   order_before: dict, order_after: dict) -> dict[str, str]:
-    """{old path: new path} for removed/added fields that look like one field renamed."""
+    """{old path: new path} for removed/added fields that look like one field renamed: first
+    a field moved under another parent keeping its name and type (customer.country ->
+    country), then one under the same parent keeping its type (amount -> total). Among
+    several candidates the nearest by position wins: a rename keeps the field where it was."""
     pairs: dict[str, str] = {}
     free = list(added)
-    for old in removed:
-        candidates = [new for new in free if parent_of(new) == parent_of(old)
-                      and after[new].types == before[old].types]
-        if not candidates:
-            continue
-        # The nearest by position: a rename keeps the field where it was.
-        new = min(candidates, key=lambda n: abs(order_after[n] - order_before[old]))
-        pairs[old] = new
-        free.remove(new)
+    for same in (lambda old, new: leaf_of(old) == leaf_of(new),
+                 lambda old, new: parent_of(old) == parent_of(new)):
+        for old in (path for path in removed if path not in pairs):
+            candidates = [new for new in free if same(old, new)
+                          and after[new].types == before[old].types]
+            if candidates:
+                new = min(candidates, key=lambda n: abs(order_after[n] - order_before[old]))
+                pairs[old] = new
+                free.remove(new)
     return pairs
 
 
@@ -91,8 +94,10 @@ def classify(before: dict[str, FieldType], after: dict[str, FieldType]) -> list[
         if not _under(old, renames):
             changes.append(Change(RENAMED, old, before[old], after[new], renamed_to=new))
     moved = set(renames.values())
-    for path in removed:
-        if path not in renames and not _under(path, renames):
+    gone = [p for p in removed if p not in renames]
+    for path in gone:
+        # a removed object is one change, not one per field it held
+        if not _under(path, renames) and not _under(path, gone):
             changes.append(Change(REMOVED, path, before[path], None))
     for path in before:
         if path not in after:
@@ -102,8 +107,9 @@ def classify(before: dict[str, FieldType], after: dict[str, FieldType]) -> list[
             changes.append(Change(TYPE_CHANGED, path, was, now))
         elif was.nullable != now.nullable:
             changes.append(Change(NULLABILITY_CHANGED, path, was, now))
-    for path in added:
-        if path not in moved and not _under(path, moved):
+    new = [p for p in added if p not in moved]
+    for path in new:
+        if not _under(path, moved) and not _under(path, new):
             changes.append(Change(ADDED, path, None, after[path]))
     rank = {kind: i for i, kind in enumerate(BREAKING_KINDS + (ADDED,))}
     position = {**order_after, **order_before}

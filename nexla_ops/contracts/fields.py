@@ -65,6 +65,11 @@ def schema_fields(schema: Any, prefix: str = "", depth: int = 0) -> dict[str, Fi
     return fields
 
 
+def leaf_of(path: str) -> str:
+    """'a.b' -> 'b', 'c[].d' -> 'd', 'top' -> 'top'."""
+    return path.rpartition(".")[2]
+
+
 def parent_of(path: str) -> str:
     """'a.b' -> 'a', 'c[].d' -> 'c[]', 'top' -> ''."""
     return path.rpartition(".")[0]
