@@ -22,6 +22,7 @@ from conftest import ROOT, writes
 from nexla_ops.commands import (
     async_task,
     batch_operations,
+    check_nexset,
     contract_check,
     deploy_flow,
     flow_metrics,
@@ -29,6 +30,7 @@ from nexla_ops.commands import (
     health_check,
     list_resources,
     manage_access,
+    migrate_nexset,
     push_webhook,
     rotate_credential,
     triage,
@@ -46,6 +48,7 @@ FUZZ = settings(max_examples=EXAMPLES, deadline=None, database=None,
 
 TRANSFORM = str(ROOT / "examples" / "transforms" / "clean.json")
 DEPLOY = str(ROOT / "examples" / "deploy" / "minimal.json")
+RULES = str(ROOT / "examples" / "contracts" / "orders-clean.rules.yaml")
 
 # One ordinary invocation per command; a case replaces or adds one flag.
 BASE = {
@@ -66,6 +69,9 @@ BASE = {
     "contract_check": (contract_check, ["--endpoint", "GET /data_sources/{source}"]),
     "triage": (triage, ["--since", "24h"]),
     "flow_metrics": (flow_metrics, ["--flow", "1001"]),
+    "check_nexset": (check_nexset, ["quality", "--rules", RULES]),
+    "migrate_nexset": (migrate_nexset, ["--nexset", "223", "--transform-file", TRANSFORM,
+                                        "--plan"]),
 }
 COMMON_NUMBERS = {"--timeout": "positive", "--max-attempts": "count", "--max-wait": "seconds",
                   "--deadline": "positive"}
@@ -81,11 +87,14 @@ OWN_NUMBERS = {
     "manage_access": {"--resource-id": "id"},
     "triage": {"--concurrency": "count", "--flow": "id"},
     "flow_metrics": {"--flow": "id"},
+    "check_nexset": {"--samples": "count", "--concurrency": "count"},
+    "migrate_nexset": {"--nexset": "id", "--samples": "count", "--destination": "id"},
 }
 INPUT_FILES = {
     "deploy_flow": "--config", "push_webhook": "--file", "validate_transform": "--transform-file",
     "manage_access": "--from-file", "batch_operations": "--ids-from",
-    "health_check": "--config", "flow_metrics": "--sla",
+    "health_check": "--config", "flow_metrics": "--sla", "check_nexset": "--rules",
+    "migrate_nexset": "--transform-file",
 }
 
 
@@ -191,7 +200,7 @@ BAD_CONTENT = st.one_of(
 )
 SUFFIX = {"deploy_flow": ".yaml", "push_webhook": ".jsonl", "validate_transform": ".json",
           "manage_access": ".json", "batch_operations": ".txt", "health_check": ".yaml",
-          "flow_metrics": ".yaml"}
+          "flow_metrics": ".yaml", "check_nexset": ".yaml", "migrate_nexset": ".json"}
 
 
 def place(name: str, argv: list[str], flag: str, path: str) -> list[str]:
