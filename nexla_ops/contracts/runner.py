@@ -80,7 +80,7 @@ def run(args, ctx) -> int:
     deadline = Deadline(args.check_timeout)
     nexla_ops.check_output_path(args.output)
     prepared = _prepare(args)
-    ctx.config  # a configuration problem ends the run (exit 3) here, not once per nexset
+    api_url = ctx.config.api_url  # a configuration problem ends the run here, not per nexset
     started = datetime.now(timezone.utc)
     api = Api(ctx, deadline)
     try:
@@ -94,7 +94,7 @@ def run(args, ctx) -> int:
     summary = summarize(results, started, deadline.elapsed(), api.calls, complete)
     write_report(args, results, summary, notes)
     if args.alert_webhook:
-        send(args, ctx, results, summary, deadline)
+        send(args, ctx, results, summary, deadline, api_url)
     return summary["exit_code"]
 
 
@@ -111,12 +111,12 @@ def write_report(args, results, summary, notes) -> None:
         sys.stdout.flush()
 
 
-def send(args, ctx, results, summary, deadline) -> None:
+def send(args, ctx, results, summary, deadline, api_url: str) -> None:
     """health_check's alerts, keyed by nexset id in this check's own state file; a lock keeps
     two overlapping runs from alerting twice (the second skips its alerts and says so)."""
     from nexla_ops.health.alerts import WebhookSettings, send_alerts
 
-    state_file = args.state_file or default_state_file(ctx.config.api_url, args.check)
+    state_file = args.state_file or default_state_file(api_url, args.check)
     webhook = WebhookSettings(args.alert_webhook, state_file, args.realert_after,
                               title=f"Nexla nexset {args.check} check",
                               source=f"nexla-ops check_nexset {args.check}", subject="nexset")
