@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
-"""Every performance target (issue #19's, and triage's request bound), measured in one run and
-printed as one table.
+"""Every performance target (issue #19's, and triage's and check_nexset's request bounds),
+measured in one run and printed as one table.
 
 Each row is a ratio of two figures taken in this run on this machine (so a slow or busy machine
 slows both), its target, and whether it is met. The sandbox serves from its own process, with
@@ -134,6 +134,25 @@ class Bench:
             bound = pages(flows) + 2 * failing + 4
             self.add(f"triage of {flows} flows, {failing} failing: requests / (pages + "
                      f"2 x failing + 4)", sent / bound, 1.0, f"({sent} requests, bound {bound})")
+
+    # -- check_nexset ---------------------------------------------------------------------
+    def contracts(self, flows: int) -> None:
+        from check_nexset import bound
+
+        with sandbox_process() as (url, key, control), \
+                tempfile.TemporaryDirectory() as baselines:
+            control.populate("flows", flows, runs=1, fail_rate=0.0)
+            nexsets = len(control.state("data_sets"))
+            control.configure(latency_ms=RTT_S * 1000)
+            args = ["schema", "--all", "--baseline-dir", baselines, "--json", "--output",
+                    "{tmp}/report.json", "--quiet", "--timeout", "600"]
+            run_command("check_nexset", [*args, "--save"], url, key, control)
+            result = run_command("check_nexset", args, url, key, control)
+            self.scale("check_nexset schema --all", nexsets, control, result)
+            sent, limit = len(control.requests()), bound(nexsets)
+            self.add(f"check_nexset schema --all of {nexsets} nexsets: requests / (pages + "
+                     "token + 7 read ahead)", sent / limit, 1.0,
+                     f"({sent} requests, bound {limit})")
 
     # -- batch_operations ----------------------------------------------------------------
     def batch(self, count: int = 300, concurrency: int = 16) -> None:
@@ -313,6 +332,7 @@ def main(argv=None) -> int:
     bench.listing(sources)
     bench.health(flows)
     bench.triage(flows[1])
+    bench.contracts(flows[1])
     bench.sandbox(flows[-1])
     bench.print_tables()
     return 0
