@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 from .config import SANDBOX_DIR
 from .errors import EXIT_BAD_INPUT, EXIT_FAILED, EXIT_OK
 from .failures import translate
+from .files import report_count
 from .output import dumps
 from .parsing import number_flag
 from .redact import one_line, redact_text
@@ -218,7 +219,10 @@ def main_wrapper(run: Callable[[Any, Context], int | None], parser: argparse.Arg
         except SystemExit as exc:  # --help and usage errors: argparse already printed
             code = _exit_status(exc.code)
         else:
+            reports = report_count()
             code, error = _run(run, parser, args, output_started=lambda: watched.written)
+            if report_count() != reports:  # the command's own document went to --output
+                watched.written = True
         if code and not watched.written and wants_json(args, argv):
             doc = failure_document(code, error.message if error else last_error.message,
                                    error, failure_kinds)

@@ -184,6 +184,16 @@ def check_output_path(path: str | None, field: str = "--output") -> None:
     os.unlink(probe)
 
 
+_reports_written = 0  # --output files written in this process (see report_count)
+
+
+def report_count() -> int:
+    """How many reports went to an --output file so far: a command whose report went there
+    has printed its document, if not on stdout (main_wrapper's failure document is then not
+    due, and a cron job that sent its report to a file prints nothing)."""
+    return _reports_written
+
+
 @contextlib.contextmanager
 def open_output(path: str | None, field: str = "--output", *, private: bool = False,
                 binary: bool = False):
@@ -222,6 +232,9 @@ def open_output(path: str | None, field: str = "--output", *, private: bool = Fa
             raise
     except OSError as exc:
         raise OpsError(f"{field}: cannot write {path} ({exc.strerror or exc})") from None
+    if field == "--output":
+        global _reports_written
+        _reports_written += 1
 
 
 def write_output(path: str | None, data: str | bytes, field: str = "--output", *,

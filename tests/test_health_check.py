@@ -192,6 +192,14 @@ NAGIOS_LINE = re.compile(
     r"unknown=(\d+) duration=[\d.]+s\n")
 
 
+def test_json_report_to_output_prints_nothing_even_when_critical(run_main, tmp_path):
+    """Cron mails what a job prints: the report in a file, stdout stays empty."""
+    report = tmp_path / "report.json"
+    result = run_main(health_check, "--all", "--format", "json", "--output", report, "--quiet")
+    assert (result.code, result.out) == (2, "")
+    assert json.loads(report.read_text())["summary"]["state"] == "CRITICAL"
+
+
 def test_nagios_line_format(hc):
     code, out, _ = hc("--all", "--format", "nagios")
     match = NAGIOS_LINE.fullmatch(out)
