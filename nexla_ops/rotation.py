@@ -64,7 +64,7 @@ class Rotation:
         self.new = new
         self.journal = journal
         self.writes = 0
-        self.paused = PausedFlows(ctx.config.api_url)
+        self.paused = PausedFlows(ctx.target)
 
     # -- reads -------------------------------------------------------------------------------
     def credential(self, cred_id: int, flag: str) -> dict:

@@ -154,7 +154,7 @@ def run(args, ctx) -> int:
         targets = load_config(args.config, defaults) if args.config else None
         from nexla_ops.health.alerts import default_state_file
 
-        args.state_file = args.state_file or default_state_file(ctx.config.api_url)
+        args.state_file = args.state_file or default_state_file(ctx.target)
         lock_path = args.lock_file or f"{args.state_file}.lock"
         # The lock keeps overlapping cron runs from checking (and alerting) twice.
         try:

@@ -80,7 +80,7 @@ def run(args, ctx) -> int:
     deadline = Deadline(args.check_timeout)
     nexla_ops.check_output_path(args.output)
     prepared = _prepare(args)
-    api_url = ctx.config.api_url  # a configuration problem ends the run here, not per nexset
+    api_url = ctx.target  # a configuration problem ends the run here, not per nexset
     started = datetime.now(timezone.utc)
     api = Api(ctx, deadline)
     try:

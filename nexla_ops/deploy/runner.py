@@ -38,7 +38,7 @@ def lock_path(directory: Path, api_url: str, name: str) -> Path:
 
 def deployment_lock(directory: Path, name: str, timeout: float, ctx):
     """An exclusive flock per target (nexla_ops.lock_file); use it in a with-block."""
-    path = lock_path(directory, ctx.config.api_url, name)
+    path = lock_path(directory, ctx.target, name)
     try:
         path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
     except OSError as exc:

@@ -18,6 +18,26 @@ NAME_SUFFIX = "-v2"
 MAX_NAME = 255
 # What a plan reads from each live object: a change to any of them since --plan refuses --apply.
 _DESTINATION_FIELDS = ("id", "name", "status", "data_set_id", "updated_at")
+# The new nexset's description names its transform's digest: Nexla's nexset answer carries no
+# inline transform, so this is how a re-run knows a nexset of that name is its own.
+TRANSFORM_MARK = "transform sha256:"
+
+
+def transform_digest(transform: dict | None) -> str:
+    return digest_of(transform)[:16]
+
+
+def description_for(old_id: int, transform: dict | None) -> str:
+    return (f"Migration of nexset {old_id} (nexla-ops migrate_nexset); "
+            f"{TRANSFORM_MARK}{transform_digest(transform)}")
+
+
+def made_from(nexset: dict) -> str | None:
+    """The transform digest a nexset's description records (None: not made by us)."""
+    text = nexset.get("description")
+    if not isinstance(text, str) or TRANSFORM_MARK not in text:
+        return None
+    return text.rsplit(TRANSFORM_MARK, 1)[1][:16]
 
 
 @dataclass(frozen=True)
@@ -77,16 +97,19 @@ class Plan:
     def creates(self) -> bool:
         return self.new_nexset.get("id") is None
 
+    def create_body(self) -> dict:
+        return {"name": self.new_nexset["name"],
+                "parent_data_set_id": self.new_nexset["parent_id"],
+                "has_custom_transform": True, "transform": self.inputs.transform,
+                "description": description_for(self.old_nexset["id"], self.inputs.transform)}
+
     def writes(self) -> list[dict]:
         """Every write applying makes when nothing has been done yet, in order."""
         new = self.new_nexset.get("id") or f"<new nexset {self.new_nexset['name']}>"
         writes = []
         if self.creates:
             writes.append({"method": "POST", "path": "/data_sets",
-                           "body": {"name": self.new_nexset["name"],
-                                    "parent_data_set_id": self.new_nexset["parent_id"],
-                                    "has_custom_transform": True,
-                                    "transform": self.inputs.transform},
+                           "body": self.create_body(),
                            "when": "first; validated before anything else, deleted again "
                                    "if validation or the migration fails"})
         for sink in self.destinations:
@@ -163,6 +186,14 @@ def build_plan(ctx, inputs: Inputs) -> Plan:
                                      f"{parent}; choose another --name or --adopt it")
         if existing is not None and existing.get("id") == inputs.nexset:
             raise nexla_ops.BadInput(f"--name: {name!r} is the old nexset's own name")
+        if existing is not None and made_from(existing) != transform_digest(inputs.transform):
+            # Only a nexset an earlier run made from this very transform is re-used: anything
+            # else of that name would be migrated to with a shape nobody asked for.
+            why = ("was made from another transform" if made_from(existing) else
+                   "was not made by migrate_nexset")
+            raise nexla_ops.BadInput(f"--name: a nexset named {name!r} already exists (id "
+                                     f"{existing.get('id')}) and {why}; choose another --name, "
+                                     "or --adopt it to use it as it is")
         new_view = {"id": existing.get("id") if existing else None, "name": name,
                     "parent_id": parent, "adopted": existing is not None,
                     "updated_at": existing.get("updated_at") if existing else None}
@@ -176,7 +207,7 @@ def build_plan(ctx, inputs: Inputs) -> Plan:
             sinks.append(sink)
     else:
         sinks = destinations_on(ctx, inputs.nexset)
-    return Plan(api_url=ctx.config.api_url, inputs=inputs, old_nexset=old_view,
+    return Plan(api_url=ctx.target, inputs=inputs, old_nexset=old_view,
                 new_nexset=new_view, destinations=sorted(sinks, key=lambda s: s["id"]))
 
 
