@@ -236,8 +236,10 @@ BAD_RULES = [
      "rules[0].pattern: expected a regular expression of at most 1000"),
     ({"field": "a", "check": "allowed", "values": []}, "rules[0].values: expected at least one"),
     ({"field": "a", "check": "allowed", "values": ["x", [1]]},
-     "rules[0].values[1]: expected a string, number, boolean or null"),
+     "rules[0].values[1]: expected a string, number or boolean"),
     ({"field": "a", "check": "allowed"}, "rules[0].values: required"),
+    ({"field": "a", "check": "allowed", "values": ["x", None]},
+     "rules[0].values[1]: expected a string, number or boolean"),
     ({"field": "a", "check": "max_age", "max_age": "soon"},
      "rules[0].max_age: expected a duration like 24h"),
     ({"field": "a", "check": "max_age", "max_age": 0}, "rules[0].max_age: expected a duration "

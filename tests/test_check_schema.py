@@ -195,7 +195,7 @@ def test_upstream_type_change_is_critical_and_an_added_field_a_warning(check, sa
     sandbox.control.schema_change(123, retype={"order_id": "string"})
     typed = check("schema", "--nexset", 123, "--baseline-dir", directory, "--format", "nagios")
     assert typed.code == 2
-    assert typed.out.startswith("NEXLA CRITICAL - 1 nexsets (schema): 1 critical")
+    assert typed.out.startswith("NEXLA CRITICAL - 1 nexset (schema): 1 critical")
     assert "order_id type integer -> string" in typed.out
 
     assert check("schema", "--nexset", 123, "--baseline-dir", directory, "--save").code == 0
@@ -264,6 +264,39 @@ def test_prometheus_and_text_outputs(check, sandbox, tmp_path):
     assert text.out.splitlines()[:3] == ["CRITICAL nexset 123 orders",
                                         "  CRITICAL amount renamed to total (number)",
                                         "  WARNING  channel added (string)"]
+
+
+def test_a_report_sent_to_output_leaves_stdout_empty_whatever_the_state(check, sandbox,
+                                                                        tmp_path):
+    """Cron mails what a job prints: with --output, a CRITICAL result prints nothing."""
+    baseline = tmp_path / "b.json"
+    check("schema", "--nexset", 123, "--baseline", baseline, "--save")
+    sandbox.control.schema_change(123, rename={"amount": "total"})
+    report = tmp_path / "report.json"
+    result = check("schema", "--nexset", 123, "--baseline", baseline, "--format", "json",
+                   "--output", report, "--quiet")
+    assert (result.code, result.out, result.err) == (2, "", "")
+    assert json.loads(report.read_text())["summary"]["state"] == "CRITICAL"
+
+
+def test_sandbox_alert_state_is_kept_per_sandbox_not_per_port(run_script, tmp_path):
+    receiver = Receiver()
+    try:
+        env_file = tmp_path / "none.env"
+        env_file.write_text("")
+        args = ("schema", "--nexset", 123, "--baseline-dir", tmp_path / "b", "--env-file",
+                env_file, "--alert-webhook", receiver.url)
+        assert run_script("check_nexset", *args, "--save", "--sandbox-reset",
+                          sandbox=False).code == 0
+        (tmp_path / "b" / "nexset-123.schema.json").write_text(
+            (tmp_path / "b" / "nexset-123.schema.json").read_text().replace('"amount"',
+                                                                            '"amount_was"'))
+        for _ in range(2):  # two runs, two ports: one alert
+            assert run_script("check_nexset", *args, "--sandbox", sandbox=False).code == 2
+        assert [e["event"] for post in receiver.take() for e in post["events"]] == ["alert"]
+    finally:
+        receiver.server.shutdown()
+        receiver.server.server_close()
 
 
 def test_alerts_reuse_health_checks_webhook_once_per_change_then_a_recovery(check, sandbox,

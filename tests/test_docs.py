@@ -130,13 +130,13 @@ def _run_setup(cmd: list[str], workdir: Path, env: dict) -> None:
     assert proc.returncode == 0, f"set-up {cmd[1:]} exited {proc.returncode}: {proc.stderr}"
 
 
-def _setup_deployed(workdir: Path, env: dict, sandbox) -> None:
+def _setup_deployed(workdir: Path, env: dict) -> None:
     """A deployment of examples/deploy/minimal.json exists (for blocks that inspect one)."""
     _run_setup([sys.executable, str(SCRIPTS / "deploy_flow.py"), "--config",
                 str(ROOT / "examples" / "deploy" / "minimal.json")], workdir, env)
 
 
-def _setup_env_file(workdir: Path, env: dict, sandbox) -> None:
+def _setup_env_file(workdir: Path, env: dict) -> None:
     """A `.env` in the working directory instead of exported variables."""
     (workdir / ".env").write_text(
         f"NEXLA_API_URL={env.pop('NEXLA_API_URL')}\n"
@@ -155,21 +155,13 @@ ctx.call(ctx.client.credentials.create, {
 """
 
 
-def _setup_new_credential(workdir: Path, env: dict, sandbox) -> None:
+def _setup_new_credential(workdir: Path, env: dict) -> None:
     """An unused s3 credential named orders-s3-cred-v2 exists (a rotation target for 11)."""
     _run_setup([sys.executable, "-c", NEW_CREDENTIAL], workdir, env)
 
 
-def _setup_schema_drift(workdir: Path, env: dict, sandbox) -> None:
-    """orders.schema.json holds nexset 123's baseline, then `amount` is renamed `total`
-    upstream (the sandbox's schema_change control call)."""
-    _run_setup([sys.executable, str(SCRIPTS / "check_nexset.py"), "schema", "--nexset", "123",
-                "--baseline", "orders.schema.json", "--save"], workdir, env)
-    sandbox.control.schema_change(123, rename={"amount": "total"})
-
-
 SETUPS = {"deployed": _setup_deployed, "env-file": _setup_env_file,
-          "new-credential": _setup_new_credential, "schema-drift": _setup_schema_drift}
+          "new-credential": _setup_new_credential}
 
 
 def _workdir(tmp_path: Path) -> Path:
@@ -224,7 +216,7 @@ def test_doc_block_runs(block, sandbox, tmp_path):
     setup = block.directives.get("setup")
     if setup:
         assert setup in SETUPS, f"{block.id}: unknown setup {setup!r}; known: {sorted(SETUPS)}"
-        SETUPS[setup](workdir, env, sandbox)
+        SETUPS[setup](workdir, env)
     if block.lang == "python":
         (workdir / "block.py").write_text(block.code)
         cmd = [sys.executable, "block.py"]

@@ -309,6 +309,50 @@ def test_bad_input_exits_2_naming_the_field_before_any_request(sandbox, run_main
     assert writes(sandbox) == []
 
 
+def test_a_nexset_of_that_name_from_another_transform_is_refused_not_reused(
+        sandbox, run_main, v2, additive, tmp_path):
+    assert migrate(run_main, "--transform-file", v2, "--allow-breaking").code == 0
+    made = new_nexset_id(sandbox)
+    sandbox.control.clear_requests()
+    other = migrate(run_main, "--transform-file", additive, "--plan")
+    assert other.code == 2 and f"already exists (id {made}) and was made from another " \
+        "transform" in other.err
+    mine = tmp_path / "mine.json"
+    mine.write_text(json.dumps(ADDITIVE))
+    named = migrate(run_main, "--transform-file", mine, "--name", "orders-clean", "--plan")
+    assert named.code == 2 and "old nexset's own name" in named.err
+    assert writes(sandbox) == []
+
+
+def test_resume_with_other_flags_is_refused_naming_the_flag(sandbox, run_main, v2, additive,
+                                                           tmp_path):
+    journal = tmp_path / "m.jsonl"
+    first = migrate(run_main, "--transform-file", v2, "--allow-breaking", "--checkpoint",
+                    journal)
+    assert first.code == 0, first.err
+    sandbox.control.clear_requests()
+    other = migrate(run_main, "--transform-file", additive, "--allow-breaking", "--checkpoint",
+                    journal, "--resume")
+    assert other.code == 2 and other.err.strip().endswith(
+        "--transform: differs from the migration recorded in "
+        f"{journal}; resume with the same flags, or start over with a new checkpoint file")
+    assert writes(sandbox) == []
+
+
+def test_a_saved_plan_applies_across_sandbox_runs(run_script, tmp_path, v2):
+    """--sandbox serves on a new port each run: the plan names the sandbox's state, not it."""
+    plan = tmp_path / "plan.json"
+    common = ("--sandbox", "--env-file", tmp_path / "none.env")
+    (tmp_path / "none.env").write_text("")
+    made = run_script("migrate_nexset", "--nexset", OLD, "--transform-file", v2,
+                      "--allow-breaking", "--plan", "--out", plan, "--sandbox-reset",
+                      "--env-file", tmp_path / "none.env", sandbox=False)
+    assert made.code == 0, made.err
+    applied = run_script("migrate_nexset", "--apply", plan, "--json", *common, sandbox=False)
+    assert applied.code == 0, applied.err
+    assert applied.json()["result"] == "migrated"
+
+
 def test_not_found_exits_5(sandbox, run_main, v2):
     assert run_main(migrate_nexset, "--nexset", 999999, "--transform-file", v2).code == 5
     assert migrate(run_main, "--transform-file", v2, "--destination", 999999).code == 5

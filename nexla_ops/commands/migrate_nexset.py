@@ -1,7 +1,8 @@
 """Move destinations from a nexset to a new derived one (a schema migration), with roll-back.
 
 1. Plan: read the old nexset, the new one's name (found by name first, so a re-run creates
-   nothing twice) or the --adopt'ed nexset, and every destination reading the old nexset (all
+   nothing twice; a nexset of that name not made from this transform is refused) or the
+   --adopt'ed nexset, and every destination reading the old nexset (all
    pages; or --destination). --plan (or --dry-run) shows every write and stops; with --out
    FILE the plan is saved (0600, sha256) for --apply FILE later, refused if the state moved.
 2. Create the new derived nexset with --transform-file (beside the old one: same parent), or
@@ -17,9 +18,10 @@
 Verifying a run: Nexla publishes no call that starts a flow run, so none is started; what is
 verified is each destination's read-back and the new nexset's samples.
 
-With --checkpoint FILE the run is journaled (fsynced JSONL, the journal of batch_operations and
-rotate_credential); after a crash the same command with --resume carries on from the recorded
-plan, and every step re-reads state first, so nothing is created, paused or switched twice.
+With --checkpoint FILE the run is journaled (fsynced JSONL, the journal deploy_flow and
+rotate_credential keep); after a crash the same command with --resume carries on from the
+recorded plan (the flags must be the same), and every step re-reads state first, so nothing
+is created, paused or switched twice.
 """
 
 from __future__ import annotations
@@ -40,7 +42,8 @@ EXAMPLES = """examples:
       --allow-breaking --checkpoint migrate-223.jsonl --resume
 
   # review a saved plan, apply exactly it later (refused if the state moved)
-  python scripts/migrate_nexset.py --nexset 223 --adopt 6001 --plan --out plan.json
+  python scripts/migrate_nexset.py --nexset 223 --transform-file orders-v2.json \\
+      --allow-breaking --plan --out plan.json
   python scripts/migrate_nexset.py --apply plan.json --json
 
 exit codes: 0 migrated (or planned); 1 validation failed, or the migration failed and was
@@ -58,7 +61,7 @@ def build_parser(prog: str | None = None) -> argparse.ArgumentParser:
     parser.add_argument("--transform-file", metavar="FILE",
                         help="the new nexset's transform (JSON or YAML), or:")
     parser.add_argument("--adopt", type=id_flag, metavar="ID",
-                        help="an existing derived nexset to move the destinations to")
+                        help="an existing nexset to move the destinations to, as it is")
     parser.add_argument("--name", metavar="NAME",
                         help="the new nexset's name (default: the old name + '-v2')")
     parser.add_argument("--destination", type=id_flag, action="append", metavar="ID",

@@ -93,7 +93,7 @@ def _number(value: Any) -> bool:
 
 
 def age_text(seconds: float) -> str:
-    for unit, size in (("w", 604800), ("d", 86400), ("h", 3600), ("m", 60)):
+    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
         if seconds >= size and seconds % size == 0:
             return f"{seconds / size:g}{unit}"
     return f"{seconds:g}s"
@@ -300,6 +300,8 @@ def check(args, ctx, api, deadline, plan: Plan) -> tuple[list, list, bool]:
         if nexset_id in done:
             name, records, errors = done[nexset_id]
             result = evaluate(rules_file, records, now, name=name)
+            if len(records) < args.samples:  # the nexset had no more to give
+                result.note += f" (of the {args.samples} asked for)"
             if errors:
                 result.note += f" ({errors} error samples skipped)"
             results.append(result)

@@ -16,6 +16,11 @@ CHECK_TITLES = {"schema": "schema", "quality": "data quality"}
 FINDINGS_SHOWN = 20  # per nexset in text output; JSON has them all
 
 
+def _nexsets(summary) -> str:
+    count = summary["nexsets"]
+    return f"{count} nexset{'s' * (count != 1)}"
+
+
 def _counts(summary) -> str:
     counts = summary["counts"]
     return ", ".join(f"{counts[name]} {name.lower()}" for name in ("CRITICAL", "WARNING", "UNKNOWN", "OK"))
@@ -50,7 +55,7 @@ def render_text(results, summary, notes, check: str, colour: bool) -> str:
         if len(shown) > FINDINGS_SHOWN:
             lines.append(f"  ... and {len(shown) - FINDINGS_SHOWN} more (--json has them all)")
     lines.extend(escape_text(note) for note in notes)
-    lines.append(f"{summary['state']}: {summary['nexsets']} nexsets, {CHECK_TITLES[check]} "
+    lines.append(f"{summary['state']}: {_nexsets(summary)}, {CHECK_TITLES[check]} "
                  f"checked in {summary['duration_seconds']:.2f}s: {_counts(summary)}")
     return "\n".join(lines) + "\n"
 
@@ -69,7 +74,7 @@ def render_nagios(results, summary, notes, check: str) -> str:
     detail = "; ".join(f"{STATE_NAMES[r.state]} {_described(r)}" for r in problems[:3])
     if len(problems) > 3:
         detail += f"; +{len(problems) - 3} more"
-    text = f"{summary['nexsets']} nexsets ({CHECK_TITLES[check]}): {_counts(summary)}"
+    text = f"{_nexsets(summary)} ({CHECK_TITLES[check]}): {_counts(summary)}"
     extra = [escape_text(note) for note in notes] + ([detail] if detail else [])
     if extra:
         text += " - " + "; ".join(extra)

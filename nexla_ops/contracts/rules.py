@@ -130,7 +130,8 @@ def models() -> dict:
         description="the field's name; nested fields as a.b",
         json_schema_extra={"minLength": 1, "maxLength": MAX_TEXT})]
     Number = Annotated[StrictInt | StrictFloat, AfterValidator(_finite)]
-    Scalar = StrictStr | StrictInt | StrictFloat | StrictBool | None
+    # no null: every rule but not_null skips null values, so an allowed null would never count
+    Scalar = StrictStr | StrictInt | StrictFloat | StrictBool
 
     class Base(BaseModel):
         model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
@@ -187,7 +188,8 @@ def models() -> dict:
         and $ to match the whole value)."""
         check: Literal["regex"]
         field: FieldPath
-        pattern: Annotated[StrictStr, AfterValidator(_pattern)]
+        pattern: Annotated[StrictStr, AfterValidator(_pattern),
+                           Field(json_schema_extra={"minLength": 1, "maxLength": MAX_PATTERN})]
 
     class Allowed(RuleBase):
         """Every non-null value is one of these."""
@@ -296,7 +298,7 @@ def _describe(error: dict, rule_keys: dict) -> tuple[str, str]:
     if key in ("min", "max") and kind != "value_error":
         return where, "expected a finite number"
     if key == "values" and isinstance(path[-1], int):
-        return where, "expected a string, number, boolean or null"
+        return where, "expected a string, number or boolean"
     if key == "max_age" and kind == "missing":
         return where, "required: a duration like 24h, 7d or a number of seconds"
     if kind == "literal_error":

@@ -65,10 +65,7 @@ class Migration:
         # plan, made before that run, found no nexset of that name).
         found = planning.find_nexset_by_name(self.ctx, name) if in_doubt else None
         if found is None:
-            body = {"name": name, "parent_data_set_id": self.plan.new_nexset["parent_id"],
-                    "has_custom_transform": True, "transform": self.plan.inputs.transform,
-                    "description": f"Migration of nexset {self.plan.old_nexset['id']} "
-                                   "(nexla-ops migrate_nexset)"}
+            body = self.plan.create_body()
             self.writes += 1
             found = self.ctx.create_once(
                 lambda: planning.find_nexset_by_name(self.ctx, name),
@@ -144,8 +141,10 @@ class Migration:
         for sink in self.plan.destinations:
             key = f"destination:{sink['id']}"
             outcome = (state.get(key) or {}).get("outcome")
+            switched = {**sink, "data_set_id": self.new_id,
+                        "data_set_id_before": sink["data_set_id"]}
             if outcome and outcome.get("status") == "done":
-                results.append({**sink, "result": "switched in an earlier run"})
+                results.append({**switched, "result": "switched in an earlier run"})
                 continue
             self.record("intent", key=key, step="switch")
             try:
@@ -156,7 +155,7 @@ class Migration:
                 raise StepFailed(f"destination {sink['id']}: {_message(exc)}") from None
             self.record("outcome", key=key, status="done")
             self.ctx.log(f"destination {sink['id']} now reads nexset {self.new_id}")
-            results.append({**sink, "result": "switched"})
+            results.append({**switched, "result": "switched"})
         return results
 
     def rollback(self) -> list[dict]:
@@ -288,10 +287,17 @@ def _migrate(args, ctx, inputs, saved, journal) -> int:
     finished = next((e for e in reversed(journal.events) if e.get("event") == "finish"), None)
     if recorded is not None:
         plan = planning.load_document(recorded["plan"], args.checkpoint)
-        asked = inputs.nexset if inputs else saved.inputs.nexset
-        if plan.old_nexset["id"] != asked:
+        asked = inputs or saved.inputs
+        if plan.old_nexset["id"] != asked.nexset:
             raise nexla_ops.BadInput(f"--resume: {args.checkpoint} records a migration of "
-                                     f"nexset {plan.old_nexset['id']}, not {asked}")
+                                     f"nexset {plan.old_nexset['id']}, not {asked.nexset}")
+        recorded_inputs, given = plan.inputs.to_doc(), asked.to_doc()
+        differ = [key for key in recorded_inputs if recorded_inputs[key] != given.get(key)]
+        if differ:
+            flag = "--" + differ[0].replace("_", "-")
+            raise nexla_ops.BadInput(f"{flag}: differs from the migration recorded in "
+                                     f"{args.checkpoint}; resume with the same flags, or start "
+                                     "over with a new checkpoint file")
     else:
         plan = planning.build_plan(ctx, inputs or saved.inputs)
         if saved is not None:
