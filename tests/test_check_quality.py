@@ -457,3 +457,16 @@ def test_print_schema_is_a_valid_json_schema(run_script, tmp_path):
     jsonschema.Draft202012Validator.check_schema(schema)
     jsonschema.validate({"nexset": 123, "rules": PASSING}, schema,
                         cls=jsonschema.Draft202012Validator)
+
+
+def test_a_backtracking_regex_is_unknown_within_a_second_not_a_hang():
+    import time
+
+    started = time.monotonic()
+    found = quality.evaluate(rules_file([
+        {"field": "evil", "check": "regex", "pattern": "^(a|aa)+$"},
+        {"field": "evil", "check": "not_null"}]), [{"evil": "a" * 5000 + "!"}] * 3, LATER)
+    slow, present = found.findings
+    assert time.monotonic() - started < 5
+    assert slow.state == UNKNOWN and "backtracks" in slow.message
+    assert present.state == OK

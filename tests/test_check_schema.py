@@ -80,6 +80,24 @@ def test_a_field_moved_under_another_parent_is_renamed_and_a_removed_object_is_o
                                     ("added", "customer_id", None)]
 
 
+def test_an_array_items_type_change_is_breaking():
+    before = obj(tags={"type": "array", "items": {"type": "string"}},
+                 grid={"type": "array", "items": {"type": "array", "items": {"type": "string"}}})
+    after = obj(tags={"type": "array", "items": {"type": "integer"}},
+                grid={"type": "array", "items": {"type": "array", "items": {"type": "integer"}}})
+    assert kinds(before, after) == [("type_changed", "tags[]", None),
+                                    ("type_changed", "grid[][]", None)]
+
+
+def test_what_changed_inside_a_renamed_object_is_reported_too():
+    before = obj(billing=obj(street={"type": "string"}, zip={"type": "integer"}))
+    after = obj(shipping=obj(street={"type": "integer"}, floor={"type": "integer"}))
+    assert kinds(before, after) == [("renamed", "billing", "shipping"),
+                                    ("type_changed", "billing.street", None),
+                                    ("removed", "billing.zip", None),
+                                    ("added", "shipping.floor", None)]
+
+
 def test_nested_and_array_item_fields_are_compared():
     before = obj(customer=obj(country={"type": "string"}),
                  lines={"type": "array", "items": obj(sku={"type": "string"})})
@@ -363,9 +381,23 @@ def test_a_bad_baseline_is_exit_2_naming_it_with_nothing_sent(check, sandbox, tm
 def test_save_never_replaces_a_file_that_is_not_our_baseline(check, sandbox, tmp_path):
     foreign = tmp_path / "notes.json"
     foreign.write_text('{"mine": true}\n')
+    sandbox.control.clear_requests()
     result = check("schema", "--nexset", 123, "--baseline", foreign, "--save")
     assert result.code == 2 and "refusing to replace" in result.err
     assert foreign.read_text() == '{"mine": true}\n'
+    assert sandbox.control.requests() == []  # refused before anything was sent
+    quoting = tmp_path / "notes.md"  # mentions the marker, but is no baseline
+    quoting.write_text('# notes\n"nexla_ops": "nexset-schema-baseline"\nIMPORTANT\n')
+    assert check("schema", "--nexset", 123, "--baseline", quoting, "--save").code == 2
+    assert quoting.read_text().endswith("IMPORTANT\n")
+    other = tmp_path / "223.json"
+    assert check("schema", "--nexset", 223, "--baseline", other, "--save").code == 0
+    taken = check("schema", "--nexset", 124, "--baseline", other, "--save")
+    assert taken.code == 2 and "holds nexset 223's baseline" in taken.err
+    afile = tmp_path / "afile"
+    afile.write_text("x")
+    under = check("schema", "--nexset", 123, "--baseline", afile / "x.json", "--save")
+    assert under.code == 2 and "is not a directory" in under.err
     fifo = tmp_path / "fifo"
     os.mkfifo(fifo)
     assert check("schema", "--nexset", 123, "--baseline", fifo, "--save").code == 2

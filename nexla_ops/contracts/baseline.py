@@ -1,7 +1,8 @@
 """A nexset's saved shape: the baseline file a schema check compares the live schema with.
 
 A baseline is JSON, written atomically, and says it is ours (``"nexla_ops":
-"nexset-schema-baseline"``): --save replaces only a file that does, never someone else's.
+"nexset-schema-baseline"``): --save replaces only a file that parses as our baseline of the
+same nexset, never someone else's.
 It keeps the fields as read (path -> type and nullability) and the output_schema they came
 from, so a later version can re-read the original.
 """
@@ -49,7 +50,12 @@ def read(path: str, field: str) -> Baseline | None:
     if not os.path.lexists(path):
         return None
     where = f"{field} {path}"
-    doc = parse_json(read_input_text(path), where)
+    try:
+        doc = parse_json(read_input_text(path), where)
+    except nexla_ops.BadInput as exc:  # the file's own problem, said with the flag
+        if exc.message.startswith(field):
+            raise
+        raise nexla_ops.BadInput(f"{field}: {exc.message}") from None
     if not isinstance(doc, dict) or doc.get("nexla_ops") != MARKER:
         raise nexla_ops.BadInput(f"{where}: not a nexset schema baseline (expected the "
                                  f"\"nexla_ops\": \"{MARKER}\" marker --save writes)")
@@ -73,28 +79,39 @@ def read(path: str, field: str) -> Baseline | None:
                     str(doc.get("saved_at") or ""), parsed)
 
 
-def _is_ours(path: str) -> bool:
+def check_writable(path: str, field: str, nexset_id: int | None) -> None:
+    """--save may write `path`: nothing there, or a regular file holding our baseline of the
+    same nexset (None: of any); its directory exists or can be made. BadInput otherwise,
+    before anything is sent."""
+    parent = os.path.dirname(path) or "."
+    while not os.path.lexists(parent) and os.path.dirname(parent) not in ("", parent):
+        parent = os.path.dirname(parent)
+    if os.path.lexists(parent) and not os.path.isdir(parent):
+        raise nexla_ops.BadInput(f"{field} {path}: {parent} is not a directory")
+    if not os.path.lexists(path):
+        return
+    refusal = f"{field} {path}: exists and is not a nexset schema baseline --save wrote; " \
+              "refusing to replace it"
+    if os.path.islink(path) or not os.path.isfile(path):
+        raise nexla_ops.BadInput(refusal)
     try:
-        with open(path, "rb") as fh:
-            head = fh.read(4096)
-    except OSError:
-        return False
-    return f'"nexla_ops": "{MARKER}"'.encode() in head
+        saved = read(path, field)
+    except nexla_ops.BadInput:
+        raise nexla_ops.BadInput(refusal) from None
+    if nexset_id is not None and saved.nexset_id != nexset_id:
+        raise nexla_ops.BadInput(f"{field} {path}: holds nexset {saved.nexset_id}'s baseline, "
+                                 f"not nexset {nexset_id}'s; refusing to replace it")
 
 
 def write(path: str, field: str, nexset_id: int, name: str, output_schema: Any,
           saved_at: str) -> Baseline:
-    """Save the live schema as the baseline in `path`, replacing only a baseline of ours: a
-    file that is not one (or not a regular file) is refused, never overwritten."""
-    if os.path.lexists(path) and (not os.path.isfile(path) or os.path.islink(path)
-                                  or not _is_ours(path)):
-        raise nexla_ops.BadInput(f"{field} {path}: exists and is not a nexset schema baseline "
-                                 "--save wrote; refusing to replace it")
+    """Save the live schema as the baseline in `path`, replacing only this nexset's baseline
+    of ours: anything else there is refused (check_writable), never overwritten."""
+    check_writable(path, field, nexset_id)  # again: the file may have changed since prepare
     fields = schema_fields(output_schema)
     doc = {"nexla_ops": MARKER, "format": FORMAT, "nexset_id": nexset_id, "name": name,
            "saved_at": saved_at, "fields": {p: t.to_doc() for p, t in fields.items()},
            "output_schema": output_schema if isinstance(output_schema, dict) else None}
     Path(path).parent.mkdir(parents=True, exist_ok=True)
-    # The marker first, so _is_ours finds it in the head of even a wide schema's file.
     nexla_ops.write_atomic(path, json.dumps(doc, indent=2, ensure_ascii=False) + "\n")
     return Baseline(nexset_id, name, saved_at, fields)

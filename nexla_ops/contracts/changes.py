@@ -77,8 +77,22 @@ def _pair_renames(removed: list[str], added: list[str], before: dict, after: dic
 
 
 def _under(path: str, roots) -> bool:
-    """Is `path` beneath one of `roots` (an object's properties or its array's items)?"""
-    return any(path.startswith(root + ".") or path.startswith(root + "[].") for root in roots)
+    """Is `path` beneath one of `roots` (an object's properties, or its array's items)?"""
+    return any(path.startswith(root + ".") or path.startswith(root + "[]") for root in roots)
+
+
+def _outermost(renames: dict[str, str]) -> dict[str, str]:
+    """The renames not inside another renamed object: the others follow from them."""
+    return {old: new for old, new in renames.items() if not _under(old, renames)}
+
+
+def _as_before(path: str, roots: dict[str, str]) -> str:
+    """A live path under a renamed object, spelt as in the baseline (shipping.zip ->
+    billing.zip for billing renamed to shipping), so what changed inside it is compared."""
+    for old, new in roots.items():
+        if path == new or _under(path, [new]):
+            return old + path[len(new):]
+    return path
 
 
 def classify(before: dict[str, FieldType], after: dict[str, FieldType]) -> list[Change]:
@@ -86,31 +100,31 @@ def classify(before: dict[str, FieldType], after: dict[str, FieldType]) -> list[
     then in the baseline's field order."""
     order_before = {path: i for i, path in enumerate(before)}
     order_after = {path: i for i, path in enumerate(after)}
-    removed = [p for p in before if p not in after]
-    added = [p for p in after if p not in before]
-    renames = _pair_renames(removed, added, before, after, order_before, order_after)
-    changes: list[Change] = []
-    for old, new in renames.items():
-        if not _under(old, renames):
-            changes.append(Change(RENAMED, old, before[old], after[new], renamed_to=new))
-    moved = set(renames.values())
-    gone = [p for p in removed if p not in renames]
+    renames = _outermost(_pair_renames([p for p in before if p not in after],
+                                       [p for p in after if p not in before],
+                                       before, after, order_before, order_after))
+    # The live schema seen through the renames: each renamed object's fields under their
+    # baseline paths, and where each of those lives now.
+    live = {_as_before(path, renames): path for path in after}
+    seen = {old: after[now] for old, now in live.items()}
+    changes: list[Change] = [Change(RENAMED, old, before[old], after[new], renamed_to=new)
+                             for old, new in renames.items()]
+    gone = [p for p in before if p not in seen]
     for path in gone:
-        # a removed object is one change, not one per field it held
-        if not _under(path, renames) and not _under(path, gone):
+        if not _under(path, gone):  # a removed object is one change, not one per field
             changes.append(Change(REMOVED, path, before[path], None))
     for path in before:
-        if path not in after:
+        if path not in seen or path in renames:  # a rename's own before/after say the rest
             continue
-        was, now = before[path], after[path]
+        was, now = before[path], seen[path]
         if was.types != now.types:
             changes.append(Change(TYPE_CHANGED, path, was, now))
         elif was.nullable != now.nullable:
             changes.append(Change(NULLABILITY_CHANGED, path, was, now))
-    new = [p for p in added if p not in moved]
+    new = [p for p in seen if p not in before]
     for path in new:
-        if not _under(path, moved) and not _under(path, new):
-            changes.append(Change(ADDED, path, None, after[path]))
+        if not _under(path, new):
+            changes.append(Change(ADDED, live[path], None, seen[path]))
     rank = {kind: i for i, kind in enumerate(BREAKING_KINDS + (ADDED,))}
-    position = {**order_after, **order_before}
+    position = {**{live[p]: order_after[live[p]] for p in new}, **order_before}
     return sorted(changes, key=lambda c: (not c.breaking, position.get(c.field, 0), rank[c.kind]))

@@ -48,25 +48,27 @@ def _field_type(node: Any) -> FieldType:
 
 
 def schema_fields(schema: Any, prefix: str = "", depth: int = 0) -> dict[str, FieldType]:
-    """{"a": object, "a.b": integer, "c[].d": string} in the schema's own order. Objects'
-    properties nest with ".", array items' properties with "[]."."""
+    """{"a": object, "a.b": integer, "c": array, "c[]": object, "c[].d": string} in the
+    schema's own order. Objects' properties nest with "."; an array's items are "[]" (their
+    type), and their properties nest under it."""
     fields: dict[str, FieldType] = {}
     props = schema.get("properties") if isinstance(schema, dict) else None
-    if not isinstance(props, dict) or depth > 64:
-        return fields
-    for name, node in props.items():
-        path = f"{prefix}{name}"
-        fields[path] = _field_type(node)
-        if isinstance(node, dict):
-            fields.update(schema_fields(node, path + ".", depth + 1))
-            items = node.get("items")
-            if isinstance(items, dict):
-                fields.update(schema_fields(items, path + "[].", depth + 1))
+    if isinstance(props, dict) and depth <= 64:
+        for name, node in props.items():
+            _add(fields, f"{prefix}{name}", node, depth)
     return fields
 
 
+def _add(fields: dict, path: str, node: Any, depth: int) -> None:
+    fields[path] = _field_type(node)
+    if isinstance(node, dict) and depth < 64:
+        fields.update(schema_fields(node, path + ".", depth + 1))
+        if isinstance(node.get("items"), dict):
+            _add(fields, path + "[]", node["items"], depth + 1)
+
+
 def leaf_of(path: str) -> str:
-    """'a.b' -> 'b', 'c[].d' -> 'd', 'top' -> 'top'."""
+    """'a.b' -> 'b', 'c[].d' -> 'd', 'c[]' -> 'c[]', 'top' -> 'top'."""
     return path.rpartition(".")[2]
 
 

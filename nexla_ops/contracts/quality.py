@@ -5,8 +5,8 @@ What a rule counts (``checked`` and ``failed`` in its finding):
 * not_null checks every sample; a missing field counts as null. It is the rule for presence:
   every other rule skips missing and null values.
 * type, range, regex, allowed and max_age check each non-null value. range wants a JSON
-  number (a numeric string fails: say the type you mean), regex a string (re.search, so anchor
-  with ^ and $), allowed compares as JSON does (true is not 1, "1" is not 1). max_age reads
+  number (a numeric string fails: say the type you mean), regex a string (a search, so anchor
+  with ^ and $; a pattern that backtracks past a second on one value is UNKNOWN), allowed compares as JSON does (true is not 1, "1" is not 1). max_age reads
   ISO-8601 strings (no offset means UTC) and epoch seconds or milliseconds (12+ digits); a
   value that is not a timestamp fails, with itself as the example.
 * unique is over the samples read, nothing more: a sample cannot prove the whole nexset
@@ -22,7 +22,6 @@ distinct offending values, shortened, and [REDACTED] when the field's name looks
 from __future__ import annotations
 
 import json
-import re
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any
@@ -35,11 +34,23 @@ from .model import Finding, NexsetResult
 
 EXAMPLES = 3
 EXAMPLE_CHARS = 80  # an example value longer than this is shortened
-MATCH_CHARS = 10_000  # regex is matched on at most this much of a value (bounds its time)
+MATCH_CHARS = 10_000  # regex is matched on at most this much of a value
+MATCH_SECONDS = 1.0  # per value: a pattern that backtracks longer is not judged (UNKNOWN)
 MISSING = object()
 
 
 # ---------------------------------------------------------------- evaluating (pure)
+
+
+@dataclass(frozen=True)
+class Clock:
+    """The evaluation's time: `now` for max_age, and what is left of the run's --timeout."""
+
+    now: datetime
+    deadline: Any = None  # anything with remaining(), e.g. health.budget.Deadline
+
+    def remaining(self) -> float:
+        return float("inf") if self.deadline is None else self.deadline.remaining()
 
 
 @dataclass
@@ -47,6 +58,7 @@ class Outcome:
     checked: int = 0
     failed: int = 0
     examples: list = field(default_factory=list)
+    unjudged: str = ""  # why the rule could not be judged at all
 
     def fail(self, example: Any) -> None:
         self.failed += 1
@@ -109,7 +121,7 @@ def _values(rule, flat: list) -> list:
     return out
 
 
-def _not_null(rule, flat, secret, now) -> tuple[Outcome, str]:
+def _not_null(rule, flat, secret, clock) -> tuple[Outcome, str]:
     outcome = Outcome(checked=len(flat))
     for i, record in enumerate(flat, 1):
         value = record.get(rule.field, MISSING)
@@ -127,12 +139,12 @@ def _each(rule, flat, secret, ok) -> Outcome:
     return outcome
 
 
-def _type(rule, flat, secret, now):
+def _type(rule, flat, secret, clock):
     return (_each(rule, flat, secret, lambda v: _is_type(v, rule.type)),
             f"values not of type {'|'.join(rule.type)}")
 
 
-def _range(rule, flat, secret, now):
+def _range(rule, flat, secret, clock):
     low = -float("inf") if rule.min is None else rule.min
     high = float("inf") if rule.max is None else rule.max
     bounds = (f"[{rule.min}, {rule.max}]" if rule.min is not None and rule.max is not None
@@ -142,14 +154,25 @@ def _range(rule, flat, secret, now):
             f"values not a number {bounds}")
 
 
-def _regex(rule, flat, secret, now):
-    pattern = re.compile(rule.pattern)
-    return (_each(rule, flat, secret,
-                  lambda v: isinstance(v, str) and pattern.search(v[:MATCH_CHARS]) is not None),
-            f"values not matching {nexla_ops.one_line(rule.pattern, 60)!r}")
+def _regex(rule, flat, secret, clock):
+    import regex  # re has no timeout: a pattern like ^(a+)+$ must not hang the check
+
+    pattern = regex.compile(rule.pattern)
+
+    def matches(value) -> bool:
+        timeout = max(0.01, min(MATCH_SECONDS, clock.remaining()))
+        return isinstance(value, str) and pattern.search(value[:MATCH_CHARS],
+                                                         timeout=timeout) is not None
+
+    try:
+        outcome = _each(rule, flat, secret, matches)
+    except TimeoutError:
+        return Outcome(unjudged=f"the pattern took over {MATCH_SECONDS:g}s on one value: "
+                                "it backtracks; simplify it"), ""
+    return outcome, f"values not matching {nexla_ops.one_line(rule.pattern, 60)!r}"
 
 
-def _allowed(rule, flat, secret, now):
+def _allowed(rule, flat, secret, clock):
     allowed = {_key(v) for v in rule.values}
     shown = ", ".join(json.dumps(v, ensure_ascii=False) for v in rule.values[:10])
     more = ", ..." if len(rule.values) > 10 else ""
@@ -157,23 +180,23 @@ def _allowed(rule, flat, secret, now):
             f"values not one of [{nexla_ops.one_line(shown, 120)}{more}]")
 
 
-def _max_age(rule, flat, secret, now):
+def _max_age(rule, flat, secret, clock):
     def fresh(value):
         moment = nexla_ops.api_time(value)
-        return moment is not None and (now - moment).total_seconds() <= rule.max_age
+        return moment is not None and (clock.now - moment).total_seconds() <= rule.max_age
 
     return (_each(rule, flat, secret, fresh),
             f"values older than {age_text(rule.max_age)} or not timestamps")
 
 
-def _min_count(rule, flat, secret, now):
+def _min_count(rule, flat, secret, clock):
     have = len(flat) if rule.field is None else len(_values(rule, flat))
     outcome = Outcome(checked=have, failed=int(have < rule.count))
     where = "samples" if rule.field is None else f"samples with {rule.field}"
     return outcome, f"{where}, expected at least {rule.count}"
 
 
-def _unique(rule, flat, secret, now):
+def _unique(rule, flat, secret, clock):
     seen: set = set()
     values = _values(rule, flat)
     outcome = Outcome(checked=len(values))
@@ -190,14 +213,16 @@ EVALUATORS = {"not_null": _not_null, "type": _type, "unique": _unique, "range": 
               "min_count": _min_count}
 
 
-def judge_rule(rule, flat: list, now: datetime) -> Finding:
+def judge_rule(rule, flat: list, clock: Clock) -> Finding:
     field_name = getattr(rule, "field", None)
     secret = field_name is not None and _secret(field_name)
-    outcome, what = EVALUATORS[rule.check](rule, flat, secret, now)
+    outcome, what = EVALUATORS[rule.check](rule, flat, secret, clock)
     label = nexla_ops.one_line(rule.label, 120)
     doc = {"rule": rule.label, "check": rule.check, "field": field_name,
            "severity": rule.severity, "passed": None, "checked": outcome.checked,
            "failed": outcome.failed, "examples": outcome.examples}
+    if outcome.unjudged:
+        return Finding(UNKNOWN, f"{label}: not checked ({outcome.unjudged})", doc)
     if rule.check == "min_count":
         doc["passed"] = not outcome.failed
         state = OK if doc["passed"] else _failing(rule)
@@ -218,11 +243,14 @@ def _failing(rule) -> int:
     return WARNING if rule.severity == "warning" else CRITICAL
 
 
-def evaluate(rules_file, records: list[dict], now: datetime, *, name: str = "") -> NexsetResult:
-    """One finding per rule, in the file's order, on these sample records."""
+def evaluate(rules_file, records: list[dict], now: datetime, *, name: str = "",
+             deadline=None) -> NexsetResult:
+    """One finding per rule, in the file's order, on these sample records; a regex still
+    running when `deadline` (the run's --timeout) is up leaves its rule UNKNOWN."""
     flat = [flatten_record(r) for r in records]
+    clock = Clock(now, deadline)
     return NexsetResult(rules_file.nexset, name,
-                        [judge_rule(rule, flat, now) for rule in rules_file.rules],
+                        [judge_rule(rule, flat, clock) for rule in rules_file.rules],
                         note=f"{len(records)} samples checked")
 
 
@@ -299,7 +327,7 @@ def check(args, ctx, api, deadline, plan: Plan) -> tuple[list, list, bool]:
         nexset_id = rules_file.nexset
         if nexset_id in done:
             name, records, errors = done[nexset_id]
-            result = evaluate(rules_file, records, now, name=name)
+            result = evaluate(rules_file, records, now, name=name, deadline=deadline)
             if len(records) < args.samples:  # the nexset had no more to give
                 result.note += f" (of the {args.samples} asked for)"
             if errors:

@@ -87,9 +87,11 @@ def _pattern(value: str) -> str:
         raise ValueError("expected a non-empty regular expression")
     if len(value) > MAX_PATTERN:
         raise ValueError(f"expected a regular expression of at most {MAX_PATTERN} characters")
+    import regex  # what quality matches with (re lacks a timeout)
+
     try:
-        re.compile(value)
-    except (re.error, RecursionError, OverflowError) as exc:
+        regex.compile(value)
+    except (regex.error, RecursionError, OverflowError) as exc:
         raise ValueError(f"expected a valid regular expression ({exc})") from None
     return value
 

@@ -55,8 +55,7 @@ def prepare(args) -> Plan:
         plan.paths[ids[0]] = args.baseline
     else:
         baselines.check_directory(args.baseline_dir)
-    if args.save:
-        return plan
+    flag = "--baseline" if args.baseline else "--baseline-dir"
     if args.all:
         pattern = os.path.join(glob.escape(args.baseline_dir), "nexset-*.schema.json")
         for path in sorted(glob.glob(pattern)):
@@ -64,13 +63,16 @@ def prepare(args) -> Plan:
             if found:
                 plan.paths[int(found.group(1))] = path
     for nexset_id in plan.paths if args.all else ids:
-        flag = "--baseline" if args.baseline else "--baseline-dir"
-        saved = baselines.read(plan.path_of(args, nexset_id), flag)
+        path = plan.path_of(args, nexset_id)
+        if args.save:  # what --save would replace is checked before anything is sent
+            baselines.check_writable(path, flag, nexset_id)
+            continue
+        saved = baselines.read(path, flag)
         if saved is None:
             continue
         if saved.nexset_id != nexset_id:
-            raise nexla_ops.BadInput(f"{flag} {plan.path_of(args, nexset_id)}: holds nexset "
-                                     f"{saved.nexset_id}'s baseline, not nexset {nexset_id}'s")
+            raise nexla_ops.BadInput(f"{flag} {path}: holds nexset {saved.nexset_id}'s "
+                                     f"baseline, not nexset {nexset_id}'s")
         plan.saved[nexset_id] = saved
     return plan
 
@@ -105,8 +107,14 @@ def judge(args, plan: Plan, nexset: dict, now: datetime) -> NexsetResult:
                             note="the nexset has no output_schema yet (nothing detected)")
     if args.save or (args.save_new and saved is None):
         flag = "--baseline" if args.baseline else "--baseline-dir"
-        written = baselines.write(path, flag, nexset_id, name, schema,
-                                  now.isoformat(timespec="seconds"))
+        try:
+            written = baselines.write(path, flag, nexset_id, name, schema,
+                                      now.isoformat(timespec="seconds"))
+        except OSError as exc:
+            return NexsetResult(nexset_id, name, unknown=True,
+                                note=f"baseline not written to {path} ({exc.strerror or exc})")
+        except nexla_ops.BadInput as exc:  # the file changed since prepare() looked
+            return NexsetResult(nexset_id, name, unknown=True, note=exc.message)
         return NexsetResult(nexset_id, name, note=f"baseline saved to {path} "
                                                   f"({len(written.fields)} fields)")
     if saved is None:
