@@ -353,6 +353,24 @@ def test_a_saved_plan_applies_across_sandbox_runs(run_script, tmp_path, v2):
     assert applied.json()["result"] == "migrated"
 
 
+@pytest.mark.parametrize("hosts", [1, 2])
+def test_two_runs_at_once_converge_on_one_new_nexset(sandbox, spawn_script, tmp_path, v2,
+                                                     hosts):
+    """Two processes started together: on one machine the second waits for nothing and
+    exits 6 (the lock); on two machines (two state directories) both finish, on one nexset."""
+    sandbox.control.configure(latency_ms=60)
+    runs = [spawn_script("migrate_nexset", "--nexset", OLD, "--transform-file", v2,
+                         "--allow-breaking",
+                         env={"XDG_STATE_HOME": str(tmp_path / f"host-{i % hosts}")})
+            for i in range(2)]
+    codes = sorted(run.wait(timeout=60) for run in runs)
+    sandbox.control.configure(latency_ms=0)
+    assert codes == ([0, 6] if hosts == 1 else [0, 0]), codes
+    named = [i for i, (name, _) in nexsets(sandbox).items() if name == NEW_NAME]
+    assert len(named) == 1, named
+    assert sinks(sandbox)[SINK] == (named[0], "ACTIVE")
+
+
 def test_not_found_exits_5(sandbox, run_main, v2):
     assert run_main(migrate_nexset, "--nexset", 999999, "--transform-file", v2).code == 5
     assert migrate(run_main, "--transform-file", v2, "--destination", 999999).code == 5

@@ -72,8 +72,25 @@ class Migration:
                 lambda: self.ctx.client.request("POST", "/data_sets", json=body),
                 what="POST /data_sets (new nexset)")
         self.new_id, self.created = found["id"], True
-        self.record("outcome", key="nexset", status="done", id=self.new_id, created=True)
-        self.ctx.log(f"created nexset {self.new_id} ({name})")
+        self.settle_on_one(name)
+        self.record("outcome", key="nexset", status="done", id=self.new_id,
+                    created=self.created)
+        self.ctx.log(f"{'created' if self.created else 'using'} nexset {self.new_id} ({name})")
+
+    def settle_on_one(self, name: str) -> None:
+        """Two runs (on two machines, say) that created the same nexset at once keep the one
+        with the lowest id: the other run's is deleted by the run that made it, so both go on
+        with the same nexset."""
+        digest = planning.transform_digest(self.plan.inputs.transform)
+        twins = [n for n in self.ctx.paginate("/data_sets")
+                 if isinstance(n, dict) and n.get("name") == name
+                 and planning.made_from(n) == digest and nexla_ops.api_id(n.get("id"))]
+        winner = min((nexla_ops.api_id(n["id"]) for n in twins), default=self.new_id)
+        if winner < self.new_id:
+            self.ctx.warn(f"another run created nexset {winner} ({name}) too; using it and "
+                          f"deleting this run's {self.new_id}")
+            self.discard_nexset()
+            self.new_id, self.created = winner, False
 
     def discard_nexset(self) -> None:
         """Delete the nexset this migration created (an adopted one is left alone)."""
@@ -277,9 +294,25 @@ def run(args, ctx) -> int:
     saved = _naming("--apply", planning.load, args.apply) if args.apply else None
     journal = open_journal(args)
     try:
-        return _migrate(args, ctx, inputs, saved, journal)
+        if args.plan:  # read-only: no need to wait for a migration in progress
+            return _migrate(args, ctx, inputs, saved, journal)
+        with migration_lock(ctx, (inputs or saved.inputs).nexset):
+            return _migrate(args, ctx, inputs, saved, journal)
     finally:
         journal.close()
+
+
+def migration_lock(ctx, nexset_id: int):
+    """One migration of a nexset at a time on this machine (per target, in the per-user state
+    directory). Runs on two machines still converge: see Migration.ensure_nexset."""
+    path = nexla_ops.target_path("migrations", ctx.target, f"nexset-{nexset_id}",
+                                 suffix=".lock")
+    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    try:
+        return nexla_ops.lock_file(path)
+    except nexla_ops.LockBusy:
+        raise nexla_ops.LockBusy(f"another migration of nexset {nexset_id} is running (lock "
+                                 f"{path}); re-run once it has finished") from None
 
 
 def _migrate(args, ctx, inputs, saved, journal) -> int:
