@@ -39,6 +39,8 @@ COMMANDS = {
                                                  "diff"),
     "push-webhook": ("push_webhook", "send records from a file to a webhook source, resumable"),
     "async-task": ("async_task", "start an async task, wait for it, fetch the result"),
+    "mcp": ("nexla_mcp", "serve the commands to an agent over MCP (stdio), with scopes and "
+                   "plan-bound writes"),
     "contract-check": ("contract_check", "check the API's answers against the published "
                                          "reference and SDK 1.0.8 (read-only)"),
 }
