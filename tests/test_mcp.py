@@ -236,3 +236,14 @@ def test_bad_server_flags_end_before_serving(tmp_path, flags, code, named):
     assert proc.returncode == code, proc.stderr
     assert named in proc.stderr and "Traceback" not in proc.stderr and proc.stdout == ""
 
+
+def test_a_value_that_looks_like_a_flag_stays_a_value(sandbox, tmp_path):
+    async def body(session):
+        return await call(session, "list_resources", {"type": "flows",
+                                                      "name": "--api-url=http://127.0.0.1:9"})
+
+    sandbox.control.clear_requests()
+    answer, error = serve(sandbox, cwd=tmp_path)(body)
+    assert not error and answer == []  # a name nothing has, asked of the configured API
+    assert any(r["path"].startswith("/flows") for r in sandbox.control.requests())
+

@@ -143,7 +143,8 @@ def _file(directory: str, name: str, value: Any) -> str:
 
 
 def _opt(flag: str, value) -> list[str]:
-    return [] if value is None else [flag, str(value)]
+    """--flag=value in one word: a value that starts with "-" stays a value, never a flag."""
+    return [] if value is None else [f"{flag}={value}"]
 
 
 TOOLS = [
@@ -152,12 +153,12 @@ TOOLS = [
     Tool("list_resources", "A complete listing of one resource type (every page), filtered. "
          "Use to find ids by name, tag or status.", ListResources, "list_resources",
          lambda a, d: ["--type", a.type, *_opt("--name", a.name), *_opt("--tag", a.tag),
-                       *_opt("--status", a.status), "--limit", str(a.limit),
+                       *_opt("--status", a.status), *_opt("--limit", a.limit),
                        "--format", "json"]),
     Tool("get_logs", "A resource's recent log lines, or its errors grouped by pattern. Use "
          "when a flow or resource fails.", GetLogs, "get_resource_logs",
          lambda a, d: ["--resource-type", a.resource_type, "--resource-id",
-                       str(a.resource_id), "--since", a.since,
+                       str(a.resource_id), *_opt("--since", a.since),
                        *(["--summary"] if a.summary else []), "--json"]),
     Tool("health", "Each flow's health (status, staleness, error rate, stalls), as "
          "health_check.py judges it. Use to monitor.", Health, "health_check",
@@ -165,7 +166,7 @@ TOOLS = [
                        "--format", "json", "--state-file", os.path.join(d, "state.json")]),
     Tool("triage", "What is broken right now, ranked, with error groups and next steps. Use "
          "first when asked what is wrong.", Triage, "triage",
-         lambda a, d: ["--since", a.since, *_opt("--flow", a.flow), "--json"]),
+         lambda a, d: [*_opt("--since", a.since), *_opt("--flow", a.flow), "--json"]),
     Tool("flow_metrics", "A flow's daily records and errors, run p50/p95 and SLA attainment. "
          "Use for trends.", FlowMetrics, "flow_metrics",
          lambda a, d: ["--flow", str(a.flow), *_opt("--from", a.from_date),
@@ -175,7 +176,7 @@ TOOLS = [
          ValidateTransform, "validate_transform",
          lambda a, d: ["--nexset", str(a.nexset), "--transform-file",
                        _file(d, "transform.json", a.transform),
-                       *(["--expect-fields", ",".join(a.expect_fields)]
+                       *(_opt("--expect-fields", ",".join(a.expect_fields))
                          if a.expect_fields else []), "--json"]),
     Tool("export_flow", "An existing flow as a deploy_flow config (flows as code). Use before "
          "changing a flow by plan_deploy.", ExportFlow, "export_flow",
