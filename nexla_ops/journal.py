@@ -233,6 +233,19 @@ class Journal:
         return state
 
 
+def open_checkpoint(path: str, *, resume: bool, operation: str) -> Journal:
+    """Journal.open for a command's --checkpoint FILE: a file that cannot serve is bad input
+    naming the flag."""
+    from .errors import BadInput
+
+    try:
+        return Journal.open(path, resume=resume, operation=operation)
+    except CheckpointError as exc:
+        raise BadInput(f"--checkpoint: {exc}") from None
+    except OSError as exc:
+        raise BadInput(f"--checkpoint: cannot open {path} ({exc.strerror})") from None
+
+
 def _write_all(fd: int, data: bytes) -> None:
     view = memoryview(data)
     while view:  # os.write may be partial on some filesystems

@@ -304,14 +304,8 @@ def _unit_label(unit: dict) -> str:
 def open_journal(args):
     if not args.checkpoint:
         return checkpoint.MemoryJournal()
-    try:
-        return checkpoint.Journal.open(args.checkpoint, resume=args.resume,
-                                       operation="rotate_credential")
-    except checkpoint.CheckpointError as exc:
-        raise nexla_ops.BadInput(f"--checkpoint: {exc}") from None
-    except OSError as exc:
-        raise nexla_ops.BadInput(f"--checkpoint: cannot open {args.checkpoint} "
-                                 f"({exc.strerror})") from None
+    return checkpoint.open_checkpoint(args.checkpoint, resume=args.resume,
+                                      operation="rotate_credential")
 
 
 def run(args, ctx) -> int:

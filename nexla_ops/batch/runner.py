@@ -148,14 +148,8 @@ def load_journal(args, spec: Spec):
         if why:
             raise nexla_ops.BadInput(f"--checkpoint: {args.checkpoint} is for another run ({why})")
         return view, (plan or {}).get("targets")
-    try:
-        journal = checkpoint.Journal.open(args.checkpoint, resume=args.resume,
-                                       operation="batch_operations")
-    except checkpoint.CheckpointError as exc:
-        raise nexla_ops.BadInput(f"--checkpoint: {exc}") from None
-    except OSError as exc:
-        raise nexla_ops.BadInput(f"--checkpoint: cannot open {args.checkpoint} "
-                                 f"({exc.strerror})") from None
+    journal = checkpoint.open_checkpoint(args.checkpoint, resume=args.resume,
+                                         operation="batch_operations")
     plan = journal.plan()
     if plan is not None:
         why = _plan_matches(plan, spec)

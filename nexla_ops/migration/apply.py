@@ -280,13 +280,7 @@ def _check_size(path: str) -> None:
 def open_journal(args):
     if not args.checkpoint or args.plan:
         return checkpoint.MemoryJournal()
-    try:
-        return checkpoint.Journal.open(args.checkpoint, resume=args.resume, operation=OPERATION)
-    except checkpoint.CheckpointError as exc:
-        raise nexla_ops.BadInput(f"--checkpoint: {exc}") from None
-    except OSError as exc:
-        raise nexla_ops.BadInput(f"--checkpoint: cannot open {args.checkpoint} "
-                                 f"({exc.strerror})") from None
+    return checkpoint.open_checkpoint(args.checkpoint, resume=args.resume, operation=OPERATION)
 
 
 def run(args, ctx) -> int:
