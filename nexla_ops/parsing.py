@@ -100,7 +100,11 @@ def parse_time(text: str, *, field: str = "time", now: Any = None):
         return now - dt.timedelta(seconds=parse_duration(raw, field=field))
     if re.fullmatch(r"\d{9,}", raw):  # epoch; 12+ digits are milliseconds (Nexla log times)
         seconds = int(raw) / 1000 if len(raw) >= 12 else int(raw)
-        return dt.datetime.fromtimestamp(seconds, dt.timezone.utc)
+        try:
+            return dt.datetime.fromtimestamp(seconds, dt.timezone.utc)
+        except (OverflowError, OSError, ValueError):
+            raise BadInput(f"{field}: {one_line(raw, 40)} is past any date (epoch seconds, "
+                           "or milliseconds with 12 or more digits)") from None
     try:
         value = dt.datetime.fromisoformat(raw.replace("Z", "+00:00").replace("z", "+00:00"))
     except ValueError:

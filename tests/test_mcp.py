@@ -179,6 +179,8 @@ def test_refusals_read_scope_unknown_stale_and_delete_below_its_scope(sandbox, t
     ("plan_batch", {"operation": "pause", "type": "flows", "ids": []}, "ids"),
     ("apply_plan", {"plan_hash": "xyz"}, "plan_hash"),
     ("health", {"flows": [1], "extra": True}, "extra"),
+    ("get_logs", {"resource_type": "sources", "resource_id": 123, "since": "9" * 40},
+     "--since"),  # refused by the command itself, as on a terminal
 ])
 def test_a_bad_argument_is_bad_input_naming_the_field(sandbox, tmp_path, name, arguments,
                                                       field):
@@ -246,4 +248,63 @@ def test_a_value_that_looks_like_a_flag_stays_a_value(sandbox, tmp_path):
     answer, error = serve(sandbox, cwd=tmp_path)(body)
     assert not error and answer == []  # a name nothing has, asked of the configured API
     assert any(r["path"].startswith("/flows") for r in sandbox.control.requests())
+
+
+def test_a_failing_command_is_an_error_with_a_kind_audited_and_plans_are_private(
+        sandbox, tmp_path):
+    async def body(session):
+        partial = await call(session, "plan_batch", {"operation": "pause", "type": "flows",
+                                                     "ids": [1001, 99999]})
+        broken = await call(session, "plan_deploy", {"config": {"name": "x"}})
+        made = await call(session, "plan_deploy", {"config": json.loads(
+            (ROOT / "examples" / "deploy" / "minimal.json").read_text())})
+        return partial, broken, made
+
+    (partial, e1), (broken, e2), (made, e3) = serve(sandbox, "--scope", "read-write",
+                                                    cwd=tmp_path)(body)
+    assert e1 and partial["error"]["kind"] in ("failed", "not_found", "partial")
+    assert e2 and broken["error"]["kind"] in ("bad_input", "failed") and broken["error"]["message"]
+    assert not e3
+    audit = [json.loads(line) for line in (tmp_path / "calls.jsonl").read_text().splitlines()]
+    assert [a["tool"] for a in audit] == ["plan_batch", "plan_deploy", "plan_deploy"]
+    assert [a["outcome"] == "ok" for a in audit] == [False, False, True]
+    store = tmp_path / "xdg-state" / "nexla-ops" / "mcp"  # the server's per-user state
+    kept = [path for path in store.rglob("*") if path.is_file()]
+    assert {path.name for path in kept} >= {"plan.json", "deploy.json", "saved-plan.json"}
+    assert [path for path in kept if path.stat().st_mode & 0o077] == []  # all 0600
+
+
+def test_two_servers_applying_one_hash_apply_it_once(sandbox, api_env, monkeypatch, tmp_path):
+    import threading
+
+    from nexla_ops.mcp.calls import Calls
+
+    monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path / "shared"))
+    first, second = (Calls("read-write", sandbox.url.rstrip("/"), ["--api-url", sandbox.url],
+                           audit_log=str(tmp_path / f"calls-{i}.jsonl")) for i in range(2))
+    plan, error = first.call("plan_batch", {"operation": "pause", "type": "flows",
+                                            "ids": [1002]})
+    assert not error, plan
+    sandbox.control.clear_requests()
+    answers = []
+    threads = [threading.Thread(target=lambda c=c: answers.append(
+        c.call("apply_plan", {"plan_hash": plan["plan_hash"]}))) for c in (first, second)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(60)
+    assert sorted(error for _, error in answers) == [False, True]
+    refused = next(answer for answer, error in answers if error)
+    assert refused["error"]["kind"] == "not_found"
+    pauses = [r for r in sandbox.control.requests() if r["method"] == "PUT"]
+    assert len(pauses) == 1, pauses
+
+
+def test_an_audit_log_that_cannot_be_written_ends_the_server_at_once(tmp_path):
+    (tmp_path / "adir").mkdir()
+    proc = subprocess.run([sys.executable, "-m", "nexla_ops", "mcp", "--audit-log",
+                           str(tmp_path / "adir")], cwd=tmp_path,
+                          env={**_script_env(None, {}), "PYTHONPATH": str(ROOT)},
+                          stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 2 and "--audit-log" in proc.stderr
 

@@ -67,7 +67,12 @@ def run(args, ctx) -> int:
         connection += ["--env-file", args.env_file]
     audit_log = args.audit_log or str(nexla_ops.target_path("mcp", target, "calls",
                                                             suffix=".jsonl"))
-    os.makedirs(os.path.dirname(audit_log) or ".", mode=0o700, exist_ok=True)
+    try:  # every call is audited: a log that cannot be written ends it before any call
+        os.makedirs(os.path.dirname(audit_log) or ".", mode=0o700, exist_ok=True)
+        os.close(os.open(audit_log, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600))
+    except OSError as exc:
+        raise nexla_ops.BadInput(f"--audit-log: cannot append to {audit_log} "
+                                 f"({exc.strerror or exc})") from None
     deny = frozenset().union(*(args.deny or ()))
     serve(Calls(args.scope, target, connection, deny, audit_log))
     return 0

@@ -44,7 +44,10 @@ class Calls:
     def call(self, name: str, arguments: dict | None) -> tuple[Any, bool]:
         """(the answer, whether it is an error)."""
         with self._one_at_a_time:
-            answer = self._answer(name, arguments or {})
+            try:
+                answer = self._answer(name, arguments or {})
+            except Exception as exc:  # the server keeps serving; the agent gets a kind
+                answer = failure("failed", f"internal error: {exc.__class__.__name__}: {exc}")
         error = isinstance(answer, dict) and answer.get("ok") is False
         audit.record(self.audit_log, name, nexla_ops.redact(arguments or {}),
                      answer["error"]["kind"] if error else "ok",
@@ -82,7 +85,13 @@ class Calls:
     def _run(self, command: str, argv: list):
         outcome = invoke.run(command, [*argv, *self.connection])
         problem = outcome.failure
-        return failure(**problem) if problem else outcome.document
+        if problem is None:
+            return outcome.document
+        answer = failure(problem["kind"], str(problem.get("message")),
+                         exit_code=problem.get("exit_code", outcome.code))
+        if isinstance(outcome.document, dict) and "error" not in outcome.document:
+            answer["document"] = outcome.document  # what was done, item by item
+        return answer
 
     def _plan(self, tool, args):
         directory = self.store.scratch()
@@ -96,24 +105,30 @@ class Calls:
             shutil.rmtree(directory, ignore_errors=True)
             return document
         arguments = args.model_dump(mode="json")
-        plan_hash = self.store.keep(directory, tool.name, arguments, document,
-                                    tool.deletes(args))
-        return {"plan_hash": plan_hash, "tool": tool.name, "deletes": tool.deletes(args),
+        deletes = tool.deletes(args, document)
+        plan_hash = self.store.keep(directory, tool.name, arguments, document, deletes)
+        return {"plan_hash": plan_hash, "tool": tool.name, "deletes": deletes,
                 "plan": document}
 
     def _apply(self, plan_hash: str):
         try:
-            plan = self.store.load(plan_hash)
+            plan = self.store.claim(plan_hash)  # now no other call or server can apply it
         except Refused as exc:
             return failure(exc.kind, exc.message)
         if plan.deletes and not scopes.allows(self.scope, scopes.READ_WRITE_DELETE):
+            self.store.release(plan)  # still the agent's to apply at the right scope
             return failure("auth", f"plan {plan_hash} deletes; applying it needs --scope "
                                    f"{scopes.READ_WRITE_DELETE}")
+        try:
+            return self._apply_claimed(plan, plan_hash)
+        finally:
+            self.store.forget(plan)  # a plan applies once, even when it was refused
+
+    def _apply_claimed(self, plan, plan_hash: str):
         tool = BY_NAME[plan.tool]
         if tool.saves_plans:  # the command checks its own saved plan against the live state
             document = self._run(tool.command, ["--apply", str(plan.directory / SAVED_PLAN),
                                                 "--json"])
-            self.store.forget(plan_hash)  # a plan applies once, even when it was refused
         else:
             document = self._replan_and_apply(tool, plan, plan_hash)
         if isinstance(document, dict) and document.get("ok") is False:
@@ -131,7 +146,4 @@ class Calls:
             return failure("failed", f"plan_hash: the live state changed since plan "
                                      f"{plan_hash} was made; nothing was applied. Plan again "
                                      "and review the new plan")
-        try:
-            return self._run(tool.command, argv)
-        finally:
-            self.store.forget(plan_hash)  # a plan applies once
+        return self._run(tool.command, argv)

@@ -24,18 +24,22 @@ class Outcome:
 
     @property
     def failure(self) -> dict | None:
-        """The {"exit_code", "kind", "message"} of a failed run, None for a document."""
-        doc = self.document
-        if isinstance(doc, dict) and doc.get("ok") is False and isinstance(doc.get("error"),
-                                                                            dict):
-            return doc["error"]
-        if doc is None:
-            from nexla_ops.cli import FAILURE_KINDS
+        """The {"exit_code", "kind", "message"} of a failed run, None for a document. A
+        command's own document that says ok: false (a batch with failed items, deploy's
+        error text) is a failure too, its kind from the exit code."""
+        from nexla_ops.cli import FAILURE_KINDS
 
-            last = (self.stderr.strip().splitlines() or [""])[-1]
-            return {"exit_code": self.code, "kind": FAILURE_KINDS.get(self.code, "failed"),
-                    "message": last.split(": error: ", 1)[-1] or f"exit code {self.code}"}
-        return None
+        doc = self.document
+        failed = doc is None or (isinstance(doc, dict) and doc.get("ok") is False)
+        if not failed:
+            return None
+        error = doc.get("error") if isinstance(doc, dict) else None
+        if isinstance(error, dict) and isinstance(error.get("kind"), str):
+            return error
+        last = (self.stderr.strip().splitlines() or [""])[-1].split(": error: ", 1)[-1]
+        message = error if isinstance(error, str) and error else last
+        return {"exit_code": self.code, "kind": FAILURE_KINDS.get(self.code, "failed"),
+                "message": message or f"exit code {self.code}"}
 
 
 def run(command: str, argv: list[str]) -> Outcome:

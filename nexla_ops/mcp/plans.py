@@ -40,6 +40,7 @@ class Plan:
     created_at: float
     deletes: bool
     directory: Path
+    hash: str = ""
 
     @property
     def expired(self) -> bool:
@@ -55,9 +56,20 @@ class PlanStore:
         self.root = nexla_ops.target_path("mcp", target, "plans")
 
     def scratch(self) -> str:
-        """A new private directory for a plan's files (kept() gives it its hash's name)."""
+        """A new private directory for a plan's files (keep() gives it its hash's name).
+        Expired plans go first: what they hold (a config, say) is not kept longer."""
         self.root.mkdir(mode=0o700, parents=True, exist_ok=True)
+        self.sweep()
         return tempfile.mkdtemp(prefix=".new-", dir=self.root)
+
+    def sweep(self) -> None:
+        cutoff = time.time() - PLAN_TTL
+        for entry in self.root.iterdir():
+            try:
+                if entry.is_dir() and entry.stat().st_mtime < cutoff:
+                    shutil.rmtree(entry, ignore_errors=True)
+            except OSError:
+                continue
 
     def keep(self, scratch: str, tool: str, arguments: dict, document, deletes: bool) -> str:
         plan_hash = fingerprint(tool, arguments, document)
@@ -72,20 +84,29 @@ class PlanStore:
         os.rename(scratch, target)
         return plan_hash
 
-    def load(self, plan_hash: str) -> Plan:
-        path = self.root / plan_hash / "plan.json"
+    def claim(self, plan_hash: str) -> Plan:
+        """The plan, taken out of the store by a rename: of two calls (or two servers) that
+        apply one hash, only one gets it."""
+        unknown = Refused("not_found", f"plan_hash: no plan {plan_hash} (plans are made by "
+                                       "the plan tools, for this Nexla, and apply once)")
+        claimed = self.root / f".applying-{plan_hash}-{os.getpid()}-{time.monotonic_ns()}"
         try:
-            record = json.loads(path.read_text(encoding="utf-8"))
+            os.rename(self.root / plan_hash, claimed)
+            record = json.loads((claimed / "plan.json").read_text(encoding="utf-8"))
         except (OSError, ValueError):
-            raise Refused("not_found", f"plan_hash: no plan {plan_hash} (plans made by this "
-                                       "server's plan tools, for this Nexla, apply once)") from None
+            raise unknown from None
         plan = Plan(record["tool"], record["arguments"], record["document"],
-                    record["created_at"], record["deletes"], path.parent)
+                    record["created_at"], record["deletes"], claimed)
+        plan.hash = plan_hash
         if plan.expired:
-            self.forget(plan_hash)
+            self.forget(plan)
             raise Refused("failed", f"plan_hash: plan {plan_hash} expired ({PLAN_TTL:.0f} s "
                                     "after it was made); plan again")
         return plan
 
-    def forget(self, plan_hash: str) -> None:
-        shutil.rmtree(self.root / plan_hash, ignore_errors=True)
+    def release(self, plan: Plan) -> None:
+        """Put a claimed plan back, unapplied."""
+        os.rename(plan.directory, self.root / plan.hash)
+
+    def forget(self, plan: Plan) -> None:
+        shutil.rmtree(plan.directory, ignore_errors=True)

@@ -86,7 +86,7 @@ def plan_deploy_schema(schema: dict) -> dict:
 
 
 class PlanAccess(Args):
-    operation: Literal["grant", "revoke", "set"]
+    operation: Literal["grant", "revoke"]  # set needs a desired-state file: the CLI's
     resource_type: Literal["sources", "nexsets", "destinations", "credentials", "flows",
                            "projects", "teams"]
     resource_id: int = Id
@@ -121,7 +121,8 @@ class Tool:
     # without the planning flag (PLAN_FLAGS), which is the command line that applies it
     argv: Callable[[Any, str], list[str]]
     kind: str = "read"  # read, plan or apply
-    deletes: Callable[[Any], bool] = lambda args: False  # does applying it delete anything?
+    # (arguments, the plan document) -> does applying it delete anything?
+    deletes: Callable[[Any, Any], bool] = lambda args, plan: False
     # A command with saved plans of its own (deploy_flow --plan --out / --apply) is planned
     # and applied through them: it refuses a plan the state has moved past by itself.
     saves_plans: bool = False
@@ -136,10 +137,18 @@ class Tool:
 
 
 def _file(directory: str, name: str, value: Any) -> str:
-    path = os.path.join(directory, name)
-    with open(path, "w", encoding="utf-8") as handle:
-        json.dump(value, handle)
+    path = os.path.join(directory, name)  # 0600: a config may name a secret
+    with open(path, "w", encoding="utf-8", opener=lambda p, f: os.open(p, f, 0o600)) as out:
+        json.dump(value, out)
     return path
+
+
+def _plans_a_delete(plan: Any) -> bool:
+    """Does a deploy plan delete or replace anything (a replace deletes first)?"""
+    actions = plan.get("actions") if isinstance(plan, dict) else None
+    return any(isinstance(a, dict) and str(a.get("action")) not in ("create", "update",
+                                                                    "unchanged", "noop")
+               for a in actions or ())
 
 
 def _opt(flag: str, value) -> list[str]:
@@ -185,8 +194,8 @@ TOOLS = [
          "delete, and a plan_hash for apply_plan. Writes nothing. Use before deploying.", PlanDeploy, "deploy_flow",
          lambda a, d: ["--config", _file(d, "deploy.json", a.config), "--json"],
          kind="plan", saves_plans=True, schema_hook=plan_deploy_schema,
-         deletes=lambda a: bool((a.config.get("options") or {}).get("prune"))),
-    Tool("plan_access", "Plan an access change (grant, revoke, set) and get a plan_hash for "
+         deletes=lambda a, plan: _plans_a_delete(plan)),
+    Tool("plan_access", "Plan an access change (grant, revoke) and get a plan_hash for "
          "apply_plan. Writes nothing. Use before changing who may do what.", PlanAccess, "manage_access",
          lambda a, d: ["--operation", a.operation, "--resource-type", a.resource_type,
                        "--resource-id", str(a.resource_id), "--accessor-type",
@@ -194,18 +203,18 @@ TOOLS = [
                        *_opt("--role", a.role), "--audit-log",
                        # beside the plans, not in one: a plan's files go once it is applied
                        os.path.join(os.path.dirname(d), "access-audit.jsonl"), "--json"],
-         kind="plan", deletes=lambda a: a.operation in ("revoke", "set")),
+         kind="plan", deletes=lambda a, plan: a.operation == "revoke"),
     Tool("plan_batch", "Plan one change (pause, activate, delete) to many resources and get a "
          "plan_hash for apply_plan. Writes nothing. Use before pausing or deleting.", PlanBatch, "batch_operations",
          lambda a, d: [a.operation, "--type", a.type, "--ids", ",".join(map(str, a.ids)),
                        "--json"],
-         kind="plan", deletes=lambda a: a.operation == "delete"),
+         kind="plan", deletes=lambda a, plan: a.operation == "delete"),
     Tool("plan_rotation", "Plan moving every source and destination from one credential to "
          "another (probing the new one) and get a plan_hash. Writes nothing. Use to rotate.", PlanRotation,
          "rotate_credential",
          lambda a, d: ["--old", str(a.old), "--new", str(a.new),
                        *(["--retire-old"] if a.retire_old else []), "--json"],
-         kind="plan", deletes=lambda a: a.retire_old),
+         kind="plan", deletes=lambda a, plan: a.retire_old),
     Tool("apply_plan", "Use after showing a plan: applies it by its plan_hash; refused when the hash "
          "is unknown or expired, or the live state changed since. Needs --scope read-write "
          "(read-write-delete when the plan deletes anything).", ApplyPlan, "", lambda a, d: [],
