@@ -41,8 +41,8 @@ def build_parser(prog: str | None = None) -> argparse.ArgumentParser:
                                      description=__doc__.split("\n\n")[0], epilog=EXAMPLES,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--scope", choices=("read", "read-write", "read-write-delete"),
-                        default="read", help="the most the agent may do (default read: no "
-                                             "apply_plan)")
+                        default="read", help="the most the agent may do (default read: "
+                                             "apply_plan is refused)")
     parser.add_argument("--deny", type=tool_list, action="append", metavar="TOOL[,TOOL]",
                         help="tools the agent does not get (repeatable)")
     parser.add_argument("--audit-log", metavar="FILE",
@@ -59,6 +59,7 @@ def run(args, ctx) -> int:
     from nexla_ops.mcp.server import serve
 
     config = ctx.config  # a bad .env or URL ends it here (exit 3), before any client call
+    _ = ctx.client  # and so do missing credentials (build_client refuses; none is sent)
     target = ctx.target
     if ctx.sandbox is not None:  # the tools' commands reach this process's sandbox
         os.environ["NEXLA_SERVICE_KEY"] = config.service_key.get_secret_value()

@@ -49,10 +49,13 @@ class Calls:
             except Exception as exc:  # the server keeps serving; the agent gets a kind
                 answer = failure("failed", f"internal error: {exc.__class__.__name__}: {exc}")
         error = isinstance(answer, dict) and answer.get("ok") is False
+        extra = {"target": self.target, "scope": self.scope}
+        if error:
+            extra["message"] = answer["error"]["message"]
+        elif isinstance(answer, dict) and "plan_hash" in answer:
+            extra["plan_hash"] = answer["plan_hash"]
         audit.record(self.audit_log, name, nexla_ops.redact(arguments or {}),
-                     answer["error"]["kind"] if error else "ok",
-                     **({"plan_hash": answer["plan_hash"]} if not error and isinstance(
-                         answer, dict) and "plan_hash" in answer else {}))
+                     answer["error"]["kind"] if error else "ok", **extra)
         return nexla_ops.redact(answer), error
 
     def _answer(self, name: str, arguments: dict):
@@ -105,9 +108,11 @@ class Calls:
             shutil.rmtree(directory, ignore_errors=True)
             return document
         arguments = args.model_dump(mode="json")
+        if tool.saves_plans and isinstance(document, dict):
+            document.pop("saved_plan", None)  # a path inside the store, not the agent's
         deletes = tool.deletes(args, document)
         plan_hash = self.store.keep(directory, tool.name, arguments, document, deletes)
-        return {"plan_hash": plan_hash, "tool": tool.name, "deletes": deletes,
+        return {"ok": True, "plan_hash": plan_hash, "tool": tool.name, "deletes": deletes,
                 "plan": document}
 
     def _apply(self, plan_hash: str):
@@ -133,7 +138,7 @@ class Calls:
             document = self._replan_and_apply(tool, plan, plan_hash)
         if isinstance(document, dict) and document.get("ok") is False:
             return document
-        return {"plan_hash": plan_hash, "tool": plan.tool, "applied": document}
+        return {"ok": True, "plan_hash": plan_hash, "tool": plan.tool, "applied": document}
 
     def _replan_and_apply(self, tool, plan, plan_hash: str):
         """Plan again: the same document means the live state has not moved; then apply."""
