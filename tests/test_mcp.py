@@ -80,10 +80,13 @@ def test_read_tools_answer_as_the_cli_json(sandbox, tmp_path):
         return ([await call(session, "list_resources", {"type": "flows"}),
                  await call(session, "health", {"flows": [1001, 1002]}),
                  await call(session, "triage", {"flow": 1002}),
-                 await call(session, "export_flow", {"flow": 1001})])
+                 await call(session, "export_flow", {"flow": 1001}),
+                 await call(session, "triage", {})])
 
-    (flows, e1), (health, e2), (triage, e3), (export, e4) = serve(sandbox, cwd=tmp_path)(body)
-    assert not (e1 or e2 or e3 or e4)
+    (flows, e1), (health, e2), (triage, e3), (export, e4), (broken, e5) = serve(
+        sandbox, cwd=tmp_path)(body)
+    assert not (e1 or e2 or e3 or e4 or e5)
+    assert broken["healthy"] is False and broken["broken"] == 2  # found broken flows: data
     assert flows == cli_json(sandbox, tmp_path, "list_resources", "--type", "flows",
                              "--limit", "100", "--format", "json")
     cli_health = cli_json(sandbox, tmp_path, "health_check", "--flow", "1001", "--flow", "1002",

@@ -79,14 +79,20 @@ class Calls:
             return self._plan(tool, args)
         directory = self.store.scratch()
         try:
-            return self._run(tool.command, tool.argv(args, directory))
+            return self._run(tool.command, tool.argv(args, directory), report=True)
         finally:
             import shutil
 
             shutil.rmtree(directory, ignore_errors=True)
 
-    def _run(self, command: str, argv: list):
+    def _run(self, command: str, argv: list, *, report: bool = False):
+        """The command's document, or a failure. A read tool's document is its answer
+        whatever the exit code (triage's ok: false means it found something broken, health
+        answers in Nagios codes); only the failure document of a run that could not report
+        (bad input, auth, ...) is an error."""
         outcome = invoke.run(command, [*argv, *self.connection])
+        if report and not outcome.could_not_report:
+            return outcome.document
         problem = outcome.failure
         if problem is None:
             return outcome.document

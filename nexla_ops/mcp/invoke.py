@@ -23,6 +23,13 @@ class Outcome:
     stderr: str
 
     @property
+    def could_not_report(self) -> bool:
+        """No document, or only the {"ok": false, "error"} one a failed run prints."""
+        doc = self.document
+        return not isinstance(doc, (dict, list)) or (
+            isinstance(doc, dict) and set(doc) == {"ok", "error"} and doc["ok"] is False)
+
+    @property
     def failure(self) -> dict | None:
         """The {"exit_code", "kind", "message"} of a failed run, None for a document. A
         command's own document that says ok: false (a batch with failed items, deploy's
