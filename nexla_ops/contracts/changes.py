@@ -83,7 +83,8 @@ def _under(path: str, roots) -> bool:
 
 def _outermost(renames: dict[str, str]) -> dict[str, str]:
     """The renames not inside another renamed object: the others follow from them."""
-    return {old: new for old, new in renames.items() if not _under(old, renames)}
+    return {old: new for old, new in renames.items()
+            if not _under(old, renames) and not _under(new, renames.values())}
 
 
 def _as_before(path: str, roots: dict[str, str]) -> str:
