@@ -127,15 +127,24 @@ def save(path: str, plan: SavedPlan) -> None:
     nexla_ops.write_output(path, text, "--out", private=True)
 
 
+def check_plan_format(doc: Any, path: str, *, flag: str, fmt: str, version: int,
+                      what: str, made_by: str) -> dict:
+    """`doc` if it is a plan document of `fmt` at `version`; BadInput naming `flag` otherwise
+    (a saved deploy plan, a migration plan)."""
+    if not isinstance(doc, dict) or doc.get("format") != fmt:
+        raise nexla_ops.BadInput(f"{flag}: {path} is not {what} (made by {made_by} --plan "
+                                 "--out FILE)")
+    if type(doc.get("version")) is not int or doc["version"] != version:
+        raise nexla_ops.BadInput(f"{flag}: {path} is a version {doc.get('version')!r} plan; "
+                                 f"this nexla-ops reads version {version}")
+    return doc
+
+
 def load(path: str) -> SavedPlan:
     """A saved plan from `path`; BadInput if it is not one of ours or was edited."""
-    doc = nexla_ops.load_structured_file(path)
-    if not isinstance(doc, dict) or doc.get("format") != FORMAT:
-        raise nexla_ops.BadInput(f"--apply: {path} is not a nexla-ops saved plan (made by "
-                                 "deploy_flow --plan --out FILE)")
-    if type(doc.get("version")) is not int or doc["version"] != VERSION:
-        raise nexla_ops.BadInput(f"--apply: {path} is a version {doc.get('version')!r} plan; "
-                                 f"this nexla-ops reads version {VERSION}")
+    doc = check_plan_format(nexla_ops.load_structured_file(path), path, flag="--apply",
+                            fmt=FORMAT, version=VERSION, what="a nexla-ops saved plan",
+                            made_by="deploy_flow")
     try:
         plan = SavedPlan(api_url=doc["api_url"], deployment=doc["deployment"],
                          config=doc["config"], options=doc["options"],

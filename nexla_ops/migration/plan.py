@@ -10,7 +10,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 import nexla_ops
-from nexla_ops.deploy.saved import digest_of
+from nexla_ops.deploy.saved import check_plan_format, digest_of
 
 FORMAT = "nexla-ops migration plan"
 VERSION = 1
@@ -227,12 +227,8 @@ def load(path: str) -> Plan:
 
 def load_document(doc, path: str, *, flag: str = "--resume") -> Plan:
     """The Plan in a plan document (a saved plan, or the one a journal recorded)."""
-    if not isinstance(doc, dict) or doc.get("format") != FORMAT:
-        raise nexla_ops.BadInput(f"{flag}: {path} is not a migration plan (made by "
-                                 "migrate_nexset --plan --out FILE)")
-    if type(doc.get("version")) is not int or doc["version"] != VERSION:
-        raise nexla_ops.BadInput(f"{flag}: {path} is a version {doc.get('version')!r} plan; "
-                                 f"this nexla-ops reads version {VERSION}")
+    check_plan_format(doc, path, flag=flag, fmt=FORMAT, version=VERSION,
+                      what="a migration plan", made_by="migrate_nexset")
     try:
         plan = Plan(api_url=doc["api_url"], inputs=Inputs.from_doc(doc["inputs"], flag),
                     old_nexset=doc["old_nexset"], new_nexset=doc["new_nexset"],
